@@ -1,0 +1,219 @@
+#include "cli/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include "common/units.h"
+
+namespace squadron::cli {
+
+namespace {
+
+// Raw option values as typed; converted and checked after parsing.
+struct RawServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 31337;
+  std::string database = ":memory:";
+  std::string init_sql_file;
+  bool read_only = false;
+  int64_t batch_rows = 65536;
+  std::string batch_bytes = "8MiB";
+  int threads = 0;
+  std::string memory_limit;
+  std::string log_level = "info";
+  std::string result_ttl = "5m";
+  size_t max_open_results = 1024;
+  std::string ticket_secret_file;
+  std::string shutdown_timeout = "30s";
+  std::vector<std::string> data_paths;
+  std::string config_file;
+};
+
+CLI::Option* WithEnv(CLI::Option* option, const std::string& env) {
+  return option->envname(env)->capture_default_str();
+}
+
+void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
+  WithEnv(serve->add_option("--config", raw->config_file,
+                            "TOML file setting any option below as name = value (e.g. port = 0, "
+                            "data = [\"lake/trips/\"]); flags and environment win over it"),
+          "SQUADRON_CONFIG");
+  WithEnv(serve->add_option("--host", raw->host, "Address to listen on"), "SQUADRON_HOST");
+  WithEnv(serve->add_option("--port", raw->port, "Port to listen on; 0 picks a free port")
+              ->check(CLI::Range(0, 65535)),
+          "SQUADRON_PORT");
+  WithEnv(serve->add_option("--database", raw->database,
+                            "DuckDB database file, or :memory: for an in-memory database"),
+          "SQUADRON_DATABASE");
+  WithEnv(serve->add_option("--init-sql", raw->init_sql_file,
+                            "File of SQL statements run once at start-up (e.g. CREATE VIEW ... "
+                            "AS SELECT * FROM 'lake/*.parquet')"),
+          "SQUADRON_INIT_SQL");
+  WithEnv(serve->add_flag("--read-only", raw->read_only,
+                          "Refuse every statement that writes (PERMISSION_DENIED)"),
+          "SQUADRON_READ_ONLY");
+  WithEnv(serve->add_option("--batch-rows", raw->batch_rows, "Maximum rows per result batch")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_BATCH_ROWS");
+  WithEnv(serve->add_option("--batch-bytes", raw->batch_bytes,
+                            "Target size of a result batch (e.g. 8MiB); wide rows get fewer rows "
+                            "per batch"),
+          "SQUADRON_BATCH_BYTES");
+  WithEnv(serve->add_option("--threads", raw->threads, "DuckDB worker threads; 0 = one per core")
+              ->check(CLI::NonNegativeNumber),
+          "SQUADRON_THREADS");
+  WithEnv(serve->add_option("--memory-limit", raw->memory_limit,
+                            "DuckDB memory limit (e.g. 4GB); default: DuckDB's, 80% of RAM"),
+          "SQUADRON_MEMORY_LIMIT");
+  WithEnv(serve->add_option("--log-level", raw->log_level,
+                            "trace, debug, info, warn, error or off (logs go to stderr)"),
+          "SQUADRON_LOG_LEVEL");
+  WithEnv(serve->add_option("--result-ttl", raw->result_ttl,
+                            "How long an executed result waits for its fetch (DoGet) before it "
+                            "is released; also the tickets' expiry (e.g. 30s, 5m)"),
+          "SQUADRON_RESULT_TTL");
+  WithEnv(serve->add_option("--max-open-results", raw->max_open_results,
+                            "Unfetched results held at once; more queries get UNAVAILABLE")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_MAX_OPEN_RESULTS");
+  WithEnv(serve->add_option("--ticket-secret-file", raw->ticket_secret_file,
+                            "File holding the HMAC key that signs tickets (at least 16 bytes); "
+                            "default: a random key per start"),
+          "SQUADRON_TICKET_SECRET_FILE");
+  WithEnv(serve->add_option("--shutdown-timeout", raw->shutdown_timeout,
+                            "On SIGINT/SIGTERM, how long in-flight calls may finish before "
+                            "they are cancelled"),
+          "SQUADRON_SHUTDOWN_TIMEOUT");
+  serve->add_option("data", raw->data_paths,
+                    "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
+                    "named after it), DuckDB files (attached); NAME=PATH picks the name");
+}
+
+arrow::Result<std::string> TomlScalar(const toml::node& node) {
+  if (auto v = node.value<std::string>()) return *v;
+  if (auto v = node.value<int64_t>()) return std::to_string(*v);
+  if (auto v = node.value<bool>()) return std::string(*v ? "true" : "false");
+  return arrow::Status::Invalid("expected a string, integer or boolean");
+}
+
+// Applies `name = value` pairs of a TOML file to options that no flag or
+// environment variable has set.
+arrow::Status ApplyConfigFile(CLI::App* serve, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return arrow::Status::Invalid("Cannot read config file '", path, "': ", e.description(),
+                                  " (line ", e.source().begin.line, ")");
+  }
+  for (auto&& [key, node] : table) {
+    const std::string name(key.str());
+    CLI::Option* option =
+        name == "data" ? serve->get_option_no_throw("data") : serve->get_option_no_throw("--" + name);
+    if (option == nullptr || name == "config" || name == "help") {
+      return arrow::Status::Invalid("Unknown option '", name, "' in config file '", path,
+                                    "' (squadron serve --help lists them)");
+    }
+    if (option->count() > 0) continue;
+    std::vector<std::string> values;
+    if (const toml::array* array = node.as_array()) {
+      for (const auto& element : *array) {
+        auto value = TomlScalar(element);
+        if (!value.ok()) return arrow::Status::Invalid("Invalid '", name, "' in '", path, "': ", value.status().message());
+        values.push_back(*value);
+      }
+    } else {
+      auto value = TomlScalar(node);
+      if (!value.ok()) return arrow::Status::Invalid("Invalid '", name, "' in '", path, "': ", value.status().message());
+      values.push_back(*value);
+    }
+    for (const auto& value : values) option->add_result(value);
+    try {
+      option->run_callback();
+    } catch (const CLI::Error& e) {
+      return arrow::Status::Invalid("Invalid '", name, "' in config file '", path, "': ", e.what());
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return arrow::Status::Invalid("Cannot read ", what, " '", path, "'");
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
+  server::ServerOptions options;
+  options.host = raw.host;
+  options.port = raw.port;
+  auto& db = options.duckdb;
+  db.database = raw.database;
+  db.read_only = raw.read_only;
+  db.batch_rows = raw.batch_rows;
+  ARROW_ASSIGN_OR_RAISE(db.batch_bytes, ParseByteSize(raw.batch_bytes));
+  db.threads = raw.threads;
+  db.memory_limit = raw.memory_limit;
+  db.data_paths = raw.data_paths;
+  if (!raw.init_sql_file.empty()) {
+    ARROW_ASSIGN_OR_RAISE(db.init_sql, ReadFile(raw.init_sql_file, "--init-sql file"));
+  }
+  ARROW_ASSIGN_OR_RAISE(options.flight.result_ttl, ParseDuration(raw.result_ttl));
+  if (options.flight.result_ttl.count() == 0) {
+    return arrow::Status::Invalid("Invalid --result-ttl: must be greater than zero");
+  }
+  options.flight.max_open_results = raw.max_open_results;
+  if (!raw.ticket_secret_file.empty()) {
+    ARROW_ASSIGN_OR_RAISE(options.flight.ticket_secret,
+                          ReadFile(raw.ticket_secret_file, "--ticket-secret-file"));
+    while (!options.flight.ticket_secret.empty() &&
+           (options.flight.ticket_secret.back() == '\n' || options.flight.ticket_secret.back() == '\r')) {
+      options.flight.ticket_secret.pop_back();
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(options.shutdown_timeout, ParseDuration(raw.shutdown_timeout));
+  return options;
+}
+
+}  // namespace
+
+Invocation ParseCommandLine(const std::vector<std::string>& args) {
+  CLI::App app{"Squadron: an Arrow Flight SQL server for data lakes, on embedded DuckDB",
+               "squadron"};
+  app.set_version_flag("--version", std::string("squadron ") + SQUADRON_VERSION);
+  app.require_subcommand(1);
+  RawServeOptions raw;
+  CLI::App* serve = app.add_subcommand("serve", "Serve Flight SQL until SIGINT/SIGTERM");
+  AddServeOptions(serve, &raw);
+
+  Invocation invocation;
+  std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out;
+    invocation.exit_code = app.exit(e, out, out);
+    invocation.output = out.str();
+    return invocation;
+  }
+  const arrow::Status file_status =
+      raw.config_file.empty() ? arrow::Status::OK() : ApplyConfigFile(serve, raw.config_file);
+  arrow::Result<server::ServerOptions> options =
+      file_status.ok() ? Convert(raw) : arrow::Result<server::ServerOptions>(file_status);
+  if (!options.ok()) {
+    invocation.exit_code = 2;
+    invocation.output = "squadron: " + options.status().message() + "\n";
+    return invocation;
+  }
+  invocation.action = Invocation::Action::kServe;
+  invocation.serve = std::move(*options);
+  invocation.log_level = raw.log_level;
+  return invocation;
+}
+
+}  // namespace squadron::cli

@@ -1,0 +1,40 @@
+// The embedded DuckDB engine: Squadron's zero-setup default.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/result.h>
+
+#include "engine/engine.h"
+
+namespace squadron::engine {
+
+struct DuckDbOptions {
+  /// Database file, or ":memory:" for a database that lives as long as the server.
+  std::string database = ":memory:";
+  /// Reject every statement that writes (PERMISSION_DENIED). Start-up SQL and
+  /// data_paths are still applied. A database file is not locked for writing.
+  bool read_only = false;
+  /// Worker threads for DuckDB; 0 lets DuckDB choose (the number of cores).
+  int threads = 0;
+  /// DuckDB's memory_limit, e.g. "4GB"; empty keeps DuckDB's default (80% of RAM).
+  std::string memory_limit;
+  /// Maximum rows in one result batch.
+  int64_t batch_rows = 65536;
+  /// Target bytes in one result batch; the row count is lowered to stay near it.
+  int64_t batch_bytes = 8 << 20;
+  /// SQL run once at start-up (the contents of --init-sql), may be empty.
+  std::string init_sql;
+  /// Files, directories or globs to expose as views (or attached databases).
+  /// An entry may be "name=path" to choose the name.
+  std::vector<std::string> data_paths;
+};
+
+/// Opens the DuckDB engine, runs data_paths and init_sql. Errors name the
+/// failing path or statement.
+arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& options);
+
+}  // namespace squadron::engine

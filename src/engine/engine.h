@@ -1,0 +1,81 @@
+// The engine interface: what the Flight SQL layer needs from a SQL engine.
+//
+// Engine -> Session -> ResultStream. Adapters (duckdb/, later spark/) implement
+// it; nothing above this header knows which engine runs a statement.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+namespace squadron::engine {
+
+/// The rows produced by one executed statement, pulled one batch at a time.
+///
+/// Not thread-safe: one consumer at a time. Must be destroyed before the
+/// Session that produced it.
+class ResultStream {
+ public:
+  virtual ~ResultStream() = default;
+
+  /// The exact schema of every batch Next() returns.
+  virtual const std::shared_ptr<arrow::Schema>& schema() const = 0;
+
+  /// Returns the next batch, or nullptr once the result is exhausted. Errors
+  /// raised while the engine computes later rows surface here.
+  virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
+
+  /// The total row count when the engine knows it up front (materialised
+  /// results such as DML counts), else nullopt.
+  virtual std::optional<int64_t> num_rows() const = 0;
+};
+
+/// One engine connection. Runs one statement at a time; a ResultStream it
+/// returned must be destroyed (or exhausted) before the next Execute.
+///
+/// Not thread-safe, except Interrupt().
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  /// Returns the result schema of a query without running it.
+  virtual arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) = 0;
+
+  /// Runs `sql` (one or more statements; all but the last run to completion)
+  /// and returns the last statement's result as a stream. DDL and DML have
+  /// taken effect when this returns. Errors: Invalid for bad SQL or a missing
+  /// object, PermissionDenied for a write on a read-only engine.
+  virtual arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql) = 0;
+
+  /// Runs `sql` for its effect and returns the number of changed rows (0 for
+  /// statements that change none, such as DDL).
+  virtual arrow::Result<int64_t> ExecuteUpdate(const std::string& sql) = 0;
+
+  /// Interrupts the running statement, if any. Thread-safe.
+  virtual void Interrupt() = 0;
+};
+
+/// A SQL engine: a factory of sessions. Thread-safe.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  /// Opens a new session (a connection). Thread-safe.
+  virtual arrow::Result<std::unique_ptr<Session>> OpenSession() = 0;
+
+  /// A short name for logs and SqlInfo, e.g. "duckdb".
+  virtual std::string name() const = 0;
+
+  /// The engine's own version string, e.g. "v1.4.4".
+  virtual std::string version() const = 0;
+
+  /// True when the engine refuses every statement that writes.
+  virtual bool read_only() const = 0;
+};
+
+}  // namespace squadron::engine

@@ -1,0 +1,111 @@
+#include "flight/command.h"
+
+#include <google/protobuf/any.pb.h>
+
+#include "proto/FlightSql.pb.h"
+#include "common/status.h"
+
+namespace squadron::flight {
+
+namespace pb = arrow::flight::protocol::sql;
+
+namespace {
+
+constexpr std::string_view kFlightSqlPackage = "arrow.flight.protocol.sql.";
+
+template <typename Message>
+arrow::Result<Message> Unpack(const google::protobuf::Any& any) {
+  Message message;
+  if (!any.UnpackTo(&message)) {
+    return InvalidArgument("Invalid ", Message::descriptor()->name(),
+                           ": the message does not parse");
+  }
+  return message;
+}
+
+arrow::Result<Command> ParseStatementQuery(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandStatementQuery>(any));
+  StatementQueryCommand c{m.query(), std::nullopt};
+  if (m.has_transaction_id()) c.transaction_id = m.transaction_id();
+  return c;
+}
+
+arrow::Result<Command> ParseStatementUpdate(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandStatementUpdate>(any));
+  StatementUpdateCommand c{m.query(), std::nullopt};
+  if (m.has_transaction_id()) c.transaction_id = m.transaction_id();
+  return c;
+}
+
+arrow::Result<Command> ParseGetSqlInfo(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandGetSqlInfo>(any));
+  return GetSqlInfoCommand{{m.info().begin(), m.info().end()}};
+}
+
+// The message name inside a type URL: the part after the last '/'.
+std::string_view TypeName(std::string_view type_url) {
+  const auto slash = type_url.rfind('/');
+  return slash == std::string_view::npos ? type_url : type_url.substr(slash + 1);
+}
+
+}  // namespace
+
+arrow::Result<Command> ParseCommand(std::string_view cmd) {
+  google::protobuf::Any any;
+  if (cmd.empty() || !any.ParseFromArray(cmd.data(), static_cast<int>(cmd.size())) ||
+      any.type_url().empty()) {
+    return InvalidArgument(
+        "Invalid Flight SQL command: FlightDescriptor.cmd must be a packed "
+        "google.protobuf.Any holding an arrow.flight.protocol.sql command (got ",
+        cmd.size(), " bytes that are not)");
+  }
+  if (any.Is<pb::CommandStatementQuery>()) return ParseStatementQuery(any);
+  if (any.Is<pb::CommandStatementUpdate>()) return ParseStatementUpdate(any);
+  if (any.Is<pb::CommandGetSqlInfo>()) return ParseGetSqlInfo(any);
+
+  const std::string_view name = TypeName(any.type_url());
+  if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
+    return Unimplemented("Flight SQL command ", name, " is not implemented by Squadron");
+  }
+  return Unimplemented("Unknown command type '", any.type_url(),
+                       "': Squadron serves arrow.flight.protocol.sql commands");
+}
+
+std::string SerializeCommand(const Command& command) {
+  google::protobuf::Any any;
+  std::visit(
+      [&any](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, StatementQueryCommand>) {
+          pb::CommandStatementQuery m;
+          m.set_query(c.query);
+          if (c.transaction_id) m.set_transaction_id(*c.transaction_id);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, StatementUpdateCommand>) {
+          pb::CommandStatementUpdate m;
+          m.set_query(c.query);
+          if (c.transaction_id) m.set_transaction_id(*c.transaction_id);
+          any.PackFrom(m);
+        } else {
+          pb::CommandGetSqlInfo m;
+          for (uint32_t id : c.info) m.add_info(id);
+          any.PackFrom(m);
+        }
+      },
+      command);
+  return any.SerializeAsString();
+}
+
+std::string SerializeDoPutUpdateResult(int64_t record_count) {
+  pb::DoPutUpdateResult result;
+  result.set_record_count(record_count);
+  return result.SerializeAsString();
+}
+
+std::string_view CommandName(const Command& command) {
+  static constexpr std::string_view kNames[] = {"CommandStatementQuery", "CommandStatementUpdate",
+                                                "CommandGetSqlInfo"};
+  return kNames[command.index()];
+}
+
+}  // namespace squadron::flight

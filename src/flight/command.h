@@ -1,0 +1,49 @@
+// Flight SQL commands: the google.protobuf.Any messages clients put in a
+// FlightDescriptor's cmd, parsed into plain structs (no protobuf types here).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <arrow/result.h>
+
+namespace squadron::flight {
+
+/// CommandStatementQuery: an ad-hoc query.
+struct StatementQueryCommand {
+  std::string query;
+  std::optional<std::string> transaction_id;
+};
+
+/// CommandStatementUpdate: ad-hoc DDL/DML sent with DoPut.
+struct StatementUpdateCommand {
+  std::string query;
+  std::optional<std::string> transaction_id;
+};
+
+/// CommandGetSqlInfo: server and dialect facts; empty `info` means all.
+struct GetSqlInfoCommand {
+  std::vector<uint32_t> info;
+};
+
+using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand>;
+
+/// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
+/// packed Flight SQL message; NotImplemented naming the type for a command
+/// Squadron does not serve.
+arrow::Result<Command> ParseCommand(std::string_view cmd);
+
+/// Returns the wire form (a packed Any) of a command, as a client would send it.
+std::string SerializeCommand(const Command& command);
+
+/// Returns the serialized DoPutUpdateResult for PutResult.app_metadata.
+std::string SerializeDoPutUpdateResult(int64_t record_count);
+
+/// Returns the name of a command's message, e.g. "CommandStatementQuery".
+std::string_view CommandName(const Command& command);
+
+}  // namespace squadron::flight

@@ -1,0 +1,343 @@
+#include "flight/sql_server.h"
+
+#include <atomic>
+#include <chrono>
+
+#include <arrow/flight/types.h>
+#include <arrow/record_batch.h>
+#include <arrow/util/byte_size.h>
+#include <spdlog/spdlog.h>
+
+#include "common/status.h"
+#include "flight/command.h"
+#include "flight/result_store.h"
+#include "flight/sql_info.h"
+#include "flight/ticket.h"
+
+namespace squadron::flight {
+
+namespace fl = arrow::flight;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A first batch with fewer rows than this is probably the whole result.
+constexpr int64_t kSmallBatchRows = 2048;
+
+// Longest SQL text written into one log line.
+constexpr size_t kMaxLoggedSql = 300;
+
+std::string ForLog(const std::string& sql) {
+  return sql.size() <= kMaxLoggedSql ? sql : sql.substr(0, kMaxLoggedSql) + "...";
+}
+
+double MillisSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+arrow::Result<Command> ParseDescriptor(const fl::FlightDescriptor& descriptor) {
+  if (descriptor.type != fl::FlightDescriptor::CMD) {
+    return InvalidArgument(
+        "Invalid FlightDescriptor: Squadron serves Flight SQL commands (descriptor type CMD); "
+        "path descriptors name no dataset here");
+  }
+  return ParseCommand(descriptor.cmd);
+}
+
+// Serves a PendingResult to one DoGet: prefetched batches, then the stream.
+// Logs what it sent when the call ends.
+class PendingResultReader final : public arrow::RecordBatchReader {
+ public:
+  explicit PendingResultReader(std::unique_ptr<PendingResult> result)
+      : result_(std::move(result)), start_(Clock::now()) {}
+
+  ~PendingResultReader() override {
+    spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
+                 rows_, batches_, bytes_, MillisSince(start_), complete_,
+                 ForLog(result_->description));
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return result_->schema; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    if (next_prefetched_ < result_->prefetched.size()) {
+      *batch = std::move(result_->prefetched[next_prefetched_++]);
+    } else if (result_->stream) {
+      ARROW_ASSIGN_OR_RAISE(*batch, result_->stream->Next());
+      if (*batch == nullptr) result_->stream.reset();
+    } else {
+      *batch = nullptr;
+    }
+    if (*batch) {
+      rows_ += (*batch)->num_rows();
+      bytes_ += arrow::util::TotalBufferSize(**batch);
+      ++batches_;
+    } else {
+      complete_ = true;
+      result_->session.reset();  // hand the engine connection back early
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<PendingResult> result_;
+  size_t next_prefetched_ = 0;
+  const Clock::time_point start_;
+  int64_t rows_ = 0;
+  int64_t bytes_ = 0;
+  int64_t batches_ = 0;
+  bool complete_ = false;
+};
+
+}  // namespace
+
+class FlightSqlServer::Impl {
+ public:
+  Impl(engine::Engine* engine, FlightSqlOptions options)
+      : engine_(engine),
+        options_(std::move(options)),
+        tickets_(options_.ticket_secret),
+        results_({options_.result_ttl, options_.max_open_results}),
+        sql_info_(MakeServerSqlInfo({engine->name(), engine->version(), engine->read_only()})) {
+    using std::chrono::milliseconds;
+    results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
+  }
+
+  arrow::Status GetFlightInfo(const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info) {
+    ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
+    if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
+      ARROW_RETURN_NOT_OK(CheckNoTransaction(query->transaction_id));
+      return ExecuteQuery(*query, descriptor, info);
+    }
+    if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
+      return AnswerSqlInfo(*sql_info, descriptor, info);
+    }
+    return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
+  }
+
+  arrow::Status GetSchema(const fl::FlightDescriptor& descriptor,
+                          std::unique_ptr<fl::SchemaResult>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
+    if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+      ARROW_ASSIGN_OR_RAISE(auto schema, session->Describe(query->query));
+      ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*schema));
+      return arrow::Status::OK();
+    }
+    if (std::holds_alternative<GetSqlInfoCommand>(command)) {
+      ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*SqlInfoSchema()));
+      return arrow::Status::OK();
+    }
+    return InvalidArgument(CommandName(command), " has no result schema");
+  }
+
+  arrow::Status DoGet(const fl::Ticket& ticket, std::unique_ptr<fl::FlightDataStream>* stream) {
+    ARROW_ASSIGN_OR_RAISE(auto contents,
+                          tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
+    ARROW_ASSIGN_OR_RAISE(auto result, results_.Take(contents.result_id));
+    auto reader = std::make_shared<PendingResultReader>(std::move(result));
+    *stream = std::make_unique<fl::RecordBatchStream>(reader);
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoPut(std::unique_ptr<fl::FlightMessageReader> reader,
+                      std::unique_ptr<fl::FlightMetadataWriter> writer) {
+    ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
+    if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
+      ARROW_RETURN_NOT_OK(CheckNoTransaction(update->transaction_id));
+      const auto start = Clock::now();
+      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+      auto count = session->ExecuteUpdate(update->query);
+      if (!count.ok()) {
+        spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                     count.status().message(), ForLog(update->query));
+        return count.status();
+      }
+      spdlog::info("event=update_executed rows={} ms={:.1f} query={:?}", *count,
+                   MillisSince(start), ForLog(update->query));
+      const std::string metadata = SerializeDoPutUpdateResult(*count);
+      return writer->WriteMetadata(*arrow::Buffer::FromString(metadata));
+    }
+    return InvalidArgument(CommandName(command), " is not sent with DoPut");
+  }
+
+  arrow::Status DoAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+    if (action.type == fl::ActionType::kCancelFlightInfo.type) {
+      return CancelFlightInfo(action, result);
+    }
+    return Unimplemented("Action '", action.type,
+                         "' is not implemented by Squadron (ListActions names those that are)");
+  }
+
+  std::vector<fl::ActionType> ListActions() const {
+    return {fl::ActionType::kCancelFlightInfo};
+  }
+
+  void ReleaseResults() { results_.Stop(); }
+
+ private:
+  // Transactions arrive with the Flight SQL transaction actions, which this
+  // server does not announce (SqlInfo FLIGHT_SQL_SERVER_TRANSACTION = NONE).
+  static arrow::Status CheckNoTransaction(const std::optional<std::string>& transaction_id) {
+    if (transaction_id && !transaction_id->empty()) {
+      return NotFound("Unknown transaction id: this server does not serve Flight SQL transactions");
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ExecuteQuery(const StatementQueryCommand& query, const fl::FlightDescriptor& descriptor,
+                             std::unique_ptr<fl::FlightInfo>* info) {
+    const auto start = Clock::now();
+    auto pending = std::make_unique<PendingResult>();
+    pending->description = query.query;
+    auto status = RunQuery(query.query, pending.get());
+    if (!status.ok()) {
+      spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                   status.message(), ForLog(query.query));
+      return status;
+    }
+    const int64_t total_records = KnownRowCount(*pending);
+    const auto schema = pending->schema;
+    ARROW_ASSIGN_OR_RAISE(*info, Publish(std::move(pending), *schema, descriptor, total_records));
+    spdlog::info("event=query_executed ms={:.1f} total_records={} query={:?}", MillisSince(start),
+                 total_records, ForLog(query.query));
+    return arrow::Status::OK();
+  }
+
+  // Runs the statement and fetches its first batch, so that errors raised by
+  // execution surface here rather than in DoGet, and small results are
+  // complete (with a known row count) before the client fetches them.
+  arrow::Status RunQuery(const std::string& sql, PendingResult* pending) {
+    ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession());
+    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql));
+    pending->schema = pending->stream->schema();
+    ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
+    if (first == nullptr) {
+      pending->stream.reset();
+      pending->session.reset();
+      return arrow::Status::OK();
+    }
+    // A first batch shorter than one engine vector almost always means the
+    // result has ended; one more pull confirms it, frees the engine session
+    // now and gives the client an exact row count.
+    const bool small = first->num_rows() < kSmallBatchRows;
+    pending->prefetched.push_back(std::move(first));
+    if (small && !pending->stream->num_rows()) {
+      ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
+      if (second == nullptr) {
+        pending->stream.reset();
+        pending->session.reset();
+      } else {
+        pending->prefetched.push_back(std::move(second));
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  static int64_t KnownRowCount(const PendingResult& pending) {
+    if (pending.stream == nullptr) {
+      int64_t rows = 0;
+      for (const auto& batch : pending.prefetched) rows += batch->num_rows();
+      return rows;
+    }
+    return pending.stream->num_rows().value_or(-1);
+  }
+
+  arrow::Status AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info) {
+    auto pending = std::make_unique<PendingResult>();
+    pending->description = "CommandGetSqlInfo";
+    pending->schema = SqlInfoSchema();
+    ARROW_ASSIGN_OR_RAISE(auto batch, MakeSqlInfoBatch(sql_info_, command.info));
+    const int64_t rows = batch->num_rows();
+    pending->prefetched.push_back(std::move(batch));
+    ARROW_ASSIGN_OR_RAISE(*info, Publish(std::move(pending), *SqlInfoSchema(), descriptor, rows));
+    return arrow::Status::OK();
+  }
+
+  // Stores a result and describes it: one endpoint with no location (the
+  // client fetches from this server over the same connection).
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Publish(std::unique_ptr<PendingResult> pending,
+                                                         const arrow::Schema& schema,
+                                                         const fl::FlightDescriptor& descriptor,
+                                                         int64_t total_records) {
+    ARROW_ASSIGN_OR_RAISE(auto receipt, results_.Put(std::move(pending)));
+    fl::FlightEndpoint endpoint;
+    endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at});
+    endpoint.expiration_time =
+        std::chrono::time_point_cast<std::chrono::nanoseconds>(receipt.expires_at);
+    ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, {endpoint}, total_records,
+                                                          /*total_bytes=*/-1, /*ordered=*/true));
+    return std::make_unique<fl::FlightInfo>(std::move(info));
+  }
+
+  arrow::Status CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+    if (!action.body) return InvalidArgument("CancelFlightInfo needs a CancelFlightInfoRequest body");
+    ARROW_ASSIGN_OR_RAISE(auto request,
+                          fl::CancelFlightInfoRequest::Deserialize(std::string_view(*action.body)));
+    if (!request.info) return InvalidArgument("CancelFlightInfoRequest carries no FlightInfo");
+    // A result still waiting for its DoGet is released; one being streamed
+    // runs to the end of its stream.
+    fl::CancelStatus status = fl::CancelStatus::kNotCancellable;
+    for (const auto& endpoint : request.info->endpoints()) {
+      ARROW_ASSIGN_OR_RAISE(auto contents,
+                            tickets_.Decode(endpoint.ticket.ticket, std::chrono::system_clock::now()));
+      if (results_.Take(contents.result_id).ok()) status = fl::CancelStatus::kCancelled;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto body, fl::CancelFlightInfoResult(status).SerializeToString());
+    std::vector<fl::Result> results;
+    results.push_back(fl::Result{arrow::Buffer::FromString(std::move(body))});
+    *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+    return arrow::Status::OK();
+  }
+
+  engine::Engine* engine_;  // borrowed; outlives the server
+  const FlightSqlOptions options_;
+  const TicketCodec tickets_;
+  ResultStore results_;
+  const SqlInfoMap sql_info_;
+};
+
+FlightSqlServer::FlightSqlServer(engine::Engine* engine, FlightSqlOptions options)
+    : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
+
+FlightSqlServer::~FlightSqlServer() = default;
+
+arrow::Status FlightSqlServer::GetFlightInfo(const fl::ServerCallContext&,
+                                             const fl::FlightDescriptor& request,
+                                             std::unique_ptr<fl::FlightInfo>* info) {
+  return impl_->GetFlightInfo(request, info);
+}
+
+arrow::Status FlightSqlServer::GetSchema(const fl::ServerCallContext&,
+                                         const fl::FlightDescriptor& request,
+                                         std::unique_ptr<fl::SchemaResult>* schema) {
+  return impl_->GetSchema(request, schema);
+}
+
+arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext&, const fl::Ticket& request,
+                                     std::unique_ptr<fl::FlightDataStream>* stream) {
+  return impl_->DoGet(request, stream);
+}
+
+arrow::Status FlightSqlServer::DoPut(const fl::ServerCallContext&,
+                                     std::unique_ptr<fl::FlightMessageReader> reader,
+                                     std::unique_ptr<fl::FlightMetadataWriter> writer) {
+  return impl_->DoPut(std::move(reader), std::move(writer));
+}
+
+arrow::Status FlightSqlServer::DoAction(const fl::ServerCallContext&, const fl::Action& action,
+                                        std::unique_ptr<fl::ResultStream>* result) {
+  return impl_->DoAction(action, result);
+}
+
+arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,
+                                           std::vector<fl::ActionType>* actions) {
+  *actions = impl_->ListActions();
+  return arrow::Status::OK();
+}
+
+void FlightSqlServer::ReleaseResults() { impl_->ReleaseResults(); }
+
+}  // namespace squadron::flight

@@ -1,0 +1,67 @@
+// The Flight SQL protocol layer on arrow::flight::FlightServerBase.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <arrow/flight/server.h>
+
+#include "engine/engine.h"
+
+namespace squadron::flight {
+
+struct FlightSqlOptions {
+  /// How long a result waits for its DoGet; also the tickets' expiration.
+  std::chrono::milliseconds result_ttl{std::chrono::minutes(5)};
+  /// Unfetched results held at once; beyond it GetFlightInfo is UNAVAILABLE.
+  size_t max_open_results = 1024;
+  /// HMAC key for tickets, at least 16 bytes; shared by a cluster's nodes.
+  std::string ticket_secret;
+};
+
+/// Serves Flight SQL commands from an engine.
+///
+/// Every statement runs at GetFlightInfo on its own engine session; its result
+/// waits in a store until the DoGet of its signed ticket streams it. Thread-safe:
+/// gRPC calls it from many threads.
+class FlightSqlServer : public arrow::flight::FlightServerBase {
+ public:
+  /// `engine` is borrowed and must outlive the server. `options.ticket_secret`
+  /// must be set (see GenerateTicketSecret()).
+  FlightSqlServer(engine::Engine* engine, FlightSqlOptions options);
+  ~FlightSqlServer() override;
+
+  arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
+                              const arrow::flight::FlightDescriptor& request,
+                              std::unique_ptr<arrow::flight::FlightInfo>* info) override;
+
+  arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
+                          const arrow::flight::FlightDescriptor& request,
+                          std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
+
+  arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
+                      const arrow::flight::Ticket& request,
+                      std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
+
+  arrow::Status DoPut(const arrow::flight::ServerCallContext& context,
+                      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                      std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
+
+  arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
+                         const arrow::flight::Action& action,
+                         std::unique_ptr<arrow::flight::ResultStream>* result) override;
+
+  arrow::Status ListActions(const arrow::flight::ServerCallContext& context,
+                            std::vector<arrow::flight::ActionType>* actions) override;
+
+  /// Releases every unfetched result; called by the server on shutdown.
+  void ReleaseResults();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace squadron::flight

@@ -1,0 +1,94 @@
+#include "server/server.h"
+
+#include <pthread.h>
+
+#include <arrow/flight/server_auth.h>
+#include <spdlog/spdlog.h>
+
+#include "common/status.h"
+#include "common/units.h"
+#include "flight/ticket.h"
+
+namespace squadron::server {
+
+arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  auto server = std::unique_ptr<Server>(new Server());
+  if (options.flight.ticket_secret.empty()) {
+    options.flight.ticket_secret = flight::GenerateTicketSecret();
+  } else if (options.flight.ticket_secret.size() < 16) {
+    return InvalidArgument("Invalid ticket secret: it must be at least 16 bytes (got ",
+                           options.flight.ticket_secret.size(), ")");
+  }
+  server->options_ = std::move(options);
+  const auto& opts = server->options_;
+
+  // 1. The engine, with its data paths and init SQL.
+  ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenDuckDbEngine(opts.duckdb));
+  spdlog::info("event=engine_ready engine={} version={} database={:?} read_only={}",
+               server->engine_->name(), server->engine_->version(), opts.duckdb.database,
+               opts.duckdb.read_only);
+
+  // 2. The Flight SQL service on its port.
+  server->flight_ = std::make_unique<flight::FlightSqlServer>(server->engine_.get(), opts.flight);
+  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(opts.host, opts.port));
+  arrow::flight::FlightServerOptions flight_options(location);
+  // Handshake is accepted and ignored: authentication is not configured.
+  flight_options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
+  auto status = server->flight_->Init(flight_options);
+  if (!status.ok()) {
+    return Unavailable(Msg("Cannot listen on ", opts.host, ":", opts.port, ": ", status.message()));
+  }
+  spdlog::info("event=listening uri={} result_ttl={} batch_rows={} batch_bytes={}", server->uri(),
+               FormatDuration(opts.flight.result_ttl), opts.duckdb.batch_rows,
+               opts.duckdb.batch_bytes);
+  return server;
+}
+
+Server::~Server() {
+  if (!shut_down_ && flight_) (void)Shutdown();
+}
+
+int Server::port() const { return flight_->port(); }
+
+std::string Server::uri() const {
+  const std::string& host = options_.host;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return "grpc://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
+}
+
+int Server::WaitForSignal(const sigset_t& signals) {
+  int signal = 0;
+  while (sigwait(&signals, &signal) != 0) {
+  }
+  return signal;
+}
+
+arrow::Status Server::Shutdown() {
+  if (shut_down_) return arrow::Status::OK();
+  shut_down_ = true;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = std::chrono::system_clock::now() + options_.shutdown_timeout;
+  spdlog::info("event=shutdown_started timeout={}", FormatDuration(options_.shutdown_timeout));
+  // 1. Stop accepting calls; in-flight streams drain until the deadline.
+  auto status = flight_->Shutdown(&deadline);
+  if (status.ok()) status = flight_->Wait();
+  // 2. Release results nobody fetched, then the engine.
+  flight_->ReleaseResults();
+  flight_.reset();
+  engine_.reset();
+  spdlog::info("event=shutdown_done ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::steady_clock::now() - start)
+                                                .count());
+  return status;
+}
+
+sigset_t BlockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+}  // namespace squadron::server

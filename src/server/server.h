@@ -1,0 +1,67 @@
+// Wiring and lifecycle of one Squadron node: Start -> WaitForShutdownSignal
+// -> Shutdown(deadline). The start-up and shutdown order lives here only.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <string>
+
+#include <arrow/result.h>
+
+#include "engine/duckdb/duckdb_engine.h"
+#include "flight/sql_server.h"
+
+namespace squadron::server {
+
+struct ServerOptions {
+  /// Address to listen on.
+  std::string host = "127.0.0.1";
+  /// Port to listen on; 0 picks a free one (see Server::port()).
+  int port = 31337;
+  /// Engine settings (database file, threads, batch sizes, data paths...).
+  engine::DuckDbOptions duckdb;
+  /// Protocol settings (result time-to-live, ticket secret...). An empty
+  /// ticket secret is replaced by a random one at start-up.
+  flight::FlightSqlOptions flight;
+  /// How long shutdown waits for in-flight calls before cancelling them.
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
+};
+
+class Server {
+ public:
+  /// Opens the engine, then listens. Errors name what failed (bad data path,
+  /// port in use...).
+  static arrow::Result<std::unique_ptr<Server>> Start(ServerOptions options);
+
+  ~Server();
+
+  /// The port actually bound.
+  int port() const;
+
+  /// "grpc://host:port".
+  std::string uri() const;
+
+  /// Blocks the calling thread until one of `signals` arrives; returns its
+  /// number. The signals must already be blocked in every thread (see
+  /// BlockShutdownSignals()).
+  int WaitForSignal(const sigset_t& signals);
+
+  /// Stops accepting calls, lets in-flight calls finish until the shutdown
+  /// timeout, then cancels the rest and releases unfetched results.
+  arrow::Status Shutdown();
+
+ private:
+  Server() = default;
+
+  ServerOptions options_;
+  std::unique_ptr<engine::Engine> engine_;  // outlives flight_
+  std::unique_ptr<flight::FlightSqlServer> flight_;
+  bool shut_down_ = false;
+};
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it starts
+/// afterwards) and returns the set, for Server::WaitForSignal.
+sigset_t BlockShutdownSignals();
+
+}  // namespace squadron::server
