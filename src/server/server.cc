@@ -36,6 +36,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   flight_options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
   auto status = server->flight_->Init(flight_options);
   if (!status.ok()) {
+    server->flight_.reset();
     return Unavailable(Msg("Cannot listen on ", opts.host, ":", opts.port, ": ", status.message()));
   }
   spdlog::info("event=listening uri={} result_ttl={} batch_rows={} batch_bytes={}", server->uri(),
@@ -45,7 +46,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 }
 
 Server::~Server() {
-  if (!shut_down_ && flight_) (void)Shutdown();
+  if (flight_) (void)Shutdown();
 }
 
 int Server::port() const { return flight_->port(); }
@@ -64,8 +65,7 @@ int Server::WaitForSignal(const sigset_t& signals) {
 }
 
 arrow::Status Server::Shutdown() {
-  if (shut_down_) return arrow::Status::OK();
-  shut_down_ = true;
+  if (!flight_) return arrow::Status::OK();
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = std::chrono::system_clock::now() + options_.shutdown_timeout;
   spdlog::info("event=shutdown_started timeout={}", FormatDuration(options_.shutdown_timeout));

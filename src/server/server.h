@@ -56,8 +56,7 @@ class Server {
 
   ServerOptions options_;
   std::unique_ptr<engine::Engine> engine_;  // outlives flight_
-  std::unique_ptr<flight::FlightSqlServer> flight_;
-  bool shut_down_ = false;
+  std::unique_ptr<flight::FlightSqlServer> flight_;  // null before listening and after Shutdown
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it starts

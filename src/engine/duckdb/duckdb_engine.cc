@@ -198,24 +198,35 @@ class DuckDbSession final : public Session {
     if (statements.empty()) return InvalidArgument("Empty SQL: the query holds no statement");
     duckdb::unique_ptr<duckdb::QueryResult> result;
     for (size_t i = 0; i < statements.size(); ++i) {
-      const bool last = i + 1 == statements.size();
-      auto pending = connection_.PendingQuery(std::move(statements[i]), last && stream_last);
-      if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-      ARROW_RETURN_NOT_OK(CheckWriteAllowed(*pending));
+      const bool stream = i + 1 == statements.size() && stream_last;
+      ARROW_ASSIGN_OR_RAISE(auto pending, Pending(std::move(statements[i]), stream));
       result = pending->Execute();
       if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     }
     return result;
   }
 
-  arrow::Status CheckWriteAllowed(duckdb::PendingQueryResult& pending) {
-    if (!options_.read_only) return arrow::Status::OK();
-    if (ReadOnlyAllows(pending.statement_type) && pending.properties.IsReadOnly()) {
-      return arrow::Status::OK();
+  // Plans one statement up to the point of execution. A read-only server
+  // prepares it first and inspects the plan: merely creating the pending
+  // query would already open a COPY's target file.
+  arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> Pending(
+      duckdb::unique_ptr<duckdb::SQLStatement> statement, bool stream) {
+    duckdb::unique_ptr<duckdb::PendingQueryResult> pending;
+    if (options_.read_only) {
+      auto prepared = connection_.Prepare(std::move(statement));
+      if (prepared->HasError()) return FromDuckDb(prepared->error);
+      const auto type = prepared->GetStatementType();
+      if (!ReadOnlyAllows(type) || !prepared->GetStatementProperties().IsReadOnly()) {
+        return PermissionDenied(Msg("Server is read-only (--read-only): ",
+                                    duckdb::StatementTypeToString(type), " statements are refused"));
+      }
+      duckdb::vector<duckdb::Value> no_parameters;
+      pending = prepared->PendingQuery(no_parameters, stream);
+    } else {
+      pending = connection_.PendingQuery(std::move(statement), stream);
     }
-    return PermissionDenied(Msg("Server is read-only (--read-only): ",
-                                duckdb::StatementTypeToString(pending.statement_type),
-                                " statements are refused"));
+    if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+    return pending;
   }
 
   duckdb::Connection connection_;

@@ -1,0 +1,108 @@
+"""Starts the real `squadron serve` binary on port 0 for the integration tests."""
+
+import os
+import pathlib
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("SQUADRON_BIN", str(ROOT / "build" / "squadron"))
+READY_PREFIX = "squadron listening on "
+START_TIMEOUT_S = 60
+
+
+class ServerProcess:
+    """One running `squadron serve`; stdout carries only the ready line."""
+
+    def __init__(self, args, log_path, env=None, cwd=None):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [BIN, "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=full_env,
+            cwd=cwd,
+        )
+        self.uri = self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                break
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 1)
+                if not chunk:
+                    break
+                line += chunk
+        text = line.decode()
+        if not text.startswith(READY_PREFIX):
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(
+                f"squadron did not start (exit {self.proc.returncode}); stdout={text!r}; "
+                f"log:\n{self.log()}"
+            )
+        return text[len(READY_PREFIX):].strip()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        return pathlib.Path(self.log_path).read_text(errors="replace")
+
+    def status(self, field):
+        """A field of /proc/<pid>/status in KiB, e.g. VmHWM (peak RSS) or VmRSS."""
+        for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(*args, env=None) -> ServerProcess, stopped after the test."""
+    started = []
+
+    def start(*args, env=None, cwd=None):
+        server = ServerProcess(list(args), tmp_path / f"squadron-{len(started)}.log", env, cwd)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A server shared by the tests that only need an ordinary one."""
+    proc = ServerProcess(["--port", "0"], tmp_path_factory.mktemp("shared") / "squadron.log")
+    yield proc
+    code = proc.stop()
+    assert code == 0, proc.log()
