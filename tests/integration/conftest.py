@@ -18,13 +18,13 @@ START_TIMEOUT_S = 60
 class ServerProcess:
     """One running `squadron serve`; stdout carries only the ready line."""
 
-    def __init__(self, args, log_path, env=None, cwd=None):
+    def __init__(self, args, log_path, env=None, cwd=None, command=None):
         self.log_path = log_path
         self._log = open(log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [BIN, "serve", *args],
+            command or [BIN, "serve", *args],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=full_env,
@@ -32,12 +32,11 @@ class ServerProcess:
         )
         self.uri = self._wait_ready()
 
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT_S
+    def _read_line(self, deadline):
         line = b""
         while not line.endswith(b"\n"):
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None:
+            if remaining <= 0:
                 break
             ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
             if ready:
@@ -45,7 +44,14 @@ class ServerProcess:
                 if not chunk:
                     break
                 line += chunk
-        text = line.decode()
+        return line.decode()
+
+    def _wait_ready(self):
+        """Reads stdout up to the ready line (wrappers may print a banner first)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        text = self._read_line(deadline)
+        while text.endswith("\n") and not text.startswith(READY_PREFIX):
+            text = self._read_line(deadline)
         if not text.startswith(READY_PREFIX):
             self.proc.kill()
             self.proc.wait()
@@ -89,8 +95,9 @@ def start_server(tmp_path):
     """Factory: start_server(*args, env=None) -> ServerProcess, stopped after the test."""
     started = []
 
-    def start(*args, env=None, cwd=None):
-        server = ServerProcess(list(args), tmp_path / f"squadron-{len(started)}.log", env, cwd)
+    def start(*args, env=None, cwd=None, command=None):
+        server = ServerProcess(list(args), tmp_path / f"squadron-{len(started)}.log", env, cwd,
+                               command)
         started.append(server)
         return server
 

@@ -14,7 +14,7 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import BIN
+from conftest import BIN, ROOT
 from flightsql import descriptor, get_sql_info, statement_query, statement_update
 
 
@@ -210,3 +210,20 @@ def test_adbc_connects_and_queries_the_served_data(start_server, lake):
         got = cur.fetchall()
     want = duckdb.sql("SELECT zone, sum(fare) AS total FROM trips GROUP BY zone ORDER BY zone").fetchall()
     assert got == want
+
+
+def test_make_run_demo_serves_the_demo_data(start_server):
+    """scripts/run-demo is what `make run` starts."""
+    server = start_server(command=[str(ROOT / "scripts" / "run-demo"), BIN],
+                          env={"SQUADRON_PORT": "0"})
+    counts = fetch(server, "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM products), "
+                           "(SELECT count(*) FROM orders)")
+    assert [c[0].as_py() for c in counts.columns] == [10000, 1000, 1000000]
+    schema = fetch(server, "SELECT * FROM orders LIMIT 1").schema
+    assert schema.field("unit_price").type == pa.decimal128(10, 2)
+    assert pa.types.is_dictionary(schema.field("status").type)
+    assert pa.types.is_list(schema.field("tags").type)
+    # Every order points at a real customer and product.
+    orphans = fetch(server, "SELECT count(*) FROM orders o ANTI JOIN customers c USING (customer_id)")
+    assert orphans.column(0).to_pylist() == [0]
+    assert fetch(server, "SELECT count(*) FROM revenue_by_city").column(0).to_pylist() == [6]
