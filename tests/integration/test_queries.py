@@ -1,6 +1,10 @@
 """Flight SQL behaviour of the server through real clients."""
 
 import datetime
+import os
+import signal
+import subprocess
+import sys
 import threading
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -295,3 +299,54 @@ def test_sixteen_concurrent_clients(server):
     assert len(results) == 80
     for n, (count, total) in results.values():
         assert (count, total) == (n, n * (n - 1) // 2)
+
+
+def test_open_long_streams_do_not_block_short_queries(server):
+    """Results held open by slow readers keep their own DuckDB connections."""
+    client = flight.connect(server.uri)
+    held = []
+    for _ in range(4):
+        info = query_info(client, "SELECT * FROM range(100000000)")
+        reader = client.do_get(info.endpoints[0].ticket)
+        reader.read_chunk()  # started, then left unread: the stream stays open
+        held.append(reader)
+    with connect(server) as conn, conn.cursor() as cur:
+        for n in range(1, 21):
+            cur.execute(f"SELECT sum(i) FROM range({n}) t(i)")
+            assert cur.fetchone() == (n * (n - 1) // 2,)
+    # The held streams are still intact and continue where they stopped.
+    assert held[0].read_chunk().data.num_rows > 0
+
+
+CLIENT_THAT_DIES = """
+import sys
+import pyarrow.flight as flight
+sys.path.insert(0, sys.argv[2])
+from flightsql import descriptor, statement_query
+client = flight.connect(sys.argv[1])
+info = client.get_flight_info(descriptor(statement_query("SELECT * FROM range(100000000)")))
+reader = client.do_get(info.endpoints[0].ticket)
+reader.read_chunk()
+print("reading", flush=True)
+sys.stdin.read()  # wait to be killed
+"""
+
+
+def test_client_killed_mid_stream_leaves_the_server_healthy(start_server):
+    server = start_server("--port", "0")
+    here = os.path.dirname(__file__)
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", CLIENT_THAT_DIES, server.uri, here],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdout.readline() == b"reading\n"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    # The server noticed each broken stream and released its query...
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=60)
+    while server.log().count("complete=false") < 3:
+        assert datetime.datetime.now() < deadline, server.log()
+        threading.Event().wait(0.05)
+    # ...and serves everyone else as before.
+    client = flight.connect(server.uri)
+    info = query_info(client, "SELECT count(*) FROM range(1000)")
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [1000]

@@ -92,23 +92,23 @@ Format FirstFormatUnder(const fs::path& dir, std::string* extension) {
 
 }  // namespace
 
-std::string QuoteLiteral(const std::string& s) {
-  std::string out = "'";
+namespace {
+
+// Wraps `s` in `quote`, doubling each `quote` inside (SQL's escaping rule).
+std::string Quote(const std::string& s, char quote) {
+  std::string out(1, quote);
   for (char c : s) {
     out += c;
-    if (c == '\'') out += '\'';
+    if (c == quote) out += quote;
   }
-  return out + "'";
+  return out + quote;
 }
 
-std::string QuoteIdentifier(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
-}
+}  // namespace
+
+std::string QuoteLiteral(const std::string& s) { return Quote(s, '\''); }
+
+std::string QuoteIdentifier(const std::string& s) { return Quote(s, '"'); }
 
 arrow::Result<DataSource> PlanDataSource(const std::string& spec, bool read_only) {
   std::string name;
