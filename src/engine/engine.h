@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
@@ -35,6 +36,21 @@ class ResultStream {
   virtual std::optional<int64_t> num_rows() const = 0;
 };
 
+/// What a statement takes and returns, known before it runs.
+struct StatementDescription {
+  /// Schema of the rows it returns (for DDL/DML, DuckDB's count column).
+  std::shared_ptr<arrow::Schema> result_schema;
+  /// One field per parameter, in parameter order; a parameter whose type the
+  /// engine cannot infer (e.g. `SELECT ?`) has Arrow type null.
+  std::shared_ptr<arrow::Schema> parameter_schema;
+  /// True when the statement returns rows; false for DDL and DML.
+  bool is_query = true;
+};
+
+/// Parameter sets: every row of every batch is one set, fields in parameter
+/// order (or named like the parameters). Empty means "no parameters".
+using ParameterBatches = std::vector<std::shared_ptr<arrow::RecordBatch>>;
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -46,15 +62,24 @@ class Session {
   /// Returns the result schema of a query without running it.
   virtual arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) = 0;
 
-  /// Runs `sql` (one or more statements; all but the last run to completion)
-  /// and returns the last statement's result as a stream. DDL and DML have
-  /// taken effect when this returns. Errors: Invalid for bad SQL or a missing
-  /// object, PermissionDenied for a write on a read-only engine.
-  virtual arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql) = 0;
+  /// Prepares one statement without running it.
+  virtual arrow::Result<StatementDescription> Prepare(const std::string& sql) = 0;
 
-  /// Runs `sql` for its effect and returns the number of changed rows (0 for
-  /// statements that change none, such as DDL).
-  virtual arrow::Result<int64_t> ExecuteUpdate(const std::string& sql) = 0;
+  /// Runs `sql` and returns its result as a stream. Without parameters `sql`
+  /// may hold several statements (all but the last run to completion). With
+  /// parameters it is one statement, run once per parameter set; the results
+  /// follow each other in one stream. DDL and DML have taken effect when the
+  /// first batch is returned. Errors: Invalid for bad SQL, a missing object or
+  /// parameters that do not fit (naming the field); PermissionDenied for a
+  /// write on a read-only engine.
+  virtual arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql,
+                                                               const ParameterBatches& parameters) = 0;
+
+  /// Runs `sql` for its effect, once per parameter set (once when there are
+  /// none), and returns the number of changed rows summed (0 for DDL). Several
+  /// parameter sets run in one transaction: all or nothing.
+  virtual arrow::Result<int64_t> ExecuteUpdate(const std::string& sql,
+                                               const ParameterBatches& parameters) = 0;
 
   /// Interrupts the running statement, if any. Thread-safe.
   virtual void Interrupt() = 0;

@@ -148,7 +148,7 @@ class FlightSqlServer::Impl {
       ARROW_RETURN_NOT_OK(CheckNoTransaction(update->transaction_id));
       const auto start = Clock::now();
       ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
-      auto count = session->ExecuteUpdate(update->query);
+      auto count = session->ExecuteUpdate(update->query, {});
       if (!count.ok()) {
         spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                      count.status().message(), ForLog(update->query));
@@ -210,7 +210,7 @@ class FlightSqlServer::Impl {
   // complete (with a known row count) before the client fetches them.
   arrow::Status RunQuery(const std::string& sql, PendingResult* pending) {
     ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession());
-    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql));
+    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, {}));
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
     if (first == nullptr) {

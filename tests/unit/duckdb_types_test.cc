@@ -21,7 +21,7 @@ class DuckDbTypesTest : public ::testing::Test {
   // The Arrow type of the single column `sql` returns.
   std::shared_ptr<arrow::DataType> TypeOf(const std::string& sql) {
     auto session = engine_->OpenSession().ValueOrDie();
-    auto stream = session->Execute(sql).ValueOrDie();
+    auto stream = session->Execute(sql, {}).ValueOrDie();
     EXPECT_EQ(stream->schema()->num_fields(), 1);
     auto batch = stream->Next().ValueOrDie();
     EXPECT_NE(batch, nullptr);
@@ -91,7 +91,7 @@ TEST_F(DuckDbTypesTest, BatchesRespectBatchRows) {
   options.batch_rows = 4096;
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
   auto session = engine->OpenSession().ValueOrDie();
-  auto stream = session->Execute("SELECT range AS i FROM range(10000)").ValueOrDie();
+  auto stream = session->Execute("SELECT range AS i FROM range(10000)", {}).ValueOrDie();
   int64_t total = 0;
   while (auto batch = stream->Next().ValueOrDie()) {
     EXPECT_LE(batch->num_rows(), 4096);
@@ -105,7 +105,7 @@ TEST_F(DuckDbTypesTest, WideRowsGetSmallerBatches) {
   options.batch_bytes = 1 << 20;  // 1 MiB; each row is ~1 KiB of text
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
   auto session = engine->OpenSession().ValueOrDie();
-  auto stream = session->Execute("SELECT repeat('x', 1000) AS s FROM range(100000)").ValueOrDie();
+  auto stream = session->Execute("SELECT repeat('x', 1000) AS s FROM range(100000)", {}).ValueOrDie();
   int64_t batches = 0;
   int64_t total = 0;
   while (auto batch = stream->Next().ValueOrDie()) {
@@ -120,11 +120,11 @@ TEST_F(DuckDbTypesTest, WideRowsGetSmallerBatches) {
 
 TEST_F(DuckDbTypesTest, SqlErrorsAreInvalidWithDuckDbsMessage) {
   auto session = engine_->OpenSession().ValueOrDie();
-  auto missing = session->Execute("SELECT * FROM no_such_table");
+  auto missing = session->Execute("SELECT * FROM no_such_table", {});
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(missing.status().IsInvalid());
   EXPECT_NE(missing.status().message().find("no_such_table"), std::string::npos);
-  auto syntax = session->Execute("SELEC 1");
+  auto syntax = session->Execute("SELEC 1", {});
   ASSERT_FALSE(syntax.ok());
   EXPECT_TRUE(syntax.status().IsInvalid());
   EXPECT_NE(syntax.status().message().find("syntax error"), std::string::npos);
@@ -136,11 +136,11 @@ TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
   options.init_sql = "CREATE TABLE t AS SELECT 1 AS x";
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
   auto session = engine->OpenSession().ValueOrDie();
-  EXPECT_TRUE(session->Execute("SELECT * FROM t").ok());
+  EXPECT_TRUE(session->Execute("SELECT * FROM t", {}).ok());
   for (const char* write : {"INSERT INTO t VALUES (2)", "CREATE TABLE u (x INT)", "DROP TABLE t",
                             "COPY t TO '/tmp/squadron-should-not-exist.csv'",
                             "CREATE TEMP TABLE tt (x INT)"}) {
-    auto r = session->ExecuteUpdate(write);
+    auto r = session->ExecuteUpdate(write, {});
     ASSERT_FALSE(r.ok()) << write;
     EXPECT_NE(r.status().message().find("read-only"), std::string::npos) << r.status();
   }
@@ -148,9 +148,9 @@ TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
 
 TEST_F(DuckDbTypesTest, ExecuteUpdateCountsRows) {
   auto session = engine_->OpenSession().ValueOrDie();
-  ASSERT_EQ(*session->ExecuteUpdate("CREATE OR REPLACE TABLE counted (x INT)"), 0);
-  EXPECT_EQ(*session->ExecuteUpdate("INSERT INTO counted SELECT * FROM range(7)"), 7);
-  EXPECT_EQ(*session->ExecuteUpdate("DELETE FROM counted WHERE x < 3"), 3);
+  ASSERT_EQ(*session->ExecuteUpdate("CREATE OR REPLACE TABLE counted (x INT)", {}), 0);
+  EXPECT_EQ(*session->ExecuteUpdate("INSERT INTO counted SELECT * FROM range(7)", {}), 7);
+  EXPECT_EQ(*session->ExecuteUpdate("DELETE FROM counted WHERE x < 3", {}), 3);
 }
 
 }  // namespace

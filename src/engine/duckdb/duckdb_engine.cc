@@ -1,155 +1,34 @@
-// The DuckDB adapter: the only code that includes DuckDB headers.
+// The DuckDB adapter: sessions and the engine. Results: result_stream.cc;
+// parameters: parameters.cc; errors and types: duckdb_errors.cc.
 #include "engine/duckdb/duckdb_engine.h"
 
-#include <algorithm>
-#include <atomic>
-
-#include <arrow/c/bridge.h>
-#include <arrow/type.h>
-#include <arrow/util/byte_size.h>
 #include <spdlog/spdlog.h>
 
 #include "common/status.h"
-#include "duckdb.hpp"
-#include "duckdb/common/arrow/arrow_converter.hpp"
-#include "duckdb/common/arrow/result_arrow_wrapper.hpp"
-#include "duckdb/main/materialized_query_result.hpp"
 #include "duckdb/main/pending_query_result.hpp"
 #include "engine/duckdb/data_paths.h"
+#include "engine/duckdb/duckdb_internal.h"
 
 namespace squadron::engine {
 
 namespace {
 
-// DuckDB appends rows to an Arrow batch one vector (2048 rows) at a time.
-constexpr int64_t kVectorRows = STANDARD_VECTOR_SIZE;
-
-// Maps a DuckDB error to the status the client should see.
-arrow::Status FromDuckDb(const duckdb::ErrorData& error) {
-  using duckdb::ExceptionType;
-  const std::string& message = error.Message();
-  switch (error.Type()) {
-    case ExceptionType::INTERRUPT:
-      return Cancelled(message);
-    case ExceptionType::PERMISSION:
-      return PermissionDenied(message);
-    case ExceptionType::OUT_OF_MEMORY:
-      return Unavailable(message);
-    case ExceptionType::FATAL:
-    case ExceptionType::INTERNAL:
-    case ExceptionType::NULL_POINTER:
-      return Internal(message);
-    default:
-      // Parser, binder, catalog, conversion, constraint, IO on a user's file...:
-      // all caused by the statement the client sent.
-      return InvalidArgument(message);
-  }
+// The number of rows a DML result reports (0 for statements that change none).
+int64_t ChangedRows(duckdb::QueryResult& result) {
+  if (result.properties.return_type != duckdb::StatementReturnType::CHANGED_ROWS) return 0;
+  auto chunk = result.Fetch();
+  if (!chunk || chunk->size() == 0) return 0;
+  return chunk->GetValue(0, 0).GetValue<int64_t>();
 }
 
-// True when a read-only server may run a statement of this type at all; the
-// statement must also modify no database (checked separately).
-bool ReadOnlyAllows(duckdb::StatementType type) {
-  using duckdb::StatementType;
-  switch (type) {
-    case StatementType::SELECT_STATEMENT:
-    case StatementType::EXPLAIN_STATEMENT:
-    case StatementType::PRAGMA_STATEMENT:
-    case StatementType::SET_STATEMENT:
-    case StatementType::VARIABLE_SET_STATEMENT:
-    case StatementType::TRANSACTION_STATEMENT:
-    case StatementType::CALL_STATEMENT:
-    case StatementType::RELATION_STATEMENT:
-      return true;
-    default:
-      return false;
+// Types DuckDB cannot know before parameters are bound (`SELECT ?`) are
+// described as Arrow's null type.
+duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalType> types) {
+  for (auto& type : types) {
+    if (type.id() == duckdb::LogicalTypeId::UNKNOWN) type = duckdb::LogicalType::SQLNULL;
   }
+  return types;
 }
-
-arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
-    const duckdb::vector<duckdb::LogicalType>& types, const duckdb::vector<std::string>& names,
-    duckdb::ClientProperties properties) {
-  ArrowSchema c_schema;
-  duckdb::ArrowConverter::ToArrowSchema(&c_schema, types, names, properties);
-  return arrow::ImportSchema(&c_schema);
-}
-
-// A DuckDB result exported batch by batch through the Arrow C stream
-// interface; each ArrowArray is imported without copying.
-class DuckDbResultStream final : public ResultStream {
- public:
-  static arrow::Result<std::unique_ptr<ResultStream>> Make(duckdb::unique_ptr<duckdb::QueryResult> result,
-                                                           const DuckDbOptions& options) {
-    std::optional<int64_t> num_rows;
-    if (result->type == duckdb::QueryResultType::MATERIALIZED_RESULT) {
-      num_rows = static_cast<int64_t>(result->Cast<duckdb::MaterializedQueryResult>().RowCount());
-    }
-    const int64_t batch_rows = std::max<int64_t>(1, options.batch_rows);
-    // The first batch is one vector: quick to the client and a measure of the
-    // row width; later batches grow to fit batch_bytes (FitBatchToBytes).
-    const int64_t first_rows = std::min(batch_rows, kVectorRows);
-    // The wrapper owns the result; stream.release deletes the wrapper.
-    auto* wrapper = new duckdb::ResultArrowArrayStreamWrapper(std::move(result), first_rows);
-    auto stream = std::unique_ptr<DuckDbResultStream>(
-        new DuckDbResultStream(wrapper, num_rows, batch_rows, options.batch_bytes));
-    ArrowSchema c_schema;
-    if (wrapper->stream.get_schema(&wrapper->stream, &c_schema) != 0) {
-      return FromDuckDb(wrapper->last_error);
-    }
-    ARROW_ASSIGN_OR_RAISE(stream->schema_, arrow::ImportSchema(&c_schema));
-    return stream;
-  }
-
-  ~DuckDbResultStream() override { Release(); }
-
-  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-
-  std::optional<int64_t> num_rows() const override { return num_rows_; }
-
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (wrapper_ == nullptr) return nullptr;
-    ArrowArray c_array;
-    if (wrapper_->stream.get_next(&wrapper_->stream, &c_array) != 0) {
-      auto status = FromDuckDb(wrapper_->last_error);
-      Release();
-      return status;
-    }
-    if (c_array.release == nullptr) {
-      Release();  // frees DuckDB's execution state as soon as the end is seen
-      return nullptr;
-    }
-    ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
-    FitBatchToBytes(*batch);
-    return batch;
-  }
-
- private:
-  DuckDbResultStream(duckdb::ResultArrowArrayStreamWrapper* wrapper, std::optional<int64_t> num_rows,
-                     int64_t batch_rows, int64_t batch_bytes)
-      : wrapper_(wrapper), num_rows_(num_rows), batch_rows_(batch_rows), batch_bytes_(batch_bytes) {}
-
-  // Lowers the rows per batch for wide rows so a batch stays near batch_bytes.
-  void FitBatchToBytes(const arrow::RecordBatch& batch) {
-    if (batch_bytes_ <= 0 || batch.num_rows() == 0 || wrapper_ == nullptr) return;
-    const int64_t bytes = arrow::util::TotalBufferSize(batch);
-    const int64_t row_bytes = std::max<int64_t>(1, bytes / batch.num_rows());
-    int64_t rows = batch_bytes_ / row_bytes;
-    rows = rows >= kVectorRows ? rows / kVectorRows * kVectorRows : kVectorRows;
-    wrapper_->batch_size = static_cast<duckdb::idx_t>(std::min(rows, batch_rows_));
-  }
-
-  void Release() {
-    if (wrapper_ != nullptr) {
-      wrapper_->stream.release(&wrapper_->stream);
-      wrapper_ = nullptr;
-    }
-  }
-
-  duckdb::ResultArrowArrayStreamWrapper* wrapper_;  // owned via stream.release
-  std::shared_ptr<arrow::Schema> schema_;
-  const std::optional<int64_t> num_rows_;
-  const int64_t batch_rows_;
-  const int64_t batch_bytes_;
-};
 
 class DuckDbSession final : public Session {
  public:
@@ -157,32 +36,54 @@ class DuckDbSession final : public Session {
       : connection_(db), options_(options) {}
 
   arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) override {
+    ARROW_ASSIGN_OR_RAISE(auto description, Prepare(sql));
+    return description.result_schema;
+  }
+
+  arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
     try {
-      auto prepared = connection_.Prepare(sql);
-      if (prepared->HasError()) return FromDuckDb(prepared->error);
-      return ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
-                           connection_.context->GetClientProperties());
+      ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
+      StatementDescription description;
+      description.is_query =
+          prepared->GetStatementProperties().return_type == duckdb::StatementReturnType::QUERY_RESULT;
+      const auto properties = connection_.context->GetClientProperties();
+      ARROW_ASSIGN_OR_RAISE(description.result_schema,
+                            ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(), properties));
+      const ParameterSpec spec = DescribeParameters(*prepared);
+      duckdb::vector<std::string> names(spec.identifiers.begin(), spec.identifiers.end());
+      ARROW_ASSIGN_OR_RAISE(description.parameter_schema,
+                            ToArrowSchema(KnownTypes({spec.types.begin(), spec.types.end()}), names,
+                                          properties));
+      return description;
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
   }
 
-  arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql) override {
+  arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql,
+                                                       const ParameterBatches& parameters) override {
     try {
+      if (!parameters.empty()) {
+        ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
+        ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+        return MakeParameterizedResultStream(std::move(prepared), parameters, options_);
+      }
       ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/true));
-      return DuckDbResultStream::Make(std::move(result), options_);
+      return MakeResultStream(std::move(result), options_);
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
   }
 
-  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql) override {
+  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const ParameterBatches& parameters) override {
     try {
-      ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/false));
-      if (result->properties.return_type != duckdb::StatementReturnType::CHANGED_ROWS) return 0;
-      auto chunk = result->Fetch();
-      if (!chunk || chunk->size() == 0) return 0;
-      return chunk->GetValue(0, 0).GetValue<int64_t>();
+      if (parameters.empty()) {
+        ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/false));
+        return ChangedRows(*result);
+      }
+      ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
+      ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+      return RunPerParameterSet(*prepared, parameters);
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
@@ -191,6 +92,61 @@ class DuckDbSession final : public Session {
   void Interrupt() override { connection_.Interrupt(); }
 
  private:
+  arrow::Result<duckdb::unique_ptr<duckdb::PreparedStatement>> PrepareOne(const std::string& sql) {
+    auto prepared = connection_.Prepare(sql);
+    if (prepared->HasError()) return FromDuckDb(prepared->error);
+    return prepared;
+  }
+
+  arrow::Status CheckWriteAllowed(duckdb::PreparedStatement& prepared) {
+    if (!options_.read_only) return arrow::Status::OK();
+    const auto type = prepared.GetStatementType();
+    if (ReadOnlyAllows(type) && prepared.GetStatementProperties().IsReadOnly()) {
+      return arrow::Status::OK();
+    }
+    return PermissionDenied(Msg("Server is read-only (--read-only): ",
+                                duckdb::StatementTypeToString(type), " statements are refused"));
+  }
+
+  // Runs an update once per parameter set; several sets in one transaction
+  // (unless the connection is already in one), so a failing set undoes all.
+  arrow::Result<int64_t> RunPerParameterSet(duckdb::PreparedStatement& prepared,
+                                            const ParameterBatches& parameters) {
+    const ParameterSpec spec = DescribeParameters(prepared);
+    int64_t sets = 0;
+    for (const auto& batch : parameters) {
+      ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
+      sets += batch->num_rows();
+    }
+    const bool own_transaction = sets > 1 && !connection_.HasActiveTransaction();
+    if (own_transaction) connection_.BeginTransaction();
+    auto total = RunSets(prepared, spec, parameters);
+    if (own_transaction) {
+      if (total.ok()) {
+        connection_.Commit();
+      } else if (connection_.HasActiveTransaction()) {
+        connection_.Rollback();
+      }
+    }
+    return total;
+  }
+
+  arrow::Result<int64_t> RunSets(duckdb::PreparedStatement& prepared, const ParameterSpec& spec,
+                                 const ParameterBatches& parameters) {
+    int64_t total = 0;
+    for (const auto& batch : parameters) {
+      for (int64_t row = 0; row < batch->num_rows(); ++row) {
+        ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec, *batch, row));
+        auto pending = prepared.PendingQuery(values, /*allow_stream_result=*/false);
+        if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+        auto result = pending->Execute();
+        if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+        total += ChangedRows(*result);
+      }
+    }
+    return total;
+  }
+
   // Runs every statement of `sql`; all but the last to completion. The last
   // one's result streams when `stream_last` and DuckDB allows it.
   arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(const std::string& sql, bool stream_last) {
@@ -215,11 +171,7 @@ class DuckDbSession final : public Session {
     if (options_.read_only) {
       auto prepared = connection_.Prepare(std::move(statement));
       if (prepared->HasError()) return FromDuckDb(prepared->error);
-      const auto type = prepared->GetStatementType();
-      if (!ReadOnlyAllows(type) || !prepared->GetStatementProperties().IsReadOnly()) {
-        return PermissionDenied(Msg("Server is read-only (--read-only): ",
-                                    duckdb::StatementTypeToString(type), " statements are refused"));
-      }
+      ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
       duckdb::vector<duckdb::Value> no_parameters;
       pending = prepared->PendingQuery(no_parameters, stream);
     } else {

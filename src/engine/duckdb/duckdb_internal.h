@@ -1,0 +1,64 @@
+// Pieces shared by the DuckDB adapter's files. Private to engine/duckdb/: the
+// only header outside DuckDB itself that names DuckDB types.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <arrow/array.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "duckdb.hpp"
+#include "engine/duckdb/duckdb_engine.h"
+#include "engine/engine.h"
+
+namespace squadron::engine {
+
+/// Maps a DuckDB error to the status the client should see.
+arrow::Status FromDuckDb(const duckdb::ErrorData& error);
+
+/// True when a read-only server may run a statement of this type at all (it
+/// must also modify no database).
+bool ReadOnlyAllows(duckdb::StatementType type);
+
+/// Converts DuckDB result types to the Arrow schema DuckDB's export produces.
+arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
+    const duckdb::vector<duckdb::LogicalType>& types, const duckdb::vector<std::string>& names,
+    duckdb::ClientProperties properties);
+
+/// Streams a DuckDB result as Arrow batches, imported without copying.
+arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
+    duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options);
+
+/// Streams the results of running `prepared` once per parameter set, one
+/// after the other. Fetching from it runs the next set when one is exhausted.
+/// `prepared` must belong to a connection that runs nothing else meanwhile.
+arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
+    duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
+    const DuckDbOptions& options);
+
+/// The parameters of a prepared statement, in order.
+struct ParameterSpec {
+  /// Identifiers: "1", "2"... for `?`/`$1`, or the names of `$name` parameters.
+  std::vector<std::string> identifiers;
+  /// Expected types; UNKNOWN where DuckDB could not infer one.
+  std::vector<duckdb::LogicalType> types;
+};
+
+/// Reads the parameters of a prepared statement.
+ParameterSpec DescribeParameters(duckdb::PreparedStatement& prepared);
+
+/// Checks that a parameter batch has one field per parameter. Errors: Invalid
+/// naming the count or the missing field.
+arrow::Status CheckParameterBatch(const ParameterSpec& spec, const arrow::RecordBatch& batch);
+
+/// Returns row `row` of a checked parameter batch as bound values, each cast to
+/// its parameter's type. Errors: Invalid naming the field that does not fit.
+arrow::Result<duckdb::case_insensitive_map_t<duckdb::BoundParameterData>> BindRow(
+    const ParameterSpec& spec, const arrow::RecordBatch& batch, int64_t row);
+
+/// Returns row `row` of `array` as a DuckDB value; null cells become typed NULLs.
+arrow::Result<duckdb::Value> ArrowCellToValue(const arrow::Array& array, int64_t row);
+
+}  // namespace squadron::engine

@@ -1,0 +1,177 @@
+// DuckDB results as streams of Arrow batches.
+#include <algorithm>
+
+#include <arrow/c/bridge.h>
+#include <arrow/type.h>
+#include <arrow/util/byte_size.h>
+
+#include "common/status.h"
+#include "duckdb/common/arrow/result_arrow_wrapper.hpp"
+#include "duckdb/main/materialized_query_result.hpp"
+#include "duckdb/main/pending_query_result.hpp"
+#include "engine/duckdb/duckdb_internal.h"
+
+namespace squadron::engine {
+
+namespace {
+
+// DuckDB appends rows to an Arrow batch one vector (2048 rows) at a time.
+constexpr int64_t kVectorRows = STANDARD_VECTOR_SIZE;
+
+// A DuckDB result exported batch by batch through the Arrow C stream
+// interface; each ArrowArray is imported without copying.
+class DuckDbResultStream final : public ResultStream {
+ public:
+  static arrow::Result<std::unique_ptr<ResultStream>> Make(duckdb::unique_ptr<duckdb::QueryResult> result,
+                                                           const DuckDbOptions& options) {
+    std::optional<int64_t> num_rows;
+    if (result->type == duckdb::QueryResultType::MATERIALIZED_RESULT) {
+      num_rows = static_cast<int64_t>(result->Cast<duckdb::MaterializedQueryResult>().RowCount());
+    }
+    const int64_t batch_rows = std::max<int64_t>(1, options.batch_rows);
+    // The first batch is one vector: quick to the client and a measure of the
+    // row width; later batches grow to fit batch_bytes (FitBatchToBytes).
+    const int64_t first_rows = std::min(batch_rows, kVectorRows);
+    // The wrapper owns the result; stream.release deletes the wrapper.
+    auto* wrapper = new duckdb::ResultArrowArrayStreamWrapper(std::move(result), first_rows);
+    auto stream = std::unique_ptr<DuckDbResultStream>(
+        new DuckDbResultStream(wrapper, num_rows, batch_rows, options.batch_bytes));
+    ArrowSchema c_schema;
+    if (wrapper->stream.get_schema(&wrapper->stream, &c_schema) != 0) {
+      return FromDuckDb(wrapper->last_error);
+    }
+    ARROW_ASSIGN_OR_RAISE(stream->schema_, arrow::ImportSchema(&c_schema));
+    return stream;
+  }
+
+  ~DuckDbResultStream() override { Release(); }
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+
+  std::optional<int64_t> num_rows() const override { return num_rows_; }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (wrapper_ == nullptr) return nullptr;
+    ArrowArray c_array;
+    if (wrapper_->stream.get_next(&wrapper_->stream, &c_array) != 0) {
+      auto status = FromDuckDb(wrapper_->last_error);
+      Release();
+      return status;
+    }
+    if (c_array.release == nullptr) {
+      Release();  // frees DuckDB's execution state as soon as the end is seen
+      return nullptr;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
+    FitBatchToBytes(*batch);
+    return batch;
+  }
+
+ private:
+  DuckDbResultStream(duckdb::ResultArrowArrayStreamWrapper* wrapper, std::optional<int64_t> num_rows,
+                     int64_t batch_rows, int64_t batch_bytes)
+      : wrapper_(wrapper), num_rows_(num_rows), batch_rows_(batch_rows), batch_bytes_(batch_bytes) {}
+
+  // Lowers the rows per batch for wide rows so a batch stays near batch_bytes.
+  void FitBatchToBytes(const arrow::RecordBatch& batch) {
+    if (batch_bytes_ <= 0 || batch.num_rows() == 0 || wrapper_ == nullptr) return;
+    const int64_t bytes = arrow::util::TotalBufferSize(batch);
+    const int64_t row_bytes = std::max<int64_t>(1, bytes / batch.num_rows());
+    int64_t rows = batch_bytes_ / row_bytes;
+    rows = rows >= kVectorRows ? rows / kVectorRows * kVectorRows : kVectorRows;
+    wrapper_->batch_size = static_cast<duckdb::idx_t>(std::min(rows, batch_rows_));
+  }
+
+  void Release() {
+    if (wrapper_ != nullptr) {
+      wrapper_->stream.release(&wrapper_->stream);
+      wrapper_ = nullptr;
+    }
+  }
+
+  duckdb::ResultArrowArrayStreamWrapper* wrapper_;  // owned via stream.release
+  std::shared_ptr<arrow::Schema> schema_;
+  const std::optional<int64_t> num_rows_;
+  const int64_t batch_rows_;
+  const int64_t batch_bytes_;
+};
+
+// Runs a prepared statement once per parameter set, streaming each result
+// in turn. Only one DuckDB result is open at a time.
+class ParameterizedResultStream final : public ResultStream {
+ public:
+  ParameterizedResultStream(duckdb::unique_ptr<duckdb::PreparedStatement> prepared,
+                            ParameterBatches parameters, ParameterSpec spec,
+                            std::shared_ptr<arrow::Schema> schema, const DuckDbOptions& options)
+      : prepared_(std::move(prepared)),
+        parameters_(std::move(parameters)),
+        spec_(std::move(spec)),
+        schema_(std::move(schema)),
+        options_(options) {}
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+  std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    while (true) {
+      if (current_) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, current_->Next());
+        if (batch) return batch;
+        current_.reset();
+      }
+      if (!AdvanceToNextSet()) return nullptr;
+      ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec_, *parameters_[batch_], row_));
+      try {
+        auto pending = prepared_->PendingQuery(values, /*allow_stream_result=*/true);
+        if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+        auto result = pending->Execute();
+        if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+        ARROW_ASSIGN_OR_RAISE(current_, MakeResultStream(std::move(result), options_));
+      } catch (const std::exception& e) {
+        return FromDuckDb(duckdb::ErrorData(e));
+      }
+    }
+  }
+
+ private:
+  // Moves (batch_, row_) to the next parameter set; false when none is left.
+  bool AdvanceToNextSet() {
+    if (started_) ++row_;
+    started_ = true;
+    while (batch_ < parameters_.size() && row_ >= parameters_[batch_]->num_rows()) {
+      ++batch_;
+      row_ = 0;
+    }
+    return batch_ < parameters_.size();
+  }
+
+  duckdb::unique_ptr<duckdb::PreparedStatement> prepared_;
+  const ParameterBatches parameters_;
+  const ParameterSpec spec_;
+  const std::shared_ptr<arrow::Schema> schema_;
+  const DuckDbOptions& options_;  // owned by the engine
+  std::unique_ptr<ResultStream> current_;
+  size_t batch_ = 0;
+  int64_t row_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
+    duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options) {
+  return DuckDbResultStream::Make(std::move(result), options);
+}
+
+arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
+    duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
+    const DuckDbOptions& options) {
+  ParameterSpec spec = DescribeParameters(*prepared);
+  for (const auto& batch : parameters) ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
+  ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
+                                                   prepared->context->GetClientProperties()));
+  return std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
+                                                     std::move(spec), std::move(schema), options);
+}
+
+}  // namespace squadron::engine
