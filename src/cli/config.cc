@@ -28,6 +28,8 @@ struct RawServeOptions {
   size_t max_open_results = 1024;
   std::string ticket_secret_file;
   std::string shutdown_timeout = "30s";
+  std::string statement_idle_timeout = "15m";
+  size_t max_prepared_statements = 10000;
   std::vector<std::string> data_paths;
   std::string config_file;
 };
@@ -87,6 +89,13 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "On SIGINT/SIGTERM, how long in-flight calls may finish before "
                             "they are cancelled"),
           "SQUADRON_SHUTDOWN_TIMEOUT");
+  WithEnv(serve->add_option("--statement-idle-timeout", raw->statement_idle_timeout,
+                            "A prepared statement handle unused this long is closed"),
+          "SQUADRON_STATEMENT_IDLE_TIMEOUT");
+  WithEnv(serve->add_option("--max-prepared-statements", raw->max_prepared_statements,
+                            "Prepared statement handles open at once")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_MAX_PREPARED_STATEMENTS");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -177,6 +186,8 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
     }
   }
   ARROW_ASSIGN_OR_RAISE(options.shutdown_timeout, ParseDuration(raw.shutdown_timeout));
+  ARROW_ASSIGN_OR_RAISE(options.flight.statement_idle_timeout, ParseDuration(raw.statement_idle_timeout));
+  options.flight.max_prepared_statements = raw.max_prepared_statements;
   return options;
 }
 

@@ -1,5 +1,7 @@
 #include "flight/command.h"
 
+#include <iterator>
+
 #include <google/protobuf/any.pb.h>
 
 #include "proto/FlightSql.pb.h"
@@ -42,6 +44,16 @@ arrow::Result<Command> ParseGetSqlInfo(const google::protobuf::Any& any) {
   return GetSqlInfoCommand{{m.info().begin(), m.info().end()}};
 }
 
+arrow::Result<Command> ParsePreparedStatementQuery(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandPreparedStatementQuery>(any));
+  return PreparedStatementQueryCommand{m.prepared_statement_handle()};
+}
+
+arrow::Result<Command> ParsePreparedStatementUpdate(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandPreparedStatementUpdate>(any));
+  return PreparedStatementUpdateCommand{m.prepared_statement_handle()};
+}
+
 // The message name inside a type URL: the part after the last '/'.
 std::string_view TypeName(std::string_view type_url) {
   const auto slash = type_url.rfind('/');
@@ -62,6 +74,8 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
   if (any.Is<pb::CommandStatementQuery>()) return ParseStatementQuery(any);
   if (any.Is<pb::CommandStatementUpdate>()) return ParseStatementUpdate(any);
   if (any.Is<pb::CommandGetSqlInfo>()) return ParseGetSqlInfo(any);
+  if (any.Is<pb::CommandPreparedStatementQuery>()) return ParsePreparedStatementQuery(any);
+  if (any.Is<pb::CommandPreparedStatementUpdate>()) return ParsePreparedStatementUpdate(any);
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
@@ -86,9 +100,17 @@ std::string SerializeCommand(const Command& command) {
           m.set_query(c.query);
           if (c.transaction_id) m.set_transaction_id(*c.transaction_id);
           any.PackFrom(m);
-        } else {
+        } else if constexpr (std::is_same_v<T, GetSqlInfoCommand>) {
           pb::CommandGetSqlInfo m;
           for (uint32_t id : c.info) m.add_info(id);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, PreparedStatementQueryCommand>) {
+          pb::CommandPreparedStatementQuery m;
+          m.set_prepared_statement_handle(c.handle);
+          any.PackFrom(m);
+        } else {
+          pb::CommandPreparedStatementUpdate m;
+          m.set_prepared_statement_handle(c.handle);
           any.PackFrom(m);
         }
       },
@@ -103,8 +125,10 @@ std::string SerializeDoPutUpdateResult(int64_t record_count) {
 }
 
 std::string_view CommandName(const Command& command) {
-  static constexpr std::string_view kNames[] = {"CommandStatementQuery", "CommandStatementUpdate",
-                                                "CommandGetSqlInfo"};
+  static constexpr std::string_view kNames[] = {
+      "CommandStatementQuery", "CommandStatementUpdate", "CommandGetSqlInfo",
+      "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate"};
+  static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }
 

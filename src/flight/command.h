@@ -30,7 +30,20 @@ struct GetSqlInfoCommand {
   std::vector<uint32_t> info;
 };
 
-using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand>;
+/// CommandPreparedStatementQuery: run (GetFlightInfo) or bind parameters to
+/// (DoPut) a prepared query.
+struct PreparedStatementQueryCommand {
+  std::string handle;
+};
+
+/// CommandPreparedStatementUpdate: run a prepared update (DoPut), once per
+/// parameter row sent in the same call.
+struct PreparedStatementUpdateCommand {
+  std::string handle;
+};
+
+using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand,
+                             PreparedStatementQueryCommand, PreparedStatementUpdateCommand>;
 
 /// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
 /// packed Flight SQL message; NotImplemented naming the type for a command

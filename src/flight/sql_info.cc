@@ -151,7 +151,7 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::FLIGHT_SQL_SERVER_CANCEL] = false;
   info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = false;
   info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = false;
-  info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = int32_t{0};
+  info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = int32_t{0};
   info[pb::SQL_DDL_CATALOG] = true;
   info[pb::SQL_DDL_SCHEMA] = true;

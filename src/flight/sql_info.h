@@ -35,6 +35,8 @@ struct ServerFacts {
   std::string engine_name;
   std::string engine_version;
   bool read_only = false;
+  /// Idle timeout of prepared statement handles, in milliseconds (0: none).
+  int32_t statement_timeout_ms = 0;
 };
 
 /// Returns the SqlInfo answers of this server.

@@ -1,15 +1,19 @@
 #include "flight/sql_server.h"
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include <arrow/flight/types.h>
+#include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 #include <arrow/util/byte_size.h>
 #include <spdlog/spdlog.h>
 
 #include "common/status.h"
+#include "flight/actions.h"
 #include "flight/command.h"
+#include "flight/prepared_statements.h"
 #include "flight/result_store.h"
 #include "flight/sql_info.h"
 #include "flight/ticket.h"
@@ -33,6 +37,34 @@ std::string ForLog(const std::string& sql) {
 
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(*schema));
+  return buffer->ToString();
+}
+
+// Reads every batch of a DoPut (parameter sets), up to `max_bytes` in all.
+arrow::Result<engine::ParameterBatches> ReadParameterBatches(fl::FlightMessageReader& reader,
+                                                             int64_t max_bytes) {
+  engine::ParameterBatches batches;
+  int64_t bytes = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader.Next());
+    if (chunk.data == nullptr) return batches;
+    bytes += arrow::util::TotalBufferSize(*chunk.data);
+    if (bytes > max_bytes) {
+      return InvalidArgument("Parameter batches exceed ", max_bytes,
+                             " bytes in one DoPut: send fewer parameter rows per call");
+    }
+    batches.push_back(std::move(chunk.data));
+  }
+}
+
+std::vector<fl::Result> OneResult(std::string body) {
+  std::vector<fl::Result> results;
+  results.push_back(fl::Result{arrow::Buffer::FromString(std::move(body))});
+  return results;
 }
 
 arrow::Result<Command> ParseDescriptor(const fl::FlightDescriptor& descriptor) {
@@ -98,7 +130,11 @@ class FlightSqlServer::Impl {
         options_(std::move(options)),
         tickets_(options_.ticket_secret),
         results_({options_.result_ttl, options_.max_open_results}),
-        sql_info_(MakeServerSqlInfo({engine->name(), engine->version(), engine->read_only()})) {
+        statements_({options_.statement_idle_timeout, options_.max_prepared_statements}),
+        sql_info_(MakeServerSqlInfo(
+            {engine->name(), engine->version(), engine->read_only(),
+             static_cast<int32_t>(std::min<int64_t>(options_.statement_idle_timeout.count(),
+                                                    std::numeric_limits<int32_t>::max()))})) {
     using std::chrono::milliseconds;
     results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
   }
@@ -108,10 +144,14 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
       ARROW_RETURN_NOT_OK(CheckNoTransaction(query->transaction_id));
-      return ExecuteQuery(*query, descriptor, info);
+      return ExecuteQuery(query->query, {}, descriptor, info);
     }
     if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
       return AnswerSqlInfo(*sql_info, descriptor, info);
+    }
+    if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle));
+      return ExecuteQuery(statement.sql, statement.parameters, descriptor, info);
     }
     return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
   }
@@ -127,6 +167,11 @@ class FlightSqlServer::Impl {
     }
     if (std::holds_alternative<GetSqlInfoCommand>(command)) {
       ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*SqlInfoSchema()));
+      return arrow::Status::OK();
+    }
+    if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle));
+      ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*statement.description.result_schema));
       return arrow::Status::OK();
     }
     return InvalidArgument(CommandName(command), " has no result schema");
@@ -146,32 +191,47 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
     if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
       ARROW_RETURN_NOT_OK(CheckNoTransaction(update->transaction_id));
-      const auto start = Clock::now();
-      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
-      auto count = session->ExecuteUpdate(update->query, {});
-      if (!count.ok()) {
-        spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
-                     count.status().message(), ForLog(update->query));
-        return count.status();
-      }
-      spdlog::info("event=update_executed rows={} ms={:.1f} query={:?}", *count,
-                   MillisSince(start), ForLog(update->query));
-      const std::string metadata = SerializeDoPutUpdateResult(*count);
-      return writer->WriteMetadata(*arrow::Buffer::FromString(metadata));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(update->query, {}));
+      return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
+    }
+    if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle));
+      ARROW_ASSIGN_OR_RAISE(auto parameters,
+                            ReadParameterBatches(*reader, options_.max_parameter_bytes));
+      if (parameters.empty()) parameters = statement.parameters;
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(statement.sql, parameters));
+      return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
+    }
+    if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
+      // Binds parameters for the following GetFlightInfo of the same handle.
+      ARROW_ASSIGN_OR_RAISE(auto parameters,
+                            ReadParameterBatches(*reader, options_.max_parameter_bytes));
+      ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, std::move(parameters)));
+      return writer->WriteMetadata(
+          *arrow::Buffer::FromString(SerializeDoPutPreparedStatementResult(query->handle)));
     }
     return InvalidArgument(CommandName(command), " is not sent with DoPut");
   }
 
   arrow::Status DoAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+    const std::string_view body =
+        action.body ? std::string_view(*action.body) : std::string_view();
     if (action.type == fl::ActionType::kCancelFlightInfo.type) {
       return CancelFlightInfo(action, result);
     }
+    if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(body, result);
+    if (action.type == kClosePreparedStatement) return ClosePreparedStatement(body, result);
     return Unimplemented("Action '", action.type,
                          "' is not implemented by Squadron (ListActions names those that are)");
   }
 
   std::vector<fl::ActionType> ListActions() const {
-    return {fl::ActionType::kCancelFlightInfo};
+    return {
+        fl::ActionType::kCancelFlightInfo,
+        {std::string(kCreatePreparedStatement),
+         "Prepare a statement: returns its handle, result and parameter schemas"},
+        {std::string(kClosePreparedStatement), "Close a prepared statement handle"},
+    };
   }
 
   void ReleaseResults() { results_.Stop(); }
@@ -186,31 +246,33 @@ class FlightSqlServer::Impl {
     return arrow::Status::OK();
   }
 
-  arrow::Status ExecuteQuery(const StatementQueryCommand& query, const fl::FlightDescriptor& descriptor,
+  arrow::Status ExecuteQuery(const std::string& sql, const engine::ParameterBatches& parameters,
+                             const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::FlightInfo>* info) {
     const auto start = Clock::now();
     auto pending = std::make_unique<PendingResult>();
-    pending->description = query.query;
-    auto status = RunQuery(query.query, pending.get());
+    pending->description = sql;
+    auto status = RunQuery(sql, parameters, pending.get());
     if (!status.ok()) {
       spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
-                   status.message(), ForLog(query.query));
+                   status.message(), ForLog(sql));
       return status;
     }
     const int64_t total_records = KnownRowCount(*pending);
     const auto schema = pending->schema;
     ARROW_ASSIGN_OR_RAISE(*info, Publish(std::move(pending), *schema, descriptor, total_records));
-    spdlog::info("event=query_executed ms={:.1f} total_records={} query={:?}", MillisSince(start),
-                 total_records, ForLog(query.query));
+    spdlog::info("event=query_executed ms={:.1f} total_records={} parameter_batches={} query={:?}",
+                 MillisSince(start), total_records, parameters.size(), ForLog(sql));
     return arrow::Status::OK();
   }
 
   // Runs the statement and fetches its first batch, so that errors raised by
   // execution surface here rather than in DoGet, and small results are
   // complete (with a known row count) before the client fetches them.
-  arrow::Status RunQuery(const std::string& sql, PendingResult* pending) {
+  arrow::Status RunQuery(const std::string& sql, const engine::ParameterBatches& parameters,
+                         PendingResult* pending) {
     ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession());
-    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, {}));
+    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
     if (first == nullptr) {
@@ -242,6 +304,42 @@ class FlightSqlServer::Impl {
       return rows;
     }
     return pending.stream->num_rows().value_or(-1);
+  }
+
+  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const engine::ParameterBatches& parameters) {
+    const auto start = Clock::now();
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+    auto count = session->ExecuteUpdate(sql, parameters);
+    if (!count.ok()) {
+      spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                   count.status().message(), ForLog(sql));
+      return count.status();
+    }
+    spdlog::info("event=update_executed rows={} ms={:.1f} parameter_batches={} query={:?}", *count,
+                 MillisSince(start), parameters.size(), ForLog(sql));
+    return count;
+  }
+
+  arrow::Status CreatePreparedStatement(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto request, ParseCreatePreparedStatement(body));
+    ARROW_RETURN_NOT_OK(CheckNoTransaction(request.transaction_id));
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+    ARROW_ASSIGN_OR_RAISE(auto description, session->Prepare(request.query));
+    ARROW_ASSIGN_OR_RAISE(auto dataset_schema, SerializeSchema(description.result_schema));
+    ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
+    const bool is_update = !description.is_query;
+    ARROW_ASSIGN_OR_RAISE(auto handle, statements_.Add({request.query, std::move(description), {}}));
+    spdlog::debug("event=statement_prepared is_update={} query={:?}", is_update, ForLog(request.query));
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(
+        SerializeCreatePreparedStatementResult(handle, dataset_schema, parameter_schema, is_update)));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ClosePreparedStatement(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto handle, ParseClosePreparedStatement(body));
+    ARROW_RETURN_NOT_OK(statements_.Close(handle));
+    *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
+    return arrow::Status::OK();
   }
 
   arrow::Status AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
@@ -286,9 +384,7 @@ class FlightSqlServer::Impl {
       if (results_.Take(contents.result_id).ok()) status = fl::CancelStatus::kCancelled;
     }
     ARROW_ASSIGN_OR_RAISE(auto body, fl::CancelFlightInfoResult(status).SerializeToString());
-    std::vector<fl::Result> results;
-    results.push_back(fl::Result{arrow::Buffer::FromString(std::move(body))});
-    *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(body)));
     return arrow::Status::OK();
   }
 
@@ -296,6 +392,7 @@ class FlightSqlServer::Impl {
   const FlightSqlOptions options_;
   const TicketCodec tickets_;
   ResultStore results_;
+  PreparedStatementRegistry statements_;
   const SqlInfoMap sql_info_;
 };
 

@@ -19,6 +19,12 @@ struct FlightSqlOptions {
   size_t max_open_results = 1024;
   /// HMAC key for tickets, at least 16 bytes; shared by a cluster's nodes.
   std::string ticket_secret;
+  /// A prepared statement handle unused this long is closed.
+  std::chrono::milliseconds statement_idle_timeout{std::chrono::minutes(15)};
+  /// Prepared statement handles open at once.
+  size_t max_prepared_statements = 10000;
+  /// Parameter data one DoPut may bind (all its batches together).
+  int64_t max_parameter_bytes = int64_t{64} << 20;
 };
 
 /// Serves Flight SQL commands from an engine.

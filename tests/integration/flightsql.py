@@ -61,6 +61,52 @@ def descriptor(command):
     return flight.FlightDescriptor.for_command(command)
 
 
+def prepared_statement_query(handle):
+    return pack("CommandPreparedStatementQuery", _bytes_field(1, handle))
+
+
+def prepared_statement_update(handle):
+    return pack("CommandPreparedStatementUpdate", _bytes_field(1, handle))
+
+
+def create_prepared_statement_request(sql, transaction_id=None):
+    body = _bytes_field(1, sql)
+    if transaction_id is not None:
+        body += _bytes_field(2, transaction_id)
+    return pack("ActionCreatePreparedStatementRequest", body)
+
+
+def close_prepared_statement_request(handle):
+    return pack("ActionClosePreparedStatementRequest", _bytes_field(1, handle))
+
+
+def decode_fields(message):
+    """{field number: [values]} of a serialized message (varints as ints, the rest as bytes)."""
+    fields = {}
+    i = 0
+    while i < len(message):
+        key, i = _read_varint(message, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _read_varint(message, i)
+        elif wire == 2:
+            length, i = _read_varint(message, i)
+            value = bytes(message[i:i + length])
+            i += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        fields.setdefault(field, []).append(value)
+    return fields
+
+
+def unpack(any_bytes, message_name):
+    """The body of a serialized Any, checking it holds `message_name`."""
+    fields = decode_fields(any_bytes)
+    type_url = fields[1][0].decode()
+    assert type_url == TYPE_PREFIX + message_name, type_url
+    return fields.get(2, [b""])[0]
+
+
 def decode_varint_field(message, number):
     """The value of varint field `number` in a serialized message (0 if absent)."""
     i = 0

@@ -21,13 +21,13 @@ int64_t ChangedRows(duckdb::QueryResult& result) {
   return chunk->GetValue(0, 0).GetValue<int64_t>();
 }
 
-// Types DuckDB cannot know before parameters are bound (`SELECT ?`) are
-// described as Arrow's null type.
-duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalType> types) {
-  for (auto& type : types) {
-    if (type.id() == duckdb::LogicalTypeId::UNKNOWN) type = duckdb::LogicalType::SQLNULL;
+// Clients bind an empty (zero-field) batch to statements without parameters:
+// that means "run once", not "run once per row".
+bool HasParameterFields(const ParameterBatches& parameters) {
+  for (const auto& batch : parameters) {
+    if (batch->num_columns() > 0) return true;
   }
-  return types;
+  return false;
 }
 
 class DuckDbSession final : public Session {
@@ -63,7 +63,7 @@ class DuckDbSession final : public Session {
   arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql,
                                                        const ParameterBatches& parameters) override {
     try {
-      if (!parameters.empty()) {
+      if (HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
         return MakeParameterizedResultStream(std::move(prepared), parameters, options_);
@@ -77,7 +77,7 @@ class DuckDbSession final : public Session {
 
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const ParameterBatches& parameters) override {
     try {
-      if (parameters.empty()) {
+      if (!HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/false));
         return ChangedRows(*result);
       }

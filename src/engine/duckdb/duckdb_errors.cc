@@ -54,4 +54,11 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
   return arrow::ImportSchema(&c_schema);
 }
 
+duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalType> types) {
+  for (auto& type : types) {
+    if (type.id() == duckdb::LogicalTypeId::UNKNOWN) type = duckdb::LogicalType::SQLNULL;
+  }
+  return types;
+}
+
 }  // namespace squadron::engine

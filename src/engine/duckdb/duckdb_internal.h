@@ -27,6 +27,10 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
     const duckdb::vector<duckdb::LogicalType>& types, const duckdb::vector<std::string>& names,
     duckdb::ClientProperties properties);
 
+/// Replaces types DuckDB cannot know before parameters are bound (`SELECT ?`)
+/// by SQLNULL, which Arrow describes as its null type.
+duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalType> types);
+
 /// Streams a DuckDB result as Arrow batches, imported without copying.
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options);

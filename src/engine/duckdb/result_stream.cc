@@ -101,12 +101,10 @@ class DuckDbResultStream final : public ResultStream {
 class ParameterizedResultStream final : public ResultStream {
  public:
   ParameterizedResultStream(duckdb::unique_ptr<duckdb::PreparedStatement> prepared,
-                            ParameterBatches parameters, ParameterSpec spec,
-                            std::shared_ptr<arrow::Schema> schema, const DuckDbOptions& options)
+                            ParameterBatches parameters, ParameterSpec spec, const DuckDbOptions& options)
       : prepared_(std::move(prepared)),
         parameters_(std::move(parameters)),
         spec_(std::move(spec)),
-        schema_(std::move(schema)),
         options_(options) {}
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
@@ -120,20 +118,43 @@ class ParameterizedResultStream final : public ResultStream {
         current_.reset();
       }
       if (!AdvanceToNextSet()) return nullptr;
-      ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec_, *parameters_[batch_], row_));
-      try {
-        auto pending = prepared_->PendingQuery(values, /*allow_stream_result=*/true);
-        if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-        auto result = pending->Execute();
-        if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-        ARROW_ASSIGN_OR_RAISE(current_, MakeResultStream(std::move(result), options_));
-      } catch (const std::exception& e) {
-        return FromDuckDb(duckdb::ErrorData(e));
-      }
+      ARROW_RETURN_NOT_OK(RunCurrentSet());
     }
   }
 
+  // Runs the first parameter set, whose result fixes the schema (DuckDB binds
+  // untyped parameters only when it sees their values).
+  arrow::Status Start() {
+    if (AdvanceToNextSet()) {
+      ARROW_RETURN_NOT_OK(RunCurrentSet());
+      schema_ = current_->schema();
+      return arrow::Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(schema_, ToArrowSchema(KnownTypes(prepared_->GetTypes()), prepared_->GetNames(),
+                                                 prepared_->context->GetClientProperties()));
+    return arrow::Status::OK();
+  }
+
  private:
+  arrow::Status RunCurrentSet() {
+    ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec_, *parameters_[batch_], row_));
+    try {
+      auto pending = prepared_->PendingQuery(values, /*allow_stream_result=*/true);
+      if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+      auto result = pending->Execute();
+      if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+      ARROW_ASSIGN_OR_RAISE(current_, MakeResultStream(std::move(result), options_));
+    } catch (const std::exception& e) {
+      return FromDuckDb(duckdb::ErrorData(e));
+    }
+    if (schema_ && !current_->schema()->Equals(*schema_)) {
+      return InvalidArgument("Parameter set ", row_ + 1, " gives result columns (",
+                             current_->schema()->ToString(), ") unlike the earlier sets (",
+                             schema_->ToString(), "): cast the parameters in the SQL");
+    }
+    return arrow::Status::OK();
+  }
+
   // Moves (batch_, row_) to the next parameter set; false when none is left.
   bool AdvanceToNextSet() {
     if (started_) ++row_;
@@ -148,7 +169,7 @@ class ParameterizedResultStream final : public ResultStream {
   duckdb::unique_ptr<duckdb::PreparedStatement> prepared_;
   const ParameterBatches parameters_;
   const ParameterSpec spec_;
-  const std::shared_ptr<arrow::Schema> schema_;
+  std::shared_ptr<arrow::Schema> schema_;  // set by Start()
   const DuckDbOptions& options_;  // owned by the engine
   std::unique_ptr<ResultStream> current_;
   size_t batch_ = 0;
@@ -168,10 +189,10 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     const DuckDbOptions& options) {
   ParameterSpec spec = DescribeParameters(*prepared);
   for (const auto& batch : parameters) ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
-  ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
-                                                   prepared->context->GetClientProperties()));
-  return std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
-                                                     std::move(spec), std::move(schema), options);
+  auto stream = std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
+                                                            std::move(spec), options);
+  ARROW_RETURN_NOT_OK(stream->Start());
+  return stream;
 }
 
 }  // namespace squadron::engine

@@ -1,0 +1,73 @@
+#include "flight/actions.h"
+
+#include <google/protobuf/any.pb.h>
+
+#include "common/status.h"
+#include "proto/FlightSql.pb.h"
+
+namespace squadron::flight {
+
+namespace pb = arrow::flight::protocol::sql;
+
+namespace {
+
+template <typename Message>
+arrow::Result<Message> UnpackBody(std::string_view body, std::string_view action) {
+  google::protobuf::Any any;
+  Message message;
+  if (!any.ParseFromArray(body.data(), static_cast<int>(body.size())) || !any.Is<Message>() ||
+      !any.UnpackTo(&message)) {
+    return InvalidArgument("Invalid ", action, " request: the body must be a packed ",
+                           Message::descriptor()->full_name());
+  }
+  return message;
+}
+
+std::string PackToString(const google::protobuf::Message& message) {
+  google::protobuf::Any any;
+  any.PackFrom(message);
+  return any.SerializeAsString();
+}
+
+}  // namespace
+
+arrow::Result<CreatePreparedStatementRequest> ParseCreatePreparedStatement(std::string_view body) {
+  ARROW_ASSIGN_OR_RAISE(auto m, UnpackBody<pb::ActionCreatePreparedStatementRequest>(
+                                    body, kCreatePreparedStatement));
+  CreatePreparedStatementRequest request{m.query(), std::nullopt};
+  if (m.has_transaction_id()) request.transaction_id = m.transaction_id();
+  return request;
+}
+
+arrow::Result<std::string> ParseClosePreparedStatement(std::string_view body) {
+  ARROW_ASSIGN_OR_RAISE(auto m, UnpackBody<pb::ActionClosePreparedStatementRequest>(
+                                    body, kClosePreparedStatement));
+  return m.prepared_statement_handle();
+}
+
+std::string SerializeCreatePreparedStatementResult(const std::string& handle,
+                                                   const std::string& dataset_schema,
+                                                   const std::string& parameter_schema,
+                                                   bool is_update) {
+  pb::ActionCreatePreparedStatementResult result;
+  result.set_prepared_statement_handle(handle);
+  result.set_dataset_schema(dataset_schema);
+  result.set_parameter_schema(parameter_schema);
+  result.set_is_update(is_update);
+  return PackToString(result);
+}
+
+std::string SerializeDoPutPreparedStatementResult(const std::string& handle) {
+  pb::DoPutPreparedStatementResult result;
+  result.set_prepared_statement_handle(handle);
+  return result.SerializeAsString();
+}
+
+std::string SerializeCreatePreparedStatement(const CreatePreparedStatementRequest& request) {
+  pb::ActionCreatePreparedStatementRequest m;
+  m.set_query(request.query);
+  if (request.transaction_id) m.set_transaction_id(*request.transaction_id);
+  return PackToString(m);
+}
+
+}  // namespace squadron::flight
