@@ -29,6 +29,8 @@ struct RawServeOptions {
   std::string ticket_secret_file;
   std::string shutdown_timeout = "30s";
   std::string statement_idle_timeout = "15m";
+  std::string session_idle_timeout = "1h";
+  size_t max_sessions = 10000;
   size_t max_prepared_statements = 10000;
   std::vector<std::string> data_paths;
   std::string config_file;
@@ -96,6 +98,13 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "Prepared statement handles open at once")
               ->check(CLI::PositiveNumber),
           "SQUADRON_MAX_PREPARED_STATEMENTS");
+  WithEnv(serve->add_option("--session-idle-timeout", raw->session_idle_timeout,
+                            "A client session (cookie arrow_flight_session_id) unused this long is "
+                            "closed with its prepared statements"),
+          "SQUADRON_SESSION_IDLE_TIMEOUT");
+  WithEnv(serve->add_option("--max-sessions", raw->max_sessions, "Client sessions open at once")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_MAX_SESSIONS");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -188,6 +197,8 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   ARROW_ASSIGN_OR_RAISE(options.shutdown_timeout, ParseDuration(raw.shutdown_timeout));
   ARROW_ASSIGN_OR_RAISE(options.flight.statement_idle_timeout, ParseDuration(raw.statement_idle_timeout));
   options.flight.max_prepared_statements = raw.max_prepared_statements;
+  ARROW_ASSIGN_OR_RAISE(options.flight.session_idle_timeout, ParseDuration(raw.session_idle_timeout));
+  options.flight.max_sessions = raw.max_sessions;
   return options;
 }
 

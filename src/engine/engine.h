@@ -85,13 +85,25 @@ class Session {
   virtual void Interrupt() = 0;
 };
 
+/// Settings a client session applies to every connection it opens.
+struct SessionSettings {
+  /// Default catalog (DuckDB database), e.g. "warehouse".
+  std::optional<std::string> catalog;
+  /// Default schema, e.g. "main".
+  std::optional<std::string> schema;
+  /// Time zone for TIMESTAMPTZ arithmetic and display, e.g. "Europe/Lisbon".
+  std::optional<std::string> timezone;
+};
+
 /// A SQL engine: a factory of sessions. Thread-safe.
 class Engine {
  public:
   virtual ~Engine() = default;
 
-  /// Opens a new session (a connection). Thread-safe.
-  virtual arrow::Result<std::unique_ptr<Session>> OpenSession() = 0;
+  /// Opens a new session (a connection) with `settings` applied. Thread-safe.
+  /// Errors: Invalid naming the setting that does not apply (unknown catalog,
+  /// schema or time zone).
+  virtual arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) = 0;
 
   /// A short name for logs and SqlInfo, e.g. "duckdb".
   virtual std::string name() const = 0;

@@ -18,10 +18,21 @@ void PreparedStatementRegistry::DropIdleLocked(std::chrono::steady_clock::time_p
 arrow::Status PreparedStatementRegistry::UnknownHandle() const {
   return NotFound("Unknown prepared statement handle: it was closed, was idle longer than ",
                   FormatDuration(options_.idle_timeout),
-                  ", or was created by another server. Prepare the statement again");
+                  ", belongs to another session, or was created by another server. "
+                  "Prepare the statement again");
 }
 
-arrow::Result<std::string> PreparedStatementRegistry::Add(PreparedStatement statement) {
+PreparedStatementRegistry::Entry* PreparedStatementRegistry::FindLocked(const std::string& handle,
+                                                                      const std::string& caller) {
+  auto it = entries_.find(handle);
+  if (it == entries_.end()) return nullptr;
+  // Another session's handle is reported exactly like an unknown one.
+  if (!it->second.owner.empty() && it->second.owner != caller) return nullptr;
+  return &it->second;
+}
+
+arrow::Result<std::string> PreparedStatementRegistry::Add(PreparedStatement statement,
+                                                          const std::string& owner) {
   std::string handle = RandomBytes(16);
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = clock_();
@@ -30,36 +41,53 @@ arrow::Result<std::string> PreparedStatementRegistry::Add(PreparedStatement stat
     return Unavailable(Msg("Too many open prepared statements (limit ", options_.max_handles,
                            "): close statements that are no longer needed"));
   }
-  entries_.emplace(handle, Entry{std::move(statement), now});
+  entries_.emplace(handle, Entry{std::move(statement), owner, now});
   return handle;
 }
 
-arrow::Result<PreparedStatement> PreparedStatementRegistry::Get(const std::string& handle) {
+arrow::Result<PreparedStatement> PreparedStatementRegistry::Get(const std::string& handle,
+                                                                const std::string& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = clock_();
   DropIdleLocked(now);
-  auto it = entries_.find(handle);
-  if (it == entries_.end()) return UnknownHandle();
-  it->second.last_used = now;
-  return it->second.statement;
+  Entry* entry = FindLocked(handle, caller);
+  if (entry == nullptr) return UnknownHandle();
+  entry->last_used = now;
+  return entry->statement;
 }
 
-arrow::Status PreparedStatementRegistry::Bind(const std::string& handle,
+arrow::Status PreparedStatementRegistry::Bind(const std::string& handle, const std::string& caller,
                                               engine::ParameterBatches parameters) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = clock_();
   DropIdleLocked(now);
-  auto it = entries_.find(handle);
-  if (it == entries_.end()) return UnknownHandle();
-  it->second.statement.parameters = std::move(parameters);
-  it->second.last_used = now;
+  Entry* entry = FindLocked(handle, caller);
+  if (entry == nullptr) return UnknownHandle();
+  entry->statement.parameters = std::move(parameters);
+  entry->last_used = now;
   return arrow::Status::OK();
 }
 
-arrow::Status PreparedStatementRegistry::Close(const std::string& handle) {
+arrow::Status PreparedStatementRegistry::Close(const std::string& handle, const std::string& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
   DropIdleLocked(clock_());
-  return entries_.erase(handle) == 1 ? arrow::Status::OK() : UnknownHandle();
+  if (FindLocked(handle, caller) == nullptr) return UnknownHandle();
+  entries_.erase(handle);
+  return arrow::Status::OK();
+}
+
+size_t PreparedStatementRegistry::CloseOwnedBy(const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t closed = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.owner == session) {
+      it = entries_.erase(it);
+      ++closed;
+    } else {
+      ++it;
+    }
+  }
+  return closed;
 }
 
 size_t PreparedStatementRegistry::size() {

@@ -40,18 +40,25 @@ class PreparedStatementRegistry {
 
   explicit PreparedStatementRegistry(Options options, Clock clock = &std::chrono::steady_clock::now);
 
-  /// Stores a statement and returns its new handle.
-  arrow::Result<std::string> Add(PreparedStatement statement);
+  /// Stores a statement and returns its new handle. A handle created in a
+  /// session (`owner` not empty) can only be used from that session; one
+  /// created outside any session by anyone who holds it.
+  arrow::Result<std::string> Add(PreparedStatement statement, const std::string& owner);
 
   /// Returns a copy of the statement (cheap: batches are shared) and marks it
-  /// used. NotFound for an unknown, closed or timed-out handle.
-  arrow::Result<PreparedStatement> Get(const std::string& handle);
+  /// used. `caller` is the calling session's id ("" for none). NotFound for an
+  /// unknown, closed, timed-out or other session's handle.
+  arrow::Result<PreparedStatement> Get(const std::string& handle, const std::string& caller);
 
   /// Replaces the statement's bound parameters. NotFound as Get().
-  arrow::Status Bind(const std::string& handle, engine::ParameterBatches parameters);
+  arrow::Status Bind(const std::string& handle, const std::string& caller,
+                     engine::ParameterBatches parameters);
 
   /// Closes a handle. NotFound as Get().
-  arrow::Status Close(const std::string& handle);
+  arrow::Status Close(const std::string& handle, const std::string& caller);
+
+  /// Closes every handle a session owns; returns how many.
+  size_t CloseOwnedBy(const std::string& session);
 
   /// Number of open handles (after dropping idle ones).
   size_t size();
@@ -59,11 +66,14 @@ class PreparedStatementRegistry {
  private:
   struct Entry {
     PreparedStatement statement;
+    std::string owner;
     std::chrono::steady_clock::time_point last_used;
   };
 
   // Drops handles idle longer than the timeout. Requires mutex_.
   void DropIdleLocked(std::chrono::steady_clock::time_point now);
+  // The caller's entry for `handle`, or null. Requires mutex_.
+  Entry* FindLocked(const std::string& handle, const std::string& caller);
   arrow::Status UnknownHandle() const;
 
   const Options options_;

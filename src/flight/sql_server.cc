@@ -14,6 +14,7 @@
 #include "flight/actions.h"
 #include "flight/command.h"
 #include "flight/prepared_statements.h"
+#include "flight/sessions.h"
 #include "flight/result_store.h"
 #include "flight/sql_info.h"
 #include "flight/ticket.h"
@@ -60,6 +61,12 @@ arrow::Result<engine::ParameterBatches> ReadParameterBatches(fl::FlightMessageRe
     batches.push_back(std::move(chunk.data));
   }
 }
+
+// Who is calling: their session, when their cookie names one.
+struct Caller {
+  std::string session_id;  // "" outside any session
+  ClientSession session;
+};
 
 std::vector<fl::Result> OneResult(std::string body) {
   std::vector<fl::Result> results;
@@ -131,6 +138,7 @@ class FlightSqlServer::Impl {
         tickets_(options_.ticket_secret),
         results_({options_.result_ttl, options_.max_open_results}),
         statements_({options_.statement_idle_timeout, options_.max_prepared_statements}),
+        sessions_({options_.session_idle_timeout, options_.max_sessions}),
         sql_info_(MakeServerSqlInfo(
             {engine->name(), engine->version(), engine->read_only(),
              static_cast<int32_t>(std::min<int64_t>(options_.statement_idle_timeout.count(),
@@ -139,28 +147,30 @@ class FlightSqlServer::Impl {
     results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
   }
 
-  arrow::Status GetFlightInfo(const fl::FlightDescriptor& descriptor,
+  arrow::Status GetFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
                               std::unique_ptr<fl::FlightInfo>* info) {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
       ARROW_RETURN_NOT_OK(CheckNoTransaction(query->transaction_id));
-      return ExecuteQuery(query->query, {}, descriptor, info);
+      return ExecuteQuery(caller, query->query, {}, descriptor, info);
     }
     if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
       return AnswerSqlInfo(*sql_info, descriptor, info);
     }
     if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
-      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle));
-      return ExecuteQuery(statement.sql, statement.parameters, descriptor, info);
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
+      return ExecuteQuery(caller, statement.sql, statement.parameters, descriptor, info);
     }
     return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
   }
 
-  arrow::Status GetSchema(const fl::FlightDescriptor& descriptor,
+  arrow::Status GetSchema(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
                           std::unique_ptr<fl::SchemaResult>* result) {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
-      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
       ARROW_ASSIGN_OR_RAISE(auto schema, session->Describe(query->query));
       ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*schema));
       return arrow::Status::OK();
@@ -170,7 +180,7 @@ class FlightSqlServer::Impl {
       return arrow::Status::OK();
     }
     if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
-      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle));
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
       ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*statement.description.result_schema));
       return arrow::Status::OK();
     }
@@ -186,41 +196,46 @@ class FlightSqlServer::Impl {
     return arrow::Status::OK();
   }
 
-  arrow::Status DoPut(std::unique_ptr<fl::FlightMessageReader> reader,
+  arrow::Status DoPut(const fl::ServerCallContext& context, std::unique_ptr<fl::FlightMessageReader> reader,
                       std::unique_ptr<fl::FlightMetadataWriter> writer) {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
       ARROW_RETURN_NOT_OK(CheckNoTransaction(update->transaction_id));
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(update->query, {}));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, update->query, {}));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
-      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle));
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle, caller.session_id));
       ARROW_ASSIGN_OR_RAISE(auto parameters,
                             ReadParameterBatches(*reader, options_.max_parameter_bytes));
       if (parameters.empty()) parameters = statement.parameters;
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(statement.sql, parameters));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, statement.sql, parameters));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
       // Binds parameters for the following GetFlightInfo of the same handle.
       ARROW_ASSIGN_OR_RAISE(auto parameters,
                             ReadParameterBatches(*reader, options_.max_parameter_bytes));
-      ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, std::move(parameters)));
+      ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, caller.session_id, std::move(parameters)));
       return writer->WriteMetadata(
           *arrow::Buffer::FromString(SerializeDoPutPreparedStatementResult(query->handle)));
     }
     return InvalidArgument(CommandName(command), " is not sent with DoPut");
   }
 
-  arrow::Status DoAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+  arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
+                         std::unique_ptr<fl::ResultStream>* result) {
     const std::string_view body =
         action.body ? std::string_view(*action.body) : std::string_view();
     if (action.type == fl::ActionType::kCancelFlightInfo.type) {
       return CancelFlightInfo(action, result);
     }
-    if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(body, result);
-    if (action.type == kClosePreparedStatement) return ClosePreparedStatement(body, result);
+    if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(context, body, result);
+    if (action.type == kClosePreparedStatement) return ClosePreparedStatement(context, body, result);
+    if (action.type == fl::ActionType::kSetSessionOptions.type) return SetSessionOptions(context, body, result);
+    if (action.type == fl::ActionType::kGetSessionOptions.type) return GetSessionOptions(context, result);
+    if (action.type == fl::ActionType::kCloseSession.type) return CloseSession(context, result);
     return Unimplemented("Action '", action.type,
                          "' is not implemented by Squadron (ListActions names those that are)");
   }
@@ -231,6 +246,9 @@ class FlightSqlServer::Impl {
         {std::string(kCreatePreparedStatement),
          "Prepare a statement: returns its handle, result and parameter schemas"},
         {std::string(kClosePreparedStatement), "Close a prepared statement handle"},
+        fl::ActionType::kSetSessionOptions,
+        fl::ActionType::kGetSessionOptions,
+        fl::ActionType::kCloseSession,
     };
   }
 
@@ -246,13 +264,14 @@ class FlightSqlServer::Impl {
     return arrow::Status::OK();
   }
 
-  arrow::Status ExecuteQuery(const std::string& sql, const engine::ParameterBatches& parameters,
+  arrow::Status ExecuteQuery(const Caller& caller, const std::string& sql,
+                             const engine::ParameterBatches& parameters,
                              const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::FlightInfo>* info) {
     const auto start = Clock::now();
     auto pending = std::make_unique<PendingResult>();
     pending->description = sql;
-    auto status = RunQuery(sql, parameters, pending.get());
+    auto status = RunQuery(caller, sql, parameters, pending.get());
     if (!status.ok()) {
       spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                    status.message(), ForLog(sql));
@@ -269,9 +288,9 @@ class FlightSqlServer::Impl {
   // Runs the statement and fetches its first batch, so that errors raised by
   // execution surface here rather than in DoGet, and small results are
   // complete (with a known row count) before the client fetches them.
-  arrow::Status RunQuery(const std::string& sql, const engine::ParameterBatches& parameters,
-                         PendingResult* pending) {
-    ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession());
+  arrow::Status RunQuery(const Caller& caller, const std::string& sql,
+                         const engine::ParameterBatches& parameters, PendingResult* pending) {
+    ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
     ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
@@ -306,9 +325,10 @@ class FlightSqlServer::Impl {
     return pending.stream->num_rows().value_or(-1);
   }
 
-  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const engine::ParameterBatches& parameters) {
+  arrow::Result<int64_t> ExecuteUpdate(const Caller& caller, const std::string& sql,
+                                       const engine::ParameterBatches& parameters) {
     const auto start = Clock::now();
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
     auto count = session->ExecuteUpdate(sql, parameters);
     if (!count.ok()) {
       spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
@@ -320,25 +340,108 @@ class FlightSqlServer::Impl {
     return count;
   }
 
-  arrow::Status CreatePreparedStatement(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+  arrow::Status CreatePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                        std::unique_ptr<fl::ResultStream>* result) {
     ARROW_ASSIGN_OR_RAISE(auto request, ParseCreatePreparedStatement(body));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     ARROW_RETURN_NOT_OK(CheckNoTransaction(request.transaction_id));
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
     ARROW_ASSIGN_OR_RAISE(auto description, session->Prepare(request.query));
     ARROW_ASSIGN_OR_RAISE(auto dataset_schema, SerializeSchema(description.result_schema));
     ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
     const bool is_update = !description.is_query;
-    ARROW_ASSIGN_OR_RAISE(auto handle, statements_.Add({request.query, std::move(description), {}}));
+    ARROW_ASSIGN_OR_RAISE(auto handle,
+                          statements_.Add({request.query, std::move(description), {}}, caller.session_id));
     spdlog::debug("event=statement_prepared is_update={} query={:?}", is_update, ForLog(request.query));
     *result = std::make_unique<fl::SimpleResultStream>(OneResult(
         SerializeCreatePreparedStatementResult(handle, dataset_schema, parameter_schema, is_update)));
     return arrow::Status::OK();
   }
 
-  arrow::Status ClosePreparedStatement(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+  arrow::Status ClosePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                       std::unique_ptr<fl::ResultStream>* result) {
     ARROW_ASSIGN_OR_RAISE(auto handle, ParseClosePreparedStatement(body));
-    ARROW_RETURN_NOT_OK(statements_.Close(handle));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    ARROW_RETURN_NOT_OK(statements_.Close(handle, caller.session_id));
     *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
+    return arrow::Status::OK();
+  }
+
+  // The caller's session, if their cookie names one. A cookie naming a closed
+  // or expired session is NOT_FOUND: its settings are gone, and running the
+  // call without them could silently use another catalog.
+  arrow::Result<Caller> ResolveCaller(const fl::ServerCallContext& context) {
+    ReleaseExpiredSessions();
+    Caller caller;
+    auto id = SessionIdFromHeaders(context.incoming_headers());
+    if (!id) return caller;
+    ARROW_ASSIGN_OR_RAISE(caller.session, sessions_.Get(*id));
+    caller.session_id = std::move(*id);
+    return caller;
+  }
+
+  // The caller's session, opened (and its cookie sent) when they have none.
+  arrow::Result<Caller> ResolveOrOpenSession(const fl::ServerCallContext& context) {
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    if (!caller.session_id.empty()) return caller;
+    ARROW_ASSIGN_OR_RAISE(caller.session_id, sessions_.Create());
+    context.AddHeader("set-cookie", std::string(kSessionCookie) + "=" + caller.session_id);
+    spdlog::info("event=session_opened session={}", caller.session_id);
+    return caller;
+  }
+
+  void ReleaseExpiredSessions() {
+    for (const auto& id : sessions_.TakeExpired()) {
+      const size_t handles = statements_.CloseOwnedBy(id);
+      spdlog::info("event=session_closed reason=idle session={} prepared_statements={}", id, handles);
+    }
+  }
+
+  arrow::Status SetSessionOptions(const fl::ServerCallContext& context, std::string_view body,
+                                  std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto request, fl::SetSessionOptionsRequest::Deserialize(body));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveOrOpenSession(context));
+    // Options apply one by one; each is checked by opening a connection with
+    // it, so a bad catalog or time zone fails alone and changes nothing.
+    std::map<std::string, fl::SetSessionOptionsResult::Error> errors;
+    for (const auto& [name, value] : request.session_options) {
+      ClientSession candidate = caller.session;
+      auto error = ApplySessionOption(name, value, &candidate);
+      if (!error && !engine_->OpenSession(candidate.settings).ok()) {
+        error = fl::SetSessionOptionErrorValue::kInvalidValue;
+      }
+      if (error) {
+        errors[name] = {*error};
+      } else {
+        caller.session = std::move(candidate);
+      }
+    }
+    ARROW_RETURN_NOT_OK(sessions_.Update(caller.session_id, caller.session));
+    ARROW_ASSIGN_OR_RAISE(auto out, fl::SetSessionOptionsResult(std::move(errors)).SerializeToString());
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(out)));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status GetSessionOptions(const fl::ServerCallContext& context,
+                                  std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveOrOpenSession(context));
+    ARROW_ASSIGN_OR_RAISE(auto out,
+                          fl::GetSessionOptionsResult(SessionOptions(caller.session)).SerializeToString());
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(out)));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status CloseSession(const fl::ServerCallContext& context, std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    if (caller.session_id.empty()) {
+      return NotFound("No session to close: the call carries no ", kSessionCookie, " cookie");
+    }
+    ARROW_RETURN_NOT_OK(sessions_.Close(caller.session_id));
+    const size_t handles = statements_.CloseOwnedBy(caller.session_id);
+    spdlog::info("event=session_closed reason=close_session session={} prepared_statements={}",
+                 caller.session_id, handles);
+    ARROW_ASSIGN_OR_RAISE(auto out, fl::CloseSessionResult(fl::CloseSessionStatus::kClosed).SerializeToString());
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(out)));
     return arrow::Status::OK();
   }
 
@@ -393,6 +496,7 @@ class FlightSqlServer::Impl {
   const TicketCodec tickets_;
   ResultStore results_;
   PreparedStatementRegistry statements_;
+  SessionStore sessions_;
   const SqlInfoMap sql_info_;
 };
 
@@ -401,16 +505,16 @@ FlightSqlServer::FlightSqlServer(engine::Engine* engine, FlightSqlOptions option
 
 FlightSqlServer::~FlightSqlServer() = default;
 
-arrow::Status FlightSqlServer::GetFlightInfo(const fl::ServerCallContext&,
+arrow::Status FlightSqlServer::GetFlightInfo(const fl::ServerCallContext& context,
                                              const fl::FlightDescriptor& request,
                                              std::unique_ptr<fl::FlightInfo>* info) {
-  return impl_->GetFlightInfo(request, info);
+  return impl_->GetFlightInfo(context, request, info);
 }
 
-arrow::Status FlightSqlServer::GetSchema(const fl::ServerCallContext&,
+arrow::Status FlightSqlServer::GetSchema(const fl::ServerCallContext& context,
                                          const fl::FlightDescriptor& request,
                                          std::unique_ptr<fl::SchemaResult>* schema) {
-  return impl_->GetSchema(request, schema);
+  return impl_->GetSchema(context, request, schema);
 }
 
 arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext&, const fl::Ticket& request,
@@ -418,15 +522,15 @@ arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext&, const fl::Tic
   return impl_->DoGet(request, stream);
 }
 
-arrow::Status FlightSqlServer::DoPut(const fl::ServerCallContext&,
+arrow::Status FlightSqlServer::DoPut(const fl::ServerCallContext& context,
                                      std::unique_ptr<fl::FlightMessageReader> reader,
                                      std::unique_ptr<fl::FlightMetadataWriter> writer) {
-  return impl_->DoPut(std::move(reader), std::move(writer));
+  return impl_->DoPut(context, std::move(reader), std::move(writer));
 }
 
-arrow::Status FlightSqlServer::DoAction(const fl::ServerCallContext&, const fl::Action& action,
+arrow::Status FlightSqlServer::DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                                         std::unique_ptr<fl::ResultStream>* result) {
-  return impl_->DoAction(action, result);
+  return impl_->DoAction(context, action, result);
 }
 
 arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,

@@ -23,6 +23,10 @@ struct FlightSqlOptions {
   std::chrono::milliseconds statement_idle_timeout{std::chrono::minutes(15)};
   /// Prepared statement handles open at once.
   size_t max_prepared_statements = 10000;
+  /// A client session unused this long is closed with its handles.
+  std::chrono::milliseconds session_idle_timeout{std::chrono::hours(1)};
+  /// Client sessions open at once.
+  size_t max_sessions = 10000;
   /// Parameter data one DoPut may bind (all its batches together).
   int64_t max_parameter_bytes = int64_t{64} << 20;
 };

@@ -146,3 +146,103 @@ def cancel_flight_info_request(info):
 # CancelFlightInfoResult.status values.
 CANCEL_STATUS_CANCELLED = 1
 CANCEL_STATUS_NOT_CANCELLABLE = 3
+
+
+# --- Flight core session actions (Flight.proto messages, not packed in Any) ---
+
+def _double_field(number, value):
+    import struct
+    return _varint(number << 3 | 1) + struct.pack("<d", value)
+
+
+def _session_option_value(value):
+    import struct
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return _varint_field(2, int(value))
+    if isinstance(value, int):
+        return _varint(3 << 3 | 1) + struct.pack("<q", value)
+    if isinstance(value, float):
+        return _double_field(4, value)
+    if isinstance(value, str):
+        return _bytes_field(1, value)
+    return _bytes_field(5, b"".join(_bytes_field(1, v) for v in value))
+
+
+def set_session_options_request(options):
+    """SetSessionOptionsRequest for {name: str | bool | int | float | list[str] | None}."""
+    return b"".join(
+        _bytes_field(1, _bytes_field(1, name) + _bytes_field(2, _session_option_value(value)))
+        for name, value in options.items())
+
+
+def _decode_session_option_value(data):
+    import struct
+    i = 0
+    while i < len(data):
+        key, i = _read_varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 1:
+            raw = data[i:i + 8]
+            i += 8
+            return struct.unpack("<d" if field == 4 else "<q", raw)[0]
+        if wire == 0:
+            v, i = _read_varint(data, i)
+            return bool(v)
+        length, i = _read_varint(data, i)
+        value = bytes(data[i:i + length])
+        i += length
+        if field == 1:
+            return value.decode()
+        return [v.decode() for v in decode_fields(value).get(1, [])]
+    return None
+
+
+def decode_session_options(result):
+    """{name: value} of a GetSessionOptionsResult."""
+    options = {}
+    for entry in decode_fields(result).get(1, []):
+        fields = decode_fields(entry)
+        options[fields[1][0].decode()] = _decode_session_option_value(fields.get(2, [b""])[0])
+    return options
+
+
+def decode_session_option_errors(result):
+    """{name: ErrorValue} of a SetSessionOptionsResult (1 invalid name, 2 invalid value)."""
+    errors = {}
+    for entry in decode_fields(result).get(1, []):
+        fields = decode_fields(entry)
+        error = decode_fields(fields.get(2, [b""])[0])
+        errors[fields[1][0].decode()] = error.get(1, [0])[0]
+    return errors
+
+
+INVALID_NAME = 1
+INVALID_VALUE = 2
+CLOSE_SESSION_CLOSED = 1
+
+
+class CookieJar(flight.ClientMiddlewareFactory):
+    """Keeps the cookies a server sets and sends them back, as browsers do."""
+
+    def __init__(self):
+        self.cookies = {}
+
+    def start_call(self, info):
+        return _CookieMiddleware(self)
+
+
+class _CookieMiddleware(flight.ClientMiddleware):
+    def __init__(self, jar):
+        self.jar = jar
+
+    def sending_headers(self):
+        if not self.jar.cookies:
+            return {}
+        return {"cookie": "; ".join(f"{k}={v}" for k, v in self.jar.cookies.items())}
+
+    def received_headers(self, headers):
+        for value in headers.get("set-cookie", []):
+            name, _, rest = value.partition("=")
+            self.jar.cookies[name.strip()] = rest.split(";")[0].strip()

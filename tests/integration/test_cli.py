@@ -35,7 +35,8 @@ def test_help_documents_every_flag():
     for flag in ["--host", "--port", "--database", "--init-sql", "--read-only", "--batch-rows",
                  "--batch-bytes", "--threads", "--memory-limit", "--log-level", "--result-ttl",
                  "--max-open-results", "--ticket-secret-file", "--shutdown-timeout", "--config",
-                 "--statement-idle-timeout", "--max-prepared-statements",
+                 "--statement-idle-timeout", "--max-prepared-statements", "--session-idle-timeout",
+                 "--max-sessions",
                  "SQUADRON_PORT", "data"]:
         assert flag in out, flag
 

@@ -20,7 +20,7 @@ class DuckDbParametersTest : public ::testing::Test {
  protected:
   void SetUp() override {
     engine_ = OpenDuckDbEngine({}).ValueOrDie();
-    session_ = engine_->OpenSession().ValueOrDie();
+    session_ = engine_->OpenSession({}).ValueOrDie();
     ASSERT_TRUE(session_->ExecuteUpdate("CREATE TABLE t (n BIGINT PRIMARY KEY, s VARCHAR)", {}).ok());
   }
 

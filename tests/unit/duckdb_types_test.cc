@@ -20,7 +20,7 @@ class DuckDbTypesTest : public ::testing::Test {
 
   // The Arrow type of the single column `sql` returns.
   std::shared_ptr<arrow::DataType> TypeOf(const std::string& sql) {
-    auto session = engine_->OpenSession().ValueOrDie();
+    auto session = engine_->OpenSession({}).ValueOrDie();
     auto stream = session->Execute(sql, {}).ValueOrDie();
     EXPECT_EQ(stream->schema()->num_fields(), 1);
     auto batch = stream->Next().ValueOrDie();
@@ -90,7 +90,7 @@ TEST_F(DuckDbTypesTest, BatchesRespectBatchRows) {
   DuckDbOptions options;
   options.batch_rows = 4096;
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
-  auto session = engine->OpenSession().ValueOrDie();
+  auto session = engine->OpenSession({}).ValueOrDie();
   auto stream = session->Execute("SELECT range AS i FROM range(10000)", {}).ValueOrDie();
   int64_t total = 0;
   while (auto batch = stream->Next().ValueOrDie()) {
@@ -104,7 +104,7 @@ TEST_F(DuckDbTypesTest, WideRowsGetSmallerBatches) {
   DuckDbOptions options;
   options.batch_bytes = 1 << 20;  // 1 MiB; each row is ~1 KiB of text
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
-  auto session = engine->OpenSession().ValueOrDie();
+  auto session = engine->OpenSession({}).ValueOrDie();
   auto stream = session->Execute("SELECT repeat('x', 1000) AS s FROM range(100000)", {}).ValueOrDie();
   int64_t batches = 0;
   int64_t total = 0;
@@ -119,7 +119,7 @@ TEST_F(DuckDbTypesTest, WideRowsGetSmallerBatches) {
 }
 
 TEST_F(DuckDbTypesTest, SqlErrorsAreInvalidWithDuckDbsMessage) {
-  auto session = engine_->OpenSession().ValueOrDie();
+  auto session = engine_->OpenSession({}).ValueOrDie();
   auto missing = session->Execute("SELECT * FROM no_such_table", {});
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(missing.status().IsInvalid());
@@ -135,7 +135,7 @@ TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
   options.read_only = true;
   options.init_sql = "CREATE TABLE t AS SELECT 1 AS x";
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
-  auto session = engine->OpenSession().ValueOrDie();
+  auto session = engine->OpenSession({}).ValueOrDie();
   EXPECT_TRUE(session->Execute("SELECT * FROM t", {}).ok());
   for (const char* write : {"INSERT INTO t VALUES (2)", "CREATE TABLE u (x INT)", "DROP TABLE t",
                             "COPY t TO '/tmp/squadron-should-not-exist.csv'",
@@ -147,7 +147,7 @@ TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
 }
 
 TEST_F(DuckDbTypesTest, ExecuteUpdateCountsRows) {
-  auto session = engine_->OpenSession().ValueOrDie();
+  auto session = engine_->OpenSession({}).ValueOrDie();
   ASSERT_EQ(*session->ExecuteUpdate("CREATE OR REPLACE TABLE counted (x INT)", {}), 0);
   EXPECT_EQ(*session->ExecuteUpdate("INSERT INTO counted SELECT * FROM range(7)", {}), 7);
   EXPECT_EQ(*session->ExecuteUpdate("DELETE FROM counted WHERE x < 3", {}), 3);

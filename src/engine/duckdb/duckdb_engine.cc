@@ -91,7 +91,28 @@ class DuckDbSession final : public Session {
 
   void Interrupt() override { connection_.Interrupt(); }
 
+  // Applies a client session's settings to this connection.
+  arrow::Status Apply(const SessionSettings& settings) {
+    if (settings.catalog || settings.schema) {
+      std::string target = settings.catalog ? QuoteIdentifier(*settings.catalog) : "";
+      if (settings.schema) target += (target.empty() ? "" : ".") + QuoteIdentifier(*settings.schema);
+      ARROW_RETURN_NOT_OK(RunSetting("USE " + target, "catalog/schema"));
+    }
+    if (settings.timezone) {
+      ARROW_RETURN_NOT_OK(RunSetting("SET SESSION TimeZone = " + QuoteLiteral(*settings.timezone), "timezone"));
+    }
+    return arrow::Status::OK();
+  }
+
  private:
+  arrow::Status RunSetting(const std::string& sql, const char* what) {
+    auto result = connection_.Query(sql);
+    if (result->HasError()) {
+      return InvalidArgument("Invalid session ", what, ": ", result->GetError());
+    }
+    return arrow::Status::OK();
+  }
+
   arrow::Result<duckdb::unique_ptr<duckdb::PreparedStatement>> PrepareOne(const std::string& sql) {
     auto prepared = connection_.Prepare(sql);
     if (prepared->HasError()) return FromDuckDb(prepared->error);
@@ -190,9 +211,11 @@ class DuckDbEngine final : public Engine {
   DuckDbEngine(duckdb::unique_ptr<duckdb::DuckDB> db, DuckDbOptions options)
       : db_(std::move(db)), options_(std::move(options)) {}
 
-  arrow::Result<std::unique_ptr<Session>> OpenSession() override {
+  arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) override {
     try {
-      return std::make_unique<DuckDbSession>(*db_, options_);
+      auto session = std::make_unique<DuckDbSession>(*db_, options_);
+      ARROW_RETURN_NOT_OK(session->Apply(settings));
+      return session;
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }

@@ -1,0 +1,149 @@
+"""Cookie sessions: options, ownership of handles, closing and limits."""
+
+import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from flightsql import (CLOSE_SESSION_CLOSED, INVALID_NAME, INVALID_VALUE, CookieJar,
+                       create_prepared_statement_request, decode_fields,
+                       decode_session_option_errors, decode_session_options, decode_varint_field,
+                       descriptor, prepared_statement_query, set_session_options_request,
+                       statement_query, unpack)
+
+
+class Client:
+    """A pyarrow Flight client that keeps its session cookie."""
+
+    def __init__(self, uri):
+        self.jar = CookieJar()
+        self.flight = flight.connect(uri, middleware=[self.jar])
+
+    def query(self, sql):
+        info = self.flight.get_flight_info(descriptor(statement_query(sql)))
+        return self.flight.do_get(info.endpoints[0].ticket).read_all()
+
+    def action(self, name, body=b""):
+        return [r.body.to_pybytes() for r in self.flight.do_action(flight.Action(name, body))]
+
+    def set_options(self, **options):
+        return decode_session_option_errors(self.action("SetSessionOptions",
+                                                        set_session_options_request(options))[0])
+
+    def get_options(self):
+        return decode_session_options(self.action("GetSessionOptions")[0])
+
+    def close_session(self):
+        return decode_varint_field(self.action("CloseSession")[0], 1)
+
+    def prepare(self, sql):
+        result = self.action("CreatePreparedStatement", create_prepared_statement_request(sql))[0]
+        return decode_fields(unpack(result, "ActionCreatePreparedStatementResult"))[1][0]
+
+    def run_prepared(self, handle):
+        info = self.flight.get_flight_info(descriptor(prepared_statement_query(handle)))
+        return self.flight.do_get(info.endpoints[0].ticket).read_all()
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA sales; CREATE TABLE sales.orders AS SELECT range AS id FROM range(5)")
+    con.close()
+    return path
+
+
+def test_catalog_and_schema_options_change_name_resolution(start_server, warehouse):
+    server = start_server("--port", "0", str(warehouse))
+    client = Client(server.uri)
+    with pytest.raises(pa.ArrowInvalid, match="orders"):
+        client.query("SELECT count(*) FROM orders")
+    assert client.set_options(catalog="warehouse", schema="sales") == {}
+    assert "arrow_flight_session_id" in client.jar.cookies
+    assert client.query("SELECT count(*) FROM orders").column(0).to_pylist() == [5]
+    assert client.query("SELECT current_database(), current_schema()").to_pylist() == [
+        {"current_database()": "warehouse", "current_schema()": "sales"}]
+    # Prepared statements of the session resolve names the same way.
+    handle = client.prepare("SELECT max(id) FROM orders")
+    assert client.run_prepared(handle).column(0).to_pylist() == [4]
+    # Another client, without the cookie, is not affected.
+    other = Client(server.uri)
+    with pytest.raises(pa.ArrowInvalid, match="orders"):
+        other.query("SELECT count(*) FROM orders")
+
+
+def test_options_round_trip_and_fail_one_by_one(start_server, warehouse):
+    server = start_server("--port", "0", str(warehouse))
+    client = Client(server.uri)
+    errors = client.set_options(catalog="no_such_catalog", timezone="Asia/Tokyo", threads=4,
+                                query_timeout=30.0, schema="")
+    assert errors == {"catalog": INVALID_VALUE, "threads": INVALID_NAME, "schema": INVALID_VALUE}
+    assert client.get_options() == {"timezone": "Asia/Tokyo", "query_timeout": 30.0}
+    assert client.query("SELECT current_setting('TimeZone') AS tz").column(0).to_pylist() == ["Asia/Tokyo"]
+    assert client.set_options(timezone="Mars/Olympus_Mons") == {"timezone": INVALID_VALUE}
+    assert client.get_options()["timezone"] == "Asia/Tokyo"
+    # An unset value returns the option to its default.
+    assert client.set_options(timezone=None) == {}
+    assert "timezone" not in client.get_options()
+    default_tz = duckdb.sql("SELECT current_setting('TimeZone')").fetchone()[0]
+    assert client.query("SELECT current_setting('TimeZone')").column(0).to_pylist() == [default_tz]
+
+
+def test_close_session_closes_its_handles_and_cookie(server):
+    client = Client(server.uri)
+    client.set_options(timezone="UTC")
+    handle = client.prepare("SELECT 42")
+    assert client.run_prepared(handle).column(0).to_pylist() == [42]
+    assert client.close_session() == CLOSE_SESSION_CLOSED
+    with pytest.raises(KeyError, match="closed or expired"):
+        client.run_prepared(handle)
+    with pytest.raises(KeyError, match="closed or expired"):
+        client.query("SELECT 1")
+    # Without the stale cookie, the handle is gone too.
+    fresh = Client(server.uri)
+    with pytest.raises(KeyError, match="Unknown prepared statement handle"):
+        fresh.run_prepared(handle)
+
+
+def test_handles_belong_to_their_session(server):
+    owner = Client(server.uri)
+    owner.set_options(timezone="UTC")
+    handle = owner.prepare("SELECT 7")
+    intruder = Client(server.uri)
+    intruder.set_options(timezone="UTC")
+    with pytest.raises(KeyError, match="belongs to another session"):
+        intruder.run_prepared(handle)
+    assert owner.run_prepared(handle).column(0).to_pylist() == [7]
+    # Handles made outside any session work for whoever holds them.
+    anonymous = Client(server.uri).prepare("SELECT 8")
+    assert intruder.run_prepared(anonymous).column(0).to_pylist() == [8]
+
+
+def test_close_session_without_a_session_is_not_found(server):
+    with pytest.raises(KeyError, match="no arrow_flight_session_id cookie"):
+        Client(server.uri).close_session()
+
+
+def test_idle_sessions_expire(start_server):
+    server = start_server("--port", "0", "--session-idle-timeout", "1s")
+    client = Client(server.uri)
+    client.set_options(timezone="UTC")
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=1.2)
+    while datetime.datetime.now() < deadline:
+        flight.connect(server.uri).list_actions()  # other traffic does not keep it alive
+    with pytest.raises(KeyError, match="closed or expired"):
+        client.query("SELECT 1")
+    assert "event=session_closed reason=idle" in server.log()
+
+
+def test_session_limit(start_server):
+    server = start_server("--port", "0", "--max-sessions", "1")
+    first = Client(server.uri)
+    first.set_options(timezone="UTC")
+    with pytest.raises(flight.FlightUnavailableError, match="Too many open sessions"):
+        Client(server.uri).set_options(timezone="UTC")
+    first.close_session()
+    Client(server.uri).set_options(timezone="UTC")
