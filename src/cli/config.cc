@@ -30,6 +30,8 @@ struct RawServeOptions {
   std::string shutdown_timeout = "30s";
   std::string statement_idle_timeout = "15m";
   std::string session_idle_timeout = "1h";
+  std::string transaction_idle_timeout = "15m";
+  size_t max_transactions = 1000;
   size_t max_sessions = 10000;
   size_t max_prepared_statements = 10000;
   std::vector<std::string> data_paths;
@@ -105,6 +107,13 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
   WithEnv(serve->add_option("--max-sessions", raw->max_sessions, "Client sessions open at once")
               ->check(CLI::PositiveNumber),
           "SQUADRON_MAX_SESSIONS");
+  WithEnv(serve->add_option("--transaction-idle-timeout", raw->transaction_idle_timeout,
+                            "A transaction with no statement for this long is rolled back"),
+          "SQUADRON_TRANSACTION_IDLE_TIMEOUT");
+  WithEnv(serve->add_option("--max-transactions", raw->max_transactions,
+                            "Transactions open at once (each holds a DuckDB connection)")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_MAX_TRANSACTIONS");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -199,6 +208,9 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   options.flight.max_prepared_statements = raw.max_prepared_statements;
   ARROW_ASSIGN_OR_RAISE(options.flight.session_idle_timeout, ParseDuration(raw.session_idle_timeout));
   options.flight.max_sessions = raw.max_sessions;
+  ARROW_ASSIGN_OR_RAISE(options.flight.transaction_idle_timeout,
+                        ParseDuration(raw.transaction_idle_timeout));
+  options.flight.max_transactions = raw.max_transactions;
   return options;
 }
 

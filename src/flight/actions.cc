@@ -45,6 +45,37 @@ arrow::Result<std::string> ParseClosePreparedStatement(std::string_view body) {
   return m.prepared_statement_handle();
 }
 
+arrow::Status ParseBeginTransaction(std::string_view body) {
+  // Some clients send no body at all for this empty message.
+  if (body.empty()) return arrow::Status::OK();
+  return UnpackBody<pb::ActionBeginTransactionRequest>(body, kBeginTransaction).status();
+}
+
+arrow::Result<EndTransactionRequest> ParseEndTransaction(std::string_view body) {
+  ARROW_ASSIGN_OR_RAISE(auto m, UnpackBody<pb::ActionEndTransactionRequest>(body, kEndTransaction));
+  if (m.action() != pb::ActionEndTransactionRequest::END_TRANSACTION_COMMIT &&
+      m.action() != pb::ActionEndTransactionRequest::END_TRANSACTION_ROLLBACK) {
+    return InvalidArgument("Invalid EndTransaction request: action must be COMMIT or ROLLBACK (got ",
+                           static_cast<int>(m.action()), ")");
+  }
+  return EndTransactionRequest{m.transaction_id(),
+                               m.action() == pb::ActionEndTransactionRequest::END_TRANSACTION_COMMIT};
+}
+
+std::string SerializeBeginTransactionResult(const std::string& transaction_id) {
+  pb::ActionBeginTransactionResult result;
+  result.set_transaction_id(transaction_id);
+  return PackToString(result);
+}
+
+std::string SerializeEndTransaction(const EndTransactionRequest& request) {
+  pb::ActionEndTransactionRequest m;
+  m.set_transaction_id(request.transaction_id);
+  m.set_action(request.commit ? pb::ActionEndTransactionRequest::END_TRANSACTION_COMMIT
+                              : pb::ActionEndTransactionRequest::END_TRANSACTION_ROLLBACK);
+  return PackToString(m);
+}
+
 std::string SerializeCreatePreparedStatementResult(const std::string& handle,
                                                    const std::string& dataset_schema,
                                                    const std::string& parameter_schema,

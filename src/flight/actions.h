@@ -13,6 +13,10 @@ namespace squadron::flight {
 /// Action type names, as clients send them.
 inline constexpr std::string_view kCreatePreparedStatement = "CreatePreparedStatement";
 inline constexpr std::string_view kClosePreparedStatement = "ClosePreparedStatement";
+inline constexpr std::string_view kBeginTransaction = "BeginTransaction";
+inline constexpr std::string_view kEndTransaction = "EndTransaction";
+inline constexpr std::string_view kBeginSavepoint = "BeginSavepoint";
+inline constexpr std::string_view kEndSavepoint = "EndSavepoint";
 
 struct CreatePreparedStatementRequest {
   std::string query;
@@ -24,6 +28,23 @@ arrow::Result<CreatePreparedStatementRequest> ParseCreatePreparedStatement(std::
 
 /// Parses ActionClosePreparedStatementRequest; returns the handle.
 arrow::Result<std::string> ParseClosePreparedStatement(std::string_view body);
+
+/// Checks an ActionBeginTransactionRequest body (an empty message).
+arrow::Status ParseBeginTransaction(std::string_view body);
+
+struct EndTransactionRequest {
+  std::string transaction_id;
+  bool commit = false;
+};
+
+/// Parses ActionEndTransactionRequest. Invalid for a missing action.
+arrow::Result<EndTransactionRequest> ParseEndTransaction(std::string_view body);
+
+/// Serializes ActionBeginTransactionResult (packed in an Any).
+std::string SerializeBeginTransactionResult(const std::string& transaction_id);
+
+/// Wire form of an EndTransaction request, as a client sends it.
+std::string SerializeEndTransaction(const EndTransactionRequest& request);
 
 /// Serializes ActionCreatePreparedStatementResult (packed in an Any). The
 /// schemas are IPC-serialized schema messages; empty when unknown.

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -22,6 +23,8 @@ struct PreparedStatement {
   std::string sql;
   engine::StatementDescription description;
   engine::ParameterBatches parameters;
+  /// The transaction it was prepared in; its executions run there too.
+  std::optional<std::string> transaction_id;
 };
 
 /// Live handles, each dropped when closed or idle too long.

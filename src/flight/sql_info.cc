@@ -144,15 +144,17 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::FLIGHT_SQL_SERVER_READ_ONLY] = facts.read_only;
   info[pb::FLIGHT_SQL_SERVER_SQL] = true;
   info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT] = false;
-  // Transactions through the Flight SQL actions are not served yet, so clients
-  // (ADBC) keep autocommit; SQL BEGIN/COMMIT inside one statement still works.
+  // Transactions yes (BeginTransaction/EndTransaction); savepoints no: DuckDB
+  // has none.
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION] =
-      static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_NONE);
+      static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
   info[pb::FLIGHT_SQL_SERVER_CANCEL] = false;
   info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = false;
   info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = false;
   info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;
-  info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = int32_t{0};
+  info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = facts.transaction_timeout_ms;
+  info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;
+  info[pb::SQL_SAVEPOINTS_SUPPORTED] = false;
   info[pb::SQL_DDL_CATALOG] = true;
   info[pb::SQL_DDL_SCHEMA] = true;
   info[pb::SQL_DDL_TABLE] = true;

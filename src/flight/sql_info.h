@@ -37,6 +37,8 @@ struct ServerFacts {
   bool read_only = false;
   /// Idle timeout of prepared statement handles, in milliseconds (0: none).
   int32_t statement_timeout_ms = 0;
+  /// Idle timeout of transactions, in milliseconds (0: none).
+  int32_t transaction_timeout_ms = 0;
 };
 
 /// Returns the SqlInfo answers of this server.

@@ -15,6 +15,7 @@
 #include "flight/command.h"
 #include "flight/prepared_statements.h"
 #include "flight/sessions.h"
+#include "flight/transactions.h"
 #include "flight/result_store.h"
 #include "flight/sql_info.h"
 #include "flight/ticket.h"
@@ -67,6 +68,10 @@ struct Caller {
   std::string session_id;  // "" outside any session
   ClientSession session;
 };
+
+int32_t Int32Millis(std::chrono::milliseconds d) {
+  return static_cast<int32_t>(std::min<int64_t>(d.count(), std::numeric_limits<int32_t>::max()));
+}
 
 std::vector<fl::Result> OneResult(std::string body) {
   std::vector<fl::Result> results;
@@ -139,10 +144,10 @@ class FlightSqlServer::Impl {
         results_({options_.result_ttl, options_.max_open_results}),
         statements_({options_.statement_idle_timeout, options_.max_prepared_statements}),
         sessions_({options_.session_idle_timeout, options_.max_sessions}),
-        sql_info_(MakeServerSqlInfo(
-            {engine->name(), engine->version(), engine->read_only(),
-             static_cast<int32_t>(std::min<int64_t>(options_.statement_idle_timeout.count(),
-                                                    std::numeric_limits<int32_t>::max()))})) {
+        transactions_({options_.transaction_idle_timeout, options_.max_transactions}),
+        sql_info_(MakeServerSqlInfo({engine->name(), engine->version(), engine->read_only(),
+                                     Int32Millis(options_.statement_idle_timeout),
+                                     Int32Millis(options_.transaction_idle_timeout)})) {
     using std::chrono::milliseconds;
     results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
   }
@@ -152,15 +157,16 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
-      ARROW_RETURN_NOT_OK(CheckNoTransaction(query->transaction_id));
-      return ExecuteQuery(caller, query->query, {}, descriptor, info);
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
+      return ExecuteQuery(caller, transaction.get(), query->query, {}, descriptor, info);
     }
     if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
       return AnswerSqlInfo(*sql_info, descriptor, info);
     }
     if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
-      return ExecuteQuery(caller, statement.sql, statement.parameters, descriptor, info);
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
+      return ExecuteQuery(caller, transaction.get(), statement.sql, statement.parameters, descriptor, info);
     }
     return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
   }
@@ -170,9 +176,9 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
-      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-      ARROW_ASSIGN_OR_RAISE(auto schema, session->Describe(query->query));
-      ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*schema));
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
+      ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), query->query));
+      ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*description.result_schema));
       return arrow::Status::OK();
     }
     if (std::holds_alternative<GetSqlInfoCommand>(command)) {
@@ -201,8 +207,8 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
-      ARROW_RETURN_NOT_OK(CheckNoTransaction(update->transaction_id));
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, update->query, {}));
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, update->transaction_id));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), update->query, {}));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
@@ -210,7 +216,8 @@ class FlightSqlServer::Impl {
       ARROW_ASSIGN_OR_RAISE(auto parameters,
                             ReadParameterBatches(*reader, options_.max_parameter_bytes));
       if (parameters.empty()) parameters = statement.parameters;
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, statement.sql, parameters));
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), statement.sql, parameters));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
@@ -233,6 +240,12 @@ class FlightSqlServer::Impl {
     }
     if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(context, body, result);
     if (action.type == kClosePreparedStatement) return ClosePreparedStatement(context, body, result);
+    if (action.type == kBeginTransaction) return BeginTransaction(context, body, result);
+    if (action.type == kEndTransaction) return EndTransaction(context, body, result);
+    if (action.type == kBeginSavepoint || action.type == kEndSavepoint) {
+      return Unimplemented(action.type, ": DuckDB has no savepoints (SqlInfo SQL_SAVEPOINTS_SUPPORTED "
+                           "is false); use transactions");
+    }
     if (action.type == fl::ActionType::kSetSessionOptions.type) return SetSessionOptions(context, body, result);
     if (action.type == fl::ActionType::kGetSessionOptions.type) return GetSessionOptions(context, result);
     if (action.type == fl::ActionType::kCloseSession.type) return CloseSession(context, result);
@@ -246,6 +259,8 @@ class FlightSqlServer::Impl {
         {std::string(kCreatePreparedStatement),
          "Prepare a statement: returns its handle, result and parameter schemas"},
         {std::string(kClosePreparedStatement), "Close a prepared statement handle"},
+        {std::string(kBeginTransaction), "Begin a transaction: returns its id"},
+        {std::string(kEndTransaction), "Commit or roll back a transaction"},
         fl::ActionType::kSetSessionOptions,
         fl::ActionType::kGetSessionOptions,
         fl::ActionType::kCloseSession,
@@ -255,23 +270,28 @@ class FlightSqlServer::Impl {
   void ReleaseResults() { results_.Stop(); }
 
  private:
-  // Transactions arrive with the Flight SQL transaction actions, which this
-  // server does not announce (SqlInfo FLIGHT_SQL_SERVER_TRANSACTION = NONE).
-  static arrow::Status CheckNoTransaction(const std::optional<std::string>& transaction_id) {
-    if (transaction_id && !transaction_id->empty()) {
-      return NotFound("Unknown transaction id: this server does not serve Flight SQL transactions");
-    }
-    return arrow::Status::OK();
+  // The transaction a command names, or null for none (autocommit).
+  arrow::Result<std::shared_ptr<Transaction>> FindTransaction(
+      const Caller& caller, const std::optional<std::string>& transaction_id) {
+    if (!transaction_id || transaction_id->empty()) return nullptr;
+    return transactions_.Get(*transaction_id, caller.session_id);
   }
 
-  arrow::Status ExecuteQuery(const Caller& caller, const std::string& sql,
+  arrow::Result<engine::StatementDescription> Prepare(const Caller& caller, Transaction* transaction,
+                                                      const std::string& sql) {
+    if (transaction) return transaction->Prepare(sql);
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+    return session->Prepare(sql);
+  }
+
+  arrow::Status ExecuteQuery(const Caller& caller, Transaction* transaction, const std::string& sql,
                              const engine::ParameterBatches& parameters,
                              const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::FlightInfo>* info) {
     const auto start = Clock::now();
     auto pending = std::make_unique<PendingResult>();
     pending->description = sql;
-    auto status = RunQuery(caller, sql, parameters, pending.get());
+    auto status = RunQuery(caller, transaction, sql, parameters, pending.get());
     if (!status.ok()) {
       spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                    status.message(), ForLog(sql));
@@ -288,10 +308,14 @@ class FlightSqlServer::Impl {
   // Runs the statement and fetches its first batch, so that errors raised by
   // execution surface here rather than in DoGet, and small results are
   // complete (with a known row count) before the client fetches them.
-  arrow::Status RunQuery(const Caller& caller, const std::string& sql,
+  arrow::Status RunQuery(const Caller& caller, Transaction* transaction, const std::string& sql,
                          const engine::ParameterBatches& parameters, PendingResult* pending) {
-    ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
-    ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
+    if (transaction) {
+      ARROW_ASSIGN_OR_RAISE(pending->stream, transaction->Execute(sql, parameters));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
+      ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
+    }
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
     if (first == nullptr) {
@@ -325,11 +349,16 @@ class FlightSqlServer::Impl {
     return pending.stream->num_rows().value_or(-1);
   }
 
-  arrow::Result<int64_t> ExecuteUpdate(const Caller& caller, const std::string& sql,
+  arrow::Result<int64_t> ExecuteUpdate(const Caller& caller, Transaction* transaction, const std::string& sql,
                                        const engine::ParameterBatches& parameters) {
     const auto start = Clock::now();
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-    auto count = session->ExecuteUpdate(sql, parameters);
+    arrow::Result<int64_t> count;
+    if (transaction) {
+      count = transaction->ExecuteUpdate(sql, parameters);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+      count = session->ExecuteUpdate(sql, parameters);
+    }
     if (!count.ok()) {
       spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                    count.status().message(), ForLog(sql));
@@ -344,14 +373,14 @@ class FlightSqlServer::Impl {
                                         std::unique_ptr<fl::ResultStream>* result) {
     ARROW_ASSIGN_OR_RAISE(auto request, ParseCreatePreparedStatement(body));
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
-    ARROW_RETURN_NOT_OK(CheckNoTransaction(request.transaction_id));
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-    ARROW_ASSIGN_OR_RAISE(auto description, session->Prepare(request.query));
+    ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, request.transaction_id));
+    ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), request.query));
     ARROW_ASSIGN_OR_RAISE(auto dataset_schema, SerializeSchema(description.result_schema));
     ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
     const bool is_update = !description.is_query;
     ARROW_ASSIGN_OR_RAISE(auto handle,
-                          statements_.Add({request.query, std::move(description), {}}, caller.session_id));
+                          statements_.Add({request.query, std::move(description), {}, request.transaction_id},
+                                          caller.session_id));
     spdlog::debug("event=statement_prepared is_update={} query={:?}", is_update, ForLog(request.query));
     *result = std::make_unique<fl::SimpleResultStream>(OneResult(
         SerializeCreatePreparedStatementResult(handle, dataset_schema, parameter_schema, is_update)));
@@ -393,8 +422,41 @@ class FlightSqlServer::Impl {
   void ReleaseExpiredSessions() {
     for (const auto& id : sessions_.TakeExpired()) {
       const size_t handles = statements_.CloseOwnedBy(id);
-      spdlog::info("event=session_closed reason=idle session={} prepared_statements={}", id, handles);
+      const size_t transactions = RollBack(transactions_.TakeOwnedBy(id));
+      spdlog::info("event=session_closed reason=idle session={} prepared_statements={} "
+                   "transactions_rolled_back={}", id, handles, transactions);
     }
+    const size_t idle = RollBack(transactions_.TakeIdle());
+    if (idle > 0) spdlog::info("event=transactions_rolled_back reason=idle count={}", idle);
+  }
+
+  static size_t RollBack(const std::vector<std::shared_ptr<Transaction>>& transactions) {
+    for (const auto& transaction : transactions) (void)transaction->End(/*commit=*/false);
+    return transactions.size();
+  }
+
+  arrow::Status BeginTransaction(const fl::ServerCallContext& context, std::string_view body,
+                                 std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_RETURN_NOT_OK(ParseBeginTransaction(body));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+    ARROW_RETURN_NOT_OK(session->ExecuteUpdate("BEGIN TRANSACTION", {}).status());
+    ARROW_ASSIGN_OR_RAISE(auto id, transactions_.Add(std::make_shared<Transaction>(std::move(session)),
+                                                     caller.session_id));
+    spdlog::debug("event=transaction_begun session={}", caller.session_id);
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(SerializeBeginTransactionResult(id)));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status EndTransaction(const fl::ServerCallContext& context, std::string_view body,
+                               std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto request, ParseEndTransaction(body));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    ARROW_ASSIGN_OR_RAISE(auto transaction, transactions_.Take(request.transaction_id, caller.session_id));
+    ARROW_RETURN_NOT_OK(transaction->End(request.commit));
+    spdlog::debug("event=transaction_ended commit={} session={}", request.commit, caller.session_id);
+    *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
+    return arrow::Status::OK();
   }
 
   arrow::Status SetSessionOptions(const fl::ServerCallContext& context, std::string_view body,
@@ -438,8 +500,9 @@ class FlightSqlServer::Impl {
     }
     ARROW_RETURN_NOT_OK(sessions_.Close(caller.session_id));
     const size_t handles = statements_.CloseOwnedBy(caller.session_id);
-    spdlog::info("event=session_closed reason=close_session session={} prepared_statements={}",
-                 caller.session_id, handles);
+    const size_t transactions = RollBack(transactions_.TakeOwnedBy(caller.session_id));
+    spdlog::info("event=session_closed reason=close_session session={} prepared_statements={} "
+                 "transactions_rolled_back={}", caller.session_id, handles, transactions);
     ARROW_ASSIGN_OR_RAISE(auto out, fl::CloseSessionResult(fl::CloseSessionStatus::kClosed).SerializeToString());
     *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(out)));
     return arrow::Status::OK();
@@ -497,6 +560,7 @@ class FlightSqlServer::Impl {
   ResultStore results_;
   PreparedStatementRegistry statements_;
   SessionStore sessions_;
+  TransactionRegistry transactions_;
   const SqlInfoMap sql_info_;
 };
 

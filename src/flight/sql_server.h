@@ -27,6 +27,10 @@ struct FlightSqlOptions {
   std::chrono::milliseconds session_idle_timeout{std::chrono::hours(1)};
   /// Client sessions open at once.
   size_t max_sessions = 10000;
+  /// A transaction with no statement for this long is rolled back.
+  std::chrono::milliseconds transaction_idle_timeout{std::chrono::minutes(15)};
+  /// Transactions open at once (each holds an engine connection).
+  size_t max_transactions = 1000;
   /// Parameter data one DoPut may bind (all its batches together).
   int64_t max_parameter_bytes = int64_t{64} << 20;
 };

@@ -49,8 +49,24 @@ def statement_query(sql, transaction_id=None):
     return pack("CommandStatementQuery", body)
 
 
-def statement_update(sql):
-    return pack("CommandStatementUpdate", _bytes_field(1, sql))
+def statement_update(sql, transaction_id=None):
+    body = _bytes_field(1, sql)
+    if transaction_id is not None:
+        body += _bytes_field(2, transaction_id)
+    return pack("CommandStatementUpdate", body)
+
+
+def begin_transaction_request():
+    return pack("ActionBeginTransactionRequest")
+
+
+COMMIT = 1
+ROLLBACK = 2
+
+
+def end_transaction_request(transaction_id, action):
+    return pack("ActionEndTransactionRequest",
+                _bytes_field(1, transaction_id) + _varint_field(2, action))
 
 
 def get_sql_info(ids=()):

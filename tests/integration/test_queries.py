@@ -149,7 +149,7 @@ def test_sql_info(server):
     union = table.column("value").chunk(0)
     row = table.column("info_name").to_pylist().index(8)
     assert union.type_codes[row].as_py() == 3
-    assert values[8].as_py() == 0
+    assert values[8].as_py() == 1  # SQL_SUPPORTED_TRANSACTION_TRANSACTION: no savepoints
     everything, _ = sql_info(client)
     assert {0, 1, 2, 3, 4, 8, 504} <= set(everything)
 
