@@ -51,6 +51,19 @@ struct StatementDescription {
 /// order (or named like the parameters). Empty means "no parameters".
 using ParameterBatches = std::vector<std::shared_ptr<arrow::RecordBatch>>;
 
+/// Where and how a bulk ingest writes (Flight SQL CommandStatementIngest).
+struct IngestRequest {
+  std::string table;
+  std::optional<std::string> schema;
+  std::optional<std::string> catalog;
+  /// A temporary table lives as long as the connection: only meaningful in a transaction.
+  bool temporary = false;
+  /// When the table does not exist: create it from the data's schema, or fail.
+  enum class IfMissing { kCreate, kFail } if_missing = IfMissing::kFail;
+  /// When it exists: fail, append the rows, or replace it (schema and rows).
+  enum class IfExists { kFail, kAppend, kReplace } if_exists = IfExists::kFail;
+};
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -80,6 +93,14 @@ class Session {
   /// parameter sets run in one transaction: all or nothing.
   virtual arrow::Result<int64_t> ExecuteUpdate(const std::string& sql,
                                                const ParameterBatches& parameters) = 0;
+
+  /// Streams `data` into a table, all or nothing: if the stream breaks or a
+  /// batch does not fit, the table is as before. Columns are matched by name.
+  /// Returns the rows written. Errors: AlreadyExists (if_exists=FAIL),
+  /// NotFound (if_missing=FAIL), Invalid for data that does not fit,
+  /// PermissionDenied on a read-only engine.
+  virtual arrow::Result<int64_t> Ingest(const IngestRequest& request,
+                                        std::shared_ptr<arrow::RecordBatchReader> data) = 0;
 
   /// Interrupts the running statement, if any. Thread-safe.
   virtual void Interrupt() = 0;

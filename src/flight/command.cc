@@ -54,6 +54,33 @@ arrow::Result<Command> ParsePreparedStatementUpdate(const google::protobuf::Any&
   return PreparedStatementUpdateCommand{m.prepared_statement_handle()};
 }
 
+arrow::Result<Command> ParseStatementIngest(const google::protobuf::Any& any) {
+  using Options = pb::CommandStatementIngest::TableDefinitionOptions;
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandStatementIngest>(any));
+  StatementIngestCommand c;
+  c.request.table = m.table();
+  if (m.has_schema()) c.request.schema = m.schema();
+  if (m.has_catalog()) c.request.catalog = m.catalog();
+  c.request.temporary = m.temporary();
+  if (m.has_transaction_id()) c.transaction_id = m.transaction_id();
+  // Unspecified options are the safe ones: never create, never overwrite.
+  const auto& options = m.table_definition_options();
+  c.request.if_missing = options.if_not_exist() == Options::TABLE_NOT_EXIST_OPTION_CREATE
+                             ? engine::IngestRequest::IfMissing::kCreate
+                             : engine::IngestRequest::IfMissing::kFail;
+  switch (options.if_exists()) {
+    case Options::TABLE_EXISTS_OPTION_APPEND:
+      c.request.if_exists = engine::IngestRequest::IfExists::kAppend;
+      break;
+    case Options::TABLE_EXISTS_OPTION_REPLACE:
+      c.request.if_exists = engine::IngestRequest::IfExists::kReplace;
+      break;
+    default:
+      c.request.if_exists = engine::IngestRequest::IfExists::kFail;
+  }
+  return c;
+}
+
 // The message name inside a type URL: the part after the last '/'.
 std::string_view TypeName(std::string_view type_url) {
   const auto slash = type_url.rfind('/');
@@ -76,6 +103,7 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
   if (any.Is<pb::CommandGetSqlInfo>()) return ParseGetSqlInfo(any);
   if (any.Is<pb::CommandPreparedStatementQuery>()) return ParsePreparedStatementQuery(any);
   if (any.Is<pb::CommandPreparedStatementUpdate>()) return ParsePreparedStatementUpdate(any);
+  if (any.Is<pb::CommandStatementIngest>()) return ParseStatementIngest(any);
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
@@ -108,9 +136,17 @@ std::string SerializeCommand(const Command& command) {
           pb::CommandPreparedStatementQuery m;
           m.set_prepared_statement_handle(c.handle);
           any.PackFrom(m);
-        } else {
+        } else if constexpr (std::is_same_v<T, PreparedStatementUpdateCommand>) {
           pb::CommandPreparedStatementUpdate m;
           m.set_prepared_statement_handle(c.handle);
+          any.PackFrom(m);
+        } else {
+          pb::CommandStatementIngest m;
+          m.set_table(c.request.table);
+          if (c.request.schema) m.set_schema(*c.request.schema);
+          if (c.request.catalog) m.set_catalog(*c.request.catalog);
+          m.set_temporary(c.request.temporary);
+          if (c.transaction_id) m.set_transaction_id(*c.transaction_id);
           any.PackFrom(m);
         }
       },
@@ -127,7 +163,7 @@ std::string SerializeDoPutUpdateResult(int64_t record_count) {
 std::string_view CommandName(const Command& command) {
   static constexpr std::string_view kNames[] = {
       "CommandStatementQuery", "CommandStatementUpdate", "CommandGetSqlInfo",
-      "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate"};
+      "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate", "CommandStatementIngest"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

@@ -11,6 +11,8 @@
 
 #include <arrow/result.h>
 
+#include "engine/engine.h"
+
 namespace squadron::flight {
 
 /// CommandStatementQuery: an ad-hoc query.
@@ -42,8 +44,15 @@ struct PreparedStatementUpdateCommand {
   std::string handle;
 };
 
+/// CommandStatementIngest: the DoPut stream's batches go into a table.
+struct StatementIngestCommand {
+  engine::IngestRequest request;
+  std::optional<std::string> transaction_id;
+};
+
 using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand,
-                             PreparedStatementQueryCommand, PreparedStatementUpdateCommand>;
+                             PreparedStatementQueryCommand, PreparedStatementUpdateCommand,
+                             StatementIngestCommand>;
 
 /// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
 /// packed Flight SQL message; NotImplemented naming the type for a command

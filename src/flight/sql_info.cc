@@ -149,8 +149,8 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION] =
       static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
   info[pb::FLIGHT_SQL_SERVER_CANCEL] = false;
-  info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = false;
-  info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = false;
+  info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = true;
+  info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = true;
   info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = facts.transaction_timeout_ms;
   info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;

@@ -46,20 +46,48 @@ arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::Schema>&
   return buffer->ToString();
 }
 
+// The batches of a DoPut. gRPC reports a client that cancelled or
+// disconnected mid-stream as a plain end of stream; this reader turns that
+// into an error, so nothing half-sent is ever committed.
+class ClientStreamReader final : public arrow::RecordBatchReader {
+ public:
+  ClientStreamReader(std::unique_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext& context)
+      : reader_(std::move(reader)), context_(context) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override {
+    auto schema = reader_->GetSchema();
+    return schema.ok() ? *schema : arrow::schema({});
+  }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader_->Next());
+    if (chunk.data == nullptr && context_.is_cancelled()) {
+      return Cancelled("The client cancelled or disconnected before the end of its stream; "
+                       "nothing from it was written");
+    }
+    *batch = std::move(chunk.data);
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<fl::FlightMessageReader> reader_;
+  const fl::ServerCallContext& context_;  // outlives the call's reader
+};
+
 // Reads every batch of a DoPut (parameter sets), up to `max_bytes` in all.
-arrow::Result<engine::ParameterBatches> ReadParameterBatches(fl::FlightMessageReader& reader,
+arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchReader& reader,
                                                              int64_t max_bytes) {
   engine::ParameterBatches batches;
   int64_t bytes = 0;
   while (true) {
-    ARROW_ASSIGN_OR_RAISE(auto chunk, reader.Next());
-    if (chunk.data == nullptr) return batches;
-    bytes += arrow::util::TotalBufferSize(*chunk.data);
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader.Next());
+    if (batch == nullptr) return batches;
+    bytes += arrow::util::TotalBufferSize(*batch);
     if (bytes > max_bytes) {
       return InvalidArgument("Parameter batches exceed ", max_bytes,
                              " bytes in one DoPut: send fewer parameter rows per call");
     }
-    batches.push_back(std::move(chunk.data));
+    batches.push_back(std::move(batch));
   }
 }
 
@@ -206,6 +234,7 @@ class FlightSqlServer::Impl {
                       std::unique_ptr<fl::FlightMetadataWriter> writer) {
     ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    auto batches = std::make_shared<ClientStreamReader>(std::move(reader), context);
     if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, update->transaction_id));
       ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), update->query, {}));
@@ -214,16 +243,21 @@ class FlightSqlServer::Impl {
     if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle, caller.session_id));
       ARROW_ASSIGN_OR_RAISE(auto parameters,
-                            ReadParameterBatches(*reader, options_.max_parameter_bytes));
+                            ReadParameterBatches(*batches, options_.max_parameter_bytes));
       if (parameters.empty()) parameters = statement.parameters;
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
       ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), statement.sql, parameters));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
+    if (auto* ingest = std::get_if<StatementIngestCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, ingest->transaction_id));
+      ARROW_ASSIGN_OR_RAISE(auto count, Ingest(caller, transaction.get(), ingest->request, std::move(batches)));
+      return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
+    }
     if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
       // Binds parameters for the following GetFlightInfo of the same handle.
       ARROW_ASSIGN_OR_RAISE(auto parameters,
-                            ReadParameterBatches(*reader, options_.max_parameter_bytes));
+                            ReadParameterBatches(*batches, options_.max_parameter_bytes));
       ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, caller.session_id, std::move(parameters)));
       return writer->WriteMetadata(
           *arrow::Buffer::FromString(SerializeDoPutPreparedStatementResult(query->handle)));
@@ -367,6 +401,28 @@ class FlightSqlServer::Impl {
     spdlog::info("event=update_executed rows={} ms={:.1f} parameter_batches={} query={:?}", *count,
                  MillisSince(start), parameters.size(), ForLog(sql));
     return count;
+  }
+
+  arrow::Result<int64_t> Ingest(const Caller& caller, Transaction* transaction,
+                                const engine::IngestRequest& request,
+                                std::shared_ptr<arrow::RecordBatchReader> data) {
+    if (request.temporary && transaction == nullptr) {
+      return InvalidArgument("A temporary table lives as long as its connection, and each statement "
+                             "outside a transaction gets its own: ingest temporary tables within a "
+                             "transaction");
+    }
+    const auto start = Clock::now();
+    arrow::Result<int64_t> rows;
+    if (transaction) {
+      rows = transaction->Ingest(request, std::move(data));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+      rows = session->Ingest(request, std::move(data));
+    }
+    spdlog::info("event={} table={:?} rows={} ms={:.1f}{}", rows.ok() ? "ingest_done" : "ingest_failed",
+                 request.table, rows.ok() ? *rows : 0, MillisSince(start),
+                 rows.ok() ? "" : fmt::format(" error={:?}", rows.status().message()));
+    return rows;
   }
 
   arrow::Status CreatePreparedStatement(const fl::ServerCallContext& context, std::string_view body,

@@ -85,6 +85,14 @@ arrow::Result<int64_t> Transaction::ExecuteUpdate(const std::string& sql,
   return session_->ExecuteUpdate(sql, parameters);
 }
 
+arrow::Result<int64_t> Transaction::Ingest(const engine::IngestRequest& request,
+                                           std::shared_ptr<arrow::RecordBatchReader> data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!session_) return Ended();
+  ++generation_;
+  return session_->Ingest(request, std::move(data));
+}
+
 arrow::Status Transaction::End(bool commit) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!session_) return Ended();

@@ -33,6 +33,8 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   arrow::Result<std::unique_ptr<engine::ResultStream>> Execute(const std::string& sql,
                                                                const engine::ParameterBatches& parameters);
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const engine::ParameterBatches& parameters);
+  arrow::Result<int64_t> Ingest(const engine::IngestRequest& request,
+                                std::shared_ptr<arrow::RecordBatchReader> data);
 
   /// Commits or rolls back, and closes the connection.
   arrow::Status End(bool commit);

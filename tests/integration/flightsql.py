@@ -56,6 +56,29 @@ def statement_update(sql, transaction_id=None):
     return pack("CommandStatementUpdate", body)
 
 
+# TableDefinitionOptions values.
+IF_NOT_EXIST_CREATE = 1
+IF_NOT_EXIST_FAIL = 2
+IF_EXISTS_FAIL = 1
+IF_EXISTS_APPEND = 2
+IF_EXISTS_REPLACE = 3
+
+
+def statement_ingest(table, if_not_exist=IF_NOT_EXIST_CREATE, if_exists=IF_EXISTS_FAIL, schema=None,
+                     catalog=None, temporary=False, transaction_id=None):
+    body = _bytes_field(1, _varint_field(1, if_not_exist) + _varint_field(2, if_exists))
+    body += _bytes_field(2, table)
+    if schema is not None:
+        body += _bytes_field(3, schema)
+    if catalog is not None:
+        body += _bytes_field(4, catalog)
+    if temporary:
+        body += _varint_field(5, 1)
+    if transaction_id is not None:
+        body += _bytes_field(6, transaction_id)
+    return pack("CommandStatementIngest", body)
+
+
 def begin_transaction_request():
     return pack("ActionBeginTransactionRequest")
 

@@ -89,6 +89,14 @@ class DuckDbSession final : public Session {
     }
   }
 
+  arrow::Result<int64_t> Ingest(const IngestRequest& request,
+                                std::shared_ptr<arrow::RecordBatchReader> data) override {
+    if (options_.read_only) {
+      return PermissionDenied("Server is read-only (--read-only): ingest is refused");
+    }
+    return IngestInto(connection_, request, std::move(data));
+  }
+
   void Interrupt() override { connection_.Interrupt(); }
 
   // Applies a client session's settings to this connection.

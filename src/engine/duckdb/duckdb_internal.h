@@ -62,6 +62,11 @@ arrow::Status CheckParameterBatch(const ParameterSpec& spec, const arrow::Record
 arrow::Result<duckdb::case_insensitive_map_t<duckdb::BoundParameterData>> BindRow(
     const ParameterSpec& spec, const arrow::RecordBatch& batch, int64_t row);
 
+/// Streams `data` into the table `request` names, on `connection`, in one
+/// transaction (or the connection's open one).
+arrow::Result<int64_t> IngestInto(duckdb::Connection& connection, const IngestRequest& request,
+                                  std::shared_ptr<arrow::RecordBatchReader> data);
+
 /// Returns row `row` of `array` as a DuckDB value; null cells become typed NULLs.
 arrow::Result<duckdb::Value> ArrowCellToValue(const arrow::Array& array, int64_t row);
 
