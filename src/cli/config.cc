@@ -31,6 +31,7 @@ struct RawServeOptions {
   std::string statement_idle_timeout = "15m";
   std::string session_idle_timeout = "1h";
   std::string transaction_idle_timeout = "15m";
+  std::string query_timeout = "0";
   size_t max_transactions = 1000;
   size_t max_sessions = 10000;
   size_t max_prepared_statements = 10000;
@@ -114,6 +115,10 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "Transactions open at once (each holds a DuckDB connection)")
               ->check(CLI::PositiveNumber),
           "SQUADRON_MAX_TRANSACTIONS");
+  WithEnv(serve->add_option("--query-timeout", raw->query_timeout,
+                            "Longest a query may run, from execution to the end of its result "
+                            "stream (e.g. 10m); 0 = no limit; sessions may override it"),
+          "SQUADRON_QUERY_TIMEOUT");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -211,6 +216,7 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   ARROW_ASSIGN_OR_RAISE(options.flight.transaction_idle_timeout,
                         ParseDuration(raw.transaction_idle_timeout));
   options.flight.max_transactions = raw.max_transactions;
+  ARROW_ASSIGN_OR_RAISE(options.flight.query_timeout, ParseDuration(raw.query_timeout));
   return options;
 }
 

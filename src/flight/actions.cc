@@ -76,6 +76,18 @@ std::string SerializeEndTransaction(const EndTransactionRequest& request) {
   return PackToString(m);
 }
 
+arrow::Result<std::string> ParseCancelQuery(std::string_view body) {
+  ARROW_ASSIGN_OR_RAISE(auto m, UnpackBody<pb::ActionCancelQueryRequest>(body, kCancelQuery));
+  return m.info();
+}
+
+std::string SerializeCancelQueryResult(bool cancelled) {
+  pb::ActionCancelQueryResult result;
+  result.set_result(cancelled ? pb::ActionCancelQueryResult::CANCEL_RESULT_CANCELLED
+                              : pb::ActionCancelQueryResult::CANCEL_RESULT_NOT_CANCELLABLE);
+  return PackToString(result);
+}
+
 std::string SerializeCreatePreparedStatementResult(const std::string& handle,
                                                    const std::string& dataset_schema,
                                                    const std::string& parameter_schema,

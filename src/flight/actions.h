@@ -17,6 +17,7 @@ inline constexpr std::string_view kBeginTransaction = "BeginTransaction";
 inline constexpr std::string_view kEndTransaction = "EndTransaction";
 inline constexpr std::string_view kBeginSavepoint = "BeginSavepoint";
 inline constexpr std::string_view kEndSavepoint = "EndSavepoint";
+inline constexpr std::string_view kCancelQuery = "CancelQuery";
 
 struct CreatePreparedStatementRequest {
   std::string query;
@@ -45,6 +46,12 @@ std::string SerializeBeginTransactionResult(const std::string& transaction_id);
 
 /// Wire form of an EndTransaction request, as a client sends it.
 std::string SerializeEndTransaction(const EndTransactionRequest& request);
+
+/// Parses the deprecated ActionCancelQueryRequest; returns the serialized FlightInfo.
+arrow::Result<std::string> ParseCancelQuery(std::string_view body);
+
+/// Serializes ActionCancelQueryResult (packed in an Any): CANCELLED or NOT_CANCELLABLE.
+std::string SerializeCancelQueryResult(bool cancelled);
 
 /// Serializes ActionCreatePreparedStatementResult (packed in an Any). The
 /// schemas are IPC-serialized schema messages; empty when unknown.

@@ -12,8 +12,10 @@ ResultStore::ResultStore(Options options, Clock clock)
 
 ResultStore::~ResultStore() { Stop(); }
 
-arrow::Result<ResultStore::Receipt> ResultStore::Put(std::unique_ptr<PendingResult> result) {
-  Receipt receipt{RandomBytes(16), clock_() + options_.ttl};
+std::string ResultStore::NewId() { return RandomBytes(16); }
+
+arrow::Result<ResultStore::Receipt> ResultStore::Put(std::string id, std::unique_ptr<PendingResult> result) {
+  Receipt receipt{std::move(id), clock_() + options_.ttl};
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return Unavailable("Server is shutting down: no new results are accepted");
   if (entries_.size() >= options_.max_results) {

@@ -16,6 +16,7 @@
 #include <arrow/result.h>
 
 #include "engine/engine.h"
+#include "flight/running_queries.h"
 
 namespace squadron::flight {
 
@@ -32,6 +33,9 @@ struct PendingResult {
   std::unique_ptr<engine::ResultStream> stream;
   /// What produced it, for logs (SQL text or command name).
   std::string description;
+  /// Stops the query while it still computes rows; null for results computed
+  /// in memory. Its interrupt must be detached before `session` is destroyed.
+  std::shared_ptr<QueryControl> control;
 };
 
 /// Holds PendingResults under random ids until they are taken or expire.
@@ -60,8 +64,14 @@ class ResultStore {
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
-  /// Stores a result; returns its id and expiry.
-  arrow::Result<Receipt> Put(std::unique_ptr<PendingResult> result);
+  /// Returns a new random result id.
+  static std::string NewId();
+
+  /// Stores a result under `id` (from NewId()); returns the id and expiry.
+  arrow::Result<Receipt> Put(std::string id, std::unique_ptr<PendingResult> result);
+
+  /// Stores a result under a new id.
+  arrow::Result<Receipt> Put(std::unique_ptr<PendingResult> result) { return Put(NewId(), std::move(result)); }
 
   /// Removes and returns a result (a result is fetched once). NotFound when
   /// the id is unknown, already taken or expired.

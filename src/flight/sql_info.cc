@@ -148,7 +148,7 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   // has none.
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION] =
       static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
-  info[pb::FLIGHT_SQL_SERVER_CANCEL] = false;
+  info[pb::FLIGHT_SQL_SERVER_CANCEL] = true;
   info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = true;
   info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = true;
   info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;

@@ -14,6 +14,7 @@
 #include "flight/actions.h"
 #include "flight/command.h"
 #include "flight/prepared_statements.h"
+#include "flight/running_queries.h"
 #include "flight/sessions.h"
 #include "flight/transactions.h"
 #include "flight/result_store.h"
@@ -120,10 +121,17 @@ arrow::Result<Command> ParseDescriptor(const fl::FlightDescriptor& descriptor) {
 // Logs what it sent when the call ends.
 class PendingResultReader final : public arrow::RecordBatchReader {
  public:
-  explicit PendingResultReader(std::unique_ptr<PendingResult> result)
-      : result_(std::move(result)), start_(Clock::now()) {}
+  // `call` is the DoGet's context: it outlives this reader.
+  PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call)
+      : result_(std::move(result)), start_(Clock::now()) {
+    if (result_->control) result_->control->SetCall(&call);
+  }
 
   ~PendingResultReader() override {
+    if (result_->control) {
+      result_->control->SetInterrupt(nullptr);  // before the session goes
+      result_->control->SetCall(nullptr);
+    }
     spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
                  rows_, batches_, bytes_, MillisSince(start_), complete_,
                  ForLog(result_->description));
@@ -132,10 +140,15 @@ class PendingResultReader final : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema() const override { return result_->schema; }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    if (result_->control) ARROW_RETURN_NOT_OK(result_->control->status());
     if (next_prefetched_ < result_->prefetched.size()) {
       *batch = std::move(result_->prefetched[next_prefetched_++]);
     } else if (result_->stream) {
-      ARROW_ASSIGN_OR_RAISE(*batch, result_->stream->Next());
+      auto next = result_->stream->Next();
+      if (!next.ok()) {
+        return result_->control ? result_->control->Explain(next.status()) : next.status();
+      }
+      *batch = std::move(*next);
       if (*batch == nullptr) result_->stream.reset();
     } else {
       *batch = nullptr;
@@ -146,6 +159,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
       ++batches_;
     } else {
       complete_ = true;
+      if (result_->control) result_->control->SetInterrupt(nullptr);
       result_->session.reset();  // hand the engine connection back early
     }
     return arrow::Status::OK();
@@ -186,7 +200,7 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
     if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
-      return ExecuteQuery(caller, transaction.get(), query->query, {}, descriptor, info);
+      return ExecuteQuery(context, caller, transaction, query->query, {}, descriptor, info);
     }
     if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
       return AnswerSqlInfo(*sql_info, descriptor, info);
@@ -194,7 +208,7 @@ class FlightSqlServer::Impl {
     if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
-      return ExecuteQuery(caller, transaction.get(), statement.sql, statement.parameters, descriptor, info);
+      return ExecuteQuery(context, caller, transaction, statement.sql, statement.parameters, descriptor, info);
     }
     return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
   }
@@ -221,11 +235,12 @@ class FlightSqlServer::Impl {
     return InvalidArgument(CommandName(command), " has no result schema");
   }
 
-  arrow::Status DoGet(const fl::Ticket& ticket, std::unique_ptr<fl::FlightDataStream>* stream) {
+  arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
+                      std::unique_ptr<fl::FlightDataStream>* stream) {
     ARROW_ASSIGN_OR_RAISE(auto contents,
                           tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
     ARROW_ASSIGN_OR_RAISE(auto result, results_.Take(contents.result_id));
-    auto reader = std::make_shared<PendingResultReader>(std::move(result));
+    auto reader = std::make_shared<PendingResultReader>(std::move(result), context);
     *stream = std::make_unique<fl::RecordBatchStream>(reader);
     return arrow::Status::OK();
   }
@@ -237,7 +252,7 @@ class FlightSqlServer::Impl {
     auto batches = std::make_shared<ClientStreamReader>(std::move(reader), context);
     if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, update->transaction_id));
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), update->query, {}));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(context, caller, transaction, update->query, {}));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
@@ -246,12 +261,12 @@ class FlightSqlServer::Impl {
                             ReadParameterBatches(*batches, options_.max_parameter_bytes));
       if (parameters.empty()) parameters = statement.parameters;
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
-      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(caller, transaction.get(), statement.sql, parameters));
+      ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(context, caller, transaction, statement.sql, parameters));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* ingest = std::get_if<StatementIngestCommand>(&command)) {
       ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, ingest->transaction_id));
-      ARROW_ASSIGN_OR_RAISE(auto count, Ingest(caller, transaction.get(), ingest->request, std::move(batches)));
+      ARROW_ASSIGN_OR_RAISE(auto count, Ingest(context, caller, transaction, ingest->request, std::move(batches)));
       return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
     }
     if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
@@ -272,6 +287,7 @@ class FlightSqlServer::Impl {
     if (action.type == fl::ActionType::kCancelFlightInfo.type) {
       return CancelFlightInfo(action, result);
     }
+    if (action.type == kCancelQuery) return CancelQuery(body, result);
     if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(context, body, result);
     if (action.type == kClosePreparedStatement) return ClosePreparedStatement(context, body, result);
     if (action.type == kBeginTransaction) return BeginTransaction(context, body, result);
@@ -293,6 +309,7 @@ class FlightSqlServer::Impl {
         {std::string(kCreatePreparedStatement),
          "Prepare a statement: returns its handle, result and parameter schemas"},
         {std::string(kClosePreparedStatement), "Close a prepared statement handle"},
+        {std::string(kCancelQuery), "Deprecated: cancel the query a FlightInfo names (use CancelFlightInfo)"},
         {std::string(kBeginTransaction), "Begin a transaction: returns its id"},
         {std::string(kEndTransaction), "Commit or roll back a transaction"},
         fl::ActionType::kSetSessionOptions,
@@ -318,22 +335,27 @@ class FlightSqlServer::Impl {
     return session->Prepare(sql);
   }
 
-  arrow::Status ExecuteQuery(const Caller& caller, Transaction* transaction, const std::string& sql,
+  arrow::Status ExecuteQuery(const fl::ServerCallContext& context, const Caller& caller,
+                             const std::shared_ptr<Transaction>& transaction, const std::string& sql,
                              const engine::ParameterBatches& parameters,
                              const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::FlightInfo>* info) {
     const auto start = Clock::now();
+    const std::string result_id = ResultStore::NewId();
     auto pending = std::make_unique<PendingResult>();
     pending->description = sql;
+    pending->control = Watch(context, caller, result_id);
     auto status = RunQuery(caller, transaction, sql, parameters, pending.get());
+    pending->control->SetCall(nullptr);  // the GetFlightInfo call ends here
     if (!status.ok()) {
+      status = pending->control->Explain(status);
       spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                    status.message(), ForLog(sql));
       return status;
     }
     const int64_t total_records = KnownRowCount(*pending);
     const auto schema = pending->schema;
-    ARROW_ASSIGN_OR_RAISE(*info, Publish(std::move(pending), *schema, descriptor, total_records));
+    ARROW_ASSIGN_OR_RAISE(*info, Publish(result_id, std::move(pending), *schema, descriptor, total_records));
     spdlog::info("event=query_executed ms={:.1f} total_records={} parameter_batches={} query={:?}",
                  MillisSince(start), total_records, parameters.size(), ForLog(sql));
     return arrow::Status::OK();
@@ -342,17 +364,21 @@ class FlightSqlServer::Impl {
   // Runs the statement and fetches its first batch, so that errors raised by
   // execution surface here rather than in DoGet, and small results are
   // complete (with a known row count) before the client fetches them.
-  arrow::Status RunQuery(const Caller& caller, Transaction* transaction, const std::string& sql,
-                         const engine::ParameterBatches& parameters, PendingResult* pending) {
+  arrow::Status RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                         const std::string& sql, const engine::ParameterBatches& parameters,
+                         PendingResult* pending) {
     if (transaction) {
+      pending->control->SetInterrupt(InterruptOf(transaction));
       ARROW_ASSIGN_OR_RAISE(pending->stream, transaction->Execute(sql, parameters));
     } else {
       ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
+      pending->control->SetInterrupt([session = pending->session.get()] { session->Interrupt(); });
       ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
     }
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
     if (first == nullptr) {
+      pending->control->SetInterrupt(nullptr);
       pending->stream.reset();
       pending->session.reset();
       return arrow::Status::OK();
@@ -365,6 +391,7 @@ class FlightSqlServer::Impl {
     if (small && !pending->stream->num_rows()) {
       ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
       if (second == nullptr) {
+        pending->control->SetInterrupt(nullptr);
         pending->stream.reset();
         pending->session.reset();
       } else {
@@ -383,16 +410,23 @@ class FlightSqlServer::Impl {
     return pending.stream->num_rows().value_or(-1);
   }
 
-  arrow::Result<int64_t> ExecuteUpdate(const Caller& caller, Transaction* transaction, const std::string& sql,
+  arrow::Result<int64_t> ExecuteUpdate(const fl::ServerCallContext& context, const Caller& caller,
+                                       const std::shared_ptr<Transaction>& transaction, const std::string& sql,
                                        const engine::ParameterBatches& parameters) {
     const auto start = Clock::now();
+    auto control = Watch(context, caller, "");
     arrow::Result<int64_t> count;
     if (transaction) {
+      control->SetInterrupt(InterruptOf(transaction));
       count = transaction->ExecuteUpdate(sql, parameters);
     } else {
       ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+      control->SetInterrupt([s = session.get()] { s->Interrupt(); });
       count = session->ExecuteUpdate(sql, parameters);
     }
+    control->SetInterrupt(nullptr);
+    control->SetCall(nullptr);
+    if (!count.ok()) count = control->Explain(count.status());
     if (!count.ok()) {
       spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
                    count.status().message(), ForLog(sql));
@@ -403,7 +437,8 @@ class FlightSqlServer::Impl {
     return count;
   }
 
-  arrow::Result<int64_t> Ingest(const Caller& caller, Transaction* transaction,
+  arrow::Result<int64_t> Ingest(const fl::ServerCallContext& context, const Caller& caller,
+                                const std::shared_ptr<Transaction>& transaction,
                                 const engine::IngestRequest& request,
                                 std::shared_ptr<arrow::RecordBatchReader> data) {
     if (request.temporary && transaction == nullptr) {
@@ -412,13 +447,19 @@ class FlightSqlServer::Impl {
                              "transaction");
     }
     const auto start = Clock::now();
+    auto control = Watch(context, caller, "");
     arrow::Result<int64_t> rows;
     if (transaction) {
+      control->SetInterrupt(InterruptOf(transaction));
       rows = transaction->Ingest(request, std::move(data));
     } else {
       ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+      control->SetInterrupt([s = session.get()] { s->Interrupt(); });
       rows = session->Ingest(request, std::move(data));
     }
+    control->SetInterrupt(nullptr);
+    control->SetCall(nullptr);
+    if (!rows.ok()) rows = control->Explain(rows.status());
     spdlog::info("event={} table={:?} rows={} ms={:.1f}{}", rows.ok() ? "ingest_done" : "ingest_failed",
                  request.table, rows.ok() ? *rows : 0, MillisSince(start),
                  rows.ok() ? "" : fmt::format(" error={:?}", rows.status().message()));
@@ -572,17 +613,19 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto batch, MakeSqlInfoBatch(sql_info_, command.info));
     const int64_t rows = batch->num_rows();
     pending->prefetched.push_back(std::move(batch));
-    ARROW_ASSIGN_OR_RAISE(*info, Publish(std::move(pending), *SqlInfoSchema(), descriptor, rows));
+    ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), *SqlInfoSchema(),
+                                         descriptor, rows));
     return arrow::Status::OK();
   }
 
   // Stores a result and describes it: one endpoint with no location (the
   // client fetches from this server over the same connection).
-  arrow::Result<std::unique_ptr<fl::FlightInfo>> Publish(std::unique_ptr<PendingResult> pending,
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Publish(std::string result_id,
+                                                         std::unique_ptr<PendingResult> pending,
                                                          const arrow::Schema& schema,
                                                          const fl::FlightDescriptor& descriptor,
                                                          int64_t total_records) {
-    ARROW_ASSIGN_OR_RAISE(auto receipt, results_.Put(std::move(pending)));
+    ARROW_ASSIGN_OR_RAISE(auto receipt, results_.Put(std::move(result_id), std::move(pending)));
     fl::FlightEndpoint endpoint;
     endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at});
     endpoint.expiration_time =
@@ -597,17 +640,53 @@ class FlightSqlServer::Impl {
     ARROW_ASSIGN_OR_RAISE(auto request,
                           fl::CancelFlightInfoRequest::Deserialize(std::string_view(*action.body)));
     if (!request.info) return InvalidArgument("CancelFlightInfoRequest carries no FlightInfo");
-    // A result still waiting for its DoGet is released; one being streamed
-    // runs to the end of its stream.
-    fl::CancelStatus status = fl::CancelStatus::kNotCancellable;
-    for (const auto& endpoint : request.info->endpoints()) {
-      ARROW_ASSIGN_OR_RAISE(auto contents,
-                            tickets_.Decode(endpoint.ticket.ticket, std::chrono::system_clock::now()));
-      if (results_.Take(contents.result_id).ok()) status = fl::CancelStatus::kCancelled;
-    }
+    ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*request.info));
+    const auto status = cancelled ? fl::CancelStatus::kCancelled : fl::CancelStatus::kNotCancellable;
     ARROW_ASSIGN_OR_RAISE(auto body, fl::CancelFlightInfoResult(status).SerializeToString());
     *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(body)));
     return arrow::Status::OK();
+  }
+
+  // Cancels the query a FlightInfo names: a result still waiting for its
+  // DoGet is released; one being computed or streamed is interrupted, and its
+  // stream ends with CANCELLED. False when there was nothing left to cancel.
+  arrow::Result<bool> Cancel(const fl::FlightInfo& info) {
+    bool cancelled = false;
+    for (const auto& endpoint : info.endpoints()) {
+      ARROW_ASSIGN_OR_RAISE(auto contents,
+                            tickets_.Decode(endpoint.ticket.ticket, std::chrono::system_clock::now()));
+      if (auto control = running_.Find(contents.result_id)) {
+        control->Stop(QueryControl::Reason::kCancelled);
+        cancelled = true;
+      }
+      if (results_.Take(contents.result_id).ok()) cancelled = true;
+    }
+    spdlog::info("event=cancel_requested cancelled={}", cancelled);
+    return cancelled;
+  }
+
+  arrow::Status CancelQuery(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+    ARROW_ASSIGN_OR_RAISE(auto serialized_info, ParseCancelQuery(body));
+    ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Deserialize(serialized_info));
+    ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*info));
+    *result = std::make_unique<fl::SimpleResultStream>(OneResult(SerializeCancelQueryResult(cancelled)));
+    return arrow::Status::OK();
+  }
+
+  // A control for a query or update that starts now: stopped by the client
+  // cancelling `context`, by its timeout, or (with a result id) by CancelFlightInfo.
+  std::shared_ptr<QueryControl> Watch(const fl::ServerCallContext& context, const Caller& caller,
+                                      const std::string& result_id) {
+    auto control = std::make_shared<QueryControl>(caller.session.query_timeout.value_or(options_.query_timeout));
+    control->SetCall(&context);
+    running_.Add(result_id, control);
+    return control;
+  }
+
+  static std::function<void()> InterruptOf(const std::shared_ptr<Transaction>& transaction) {
+    return [weak = std::weak_ptr<Transaction>(transaction)] {
+      if (auto t = weak.lock()) t->Interrupt();
+    };
   }
 
   engine::Engine* engine_;  // borrowed; outlives the server
@@ -617,6 +696,7 @@ class FlightSqlServer::Impl {
   PreparedStatementRegistry statements_;
   SessionStore sessions_;
   TransactionRegistry transactions_;
+  RunningQueries running_;
   const SqlInfoMap sql_info_;
 };
 
@@ -637,9 +717,9 @@ arrow::Status FlightSqlServer::GetSchema(const fl::ServerCallContext& context,
   return impl_->GetSchema(context, request, schema);
 }
 
-arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext&, const fl::Ticket& request,
+arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                                      std::unique_ptr<fl::FlightDataStream>* stream) {
-  return impl_->DoGet(request, stream);
+  return impl_->DoGet(context, request, stream);
 }
 
 arrow::Status FlightSqlServer::DoPut(const fl::ServerCallContext& context,

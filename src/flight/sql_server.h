@@ -31,6 +31,9 @@ struct FlightSqlOptions {
   std::chrono::milliseconds transaction_idle_timeout{std::chrono::minutes(15)};
   /// Transactions open at once (each holds an engine connection).
   size_t max_transactions = 1000;
+  /// Longest a query or update may run, from GetFlightInfo/DoPut to the end
+  /// of its result stream; 0 = no limit. Sessions may override it.
+  std::chrono::milliseconds query_timeout{0};
   /// Parameter data one DoPut may bind (all its batches together).
   int64_t max_parameter_bytes = int64_t{64} << 20;
 };

@@ -28,7 +28,7 @@ class Transaction::BoundStream final : public engine::ResultStream {
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
     std::lock_guard<std::mutex> lock(transaction_->mutex_);
-    if (transaction_->session_ == nullptr) {
+    if (transaction_->ended_) {
       return NotFound("The transaction of this result has ended; results of a transaction must be "
                       "read before it commits or rolls back");
     }
@@ -52,8 +52,10 @@ Transaction::Transaction(std::unique_ptr<engine::Session> session) : session_(st
 
 Transaction::~Transaction() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (session_) (void)session_->ExecuteUpdate("ROLLBACK", {});
+  if (!ended_) (void)session_->ExecuteUpdate("ROLLBACK", {});
 }
+
+void Transaction::Interrupt() { session_->Interrupt(); }
 
 namespace {
 arrow::Status Ended() {
@@ -63,14 +65,14 @@ arrow::Status Ended() {
 
 arrow::Result<engine::StatementDescription> Transaction::Prepare(const std::string& sql) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!session_) return Ended();
+  if (ended_) return Ended();
   return session_->Prepare(sql);
 }
 
 arrow::Result<std::unique_ptr<engine::ResultStream>> Transaction::Execute(
     const std::string& sql, const engine::ParameterBatches& parameters) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (!session_) return Ended();
+  if (ended_) return Ended();
   const uint64_t generation = ++generation_;
   ARROW_ASSIGN_OR_RAISE(auto inner, session_->Execute(sql, parameters));
   lock.unlock();
@@ -80,7 +82,7 @@ arrow::Result<std::unique_ptr<engine::ResultStream>> Transaction::Execute(
 arrow::Result<int64_t> Transaction::ExecuteUpdate(const std::string& sql,
                                                   const engine::ParameterBatches& parameters) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!session_) return Ended();
+  if (ended_) return Ended();
   ++generation_;
   return session_->ExecuteUpdate(sql, parameters);
 }
@@ -88,18 +90,17 @@ arrow::Result<int64_t> Transaction::ExecuteUpdate(const std::string& sql,
 arrow::Result<int64_t> Transaction::Ingest(const engine::IngestRequest& request,
                                            std::shared_ptr<arrow::RecordBatchReader> data) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!session_) return Ended();
+  if (ended_) return Ended();
   ++generation_;
   return session_->Ingest(request, std::move(data));
 }
 
 arrow::Status Transaction::End(bool commit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!session_) return Ended();
+  if (ended_) return Ended();
   ++generation_;
-  auto status = session_->ExecuteUpdate(commit ? "COMMIT" : "ROLLBACK", {}).status();
-  session_.reset();
-  return status;
+  ended_ = true;
+  return session_->ExecuteUpdate(commit ? "COMMIT" : "ROLLBACK", {}).status();
 }
 
 TransactionRegistry::TransactionRegistry(Options options, Clock clock)

@@ -36,15 +36,20 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   arrow::Result<int64_t> Ingest(const engine::IngestRequest& request,
                                 std::shared_ptr<arrow::RecordBatchReader> data);
 
-  /// Commits or rolls back, and closes the connection.
+  /// Commits or rolls back.
   arrow::Status End(bool commit);
+
+  /// Interrupts the statement running in the transaction, if any. Thread-safe,
+  /// does not wait for the statement's lock.
+  void Interrupt();
 
  private:
   class BoundStream;
 
   std::mutex mutex_;
-  std::unique_ptr<engine::Session> session_;  // GUARDED_BY(mutex_); null once ended
-  uint64_t generation_ = 0;                   // GUARDED_BY(mutex_); one per statement
+  const std::unique_ptr<engine::Session> session_;  // lives as long as the transaction
+  bool ended_ = false;                              // GUARDED_BY(mutex_)
+  uint64_t generation_ = 0;                         // GUARDED_BY(mutex_); one per statement
 };
 
 /// Open transactions by id.

@@ -182,6 +182,11 @@ def cancel_flight_info_request(info):
     return _bytes_field(1, info.serialize())
 
 
+def cancel_query_request(info):
+    """The deprecated ActionCancelQueryRequest (packed in Any) for a pyarrow FlightInfo."""
+    return pack("ActionCancelQueryRequest", _bytes_field(1, info.serialize()))
+
+
 # CancelFlightInfoResult.status values.
 CANCEL_STATUS_CANCELLED = 1
 CANCEL_STATUS_NOT_CANCELLABLE = 3

@@ -36,7 +36,7 @@ def test_help_documents_every_flag():
                  "--batch-bytes", "--threads", "--memory-limit", "--log-level", "--result-ttl",
                  "--max-open-results", "--ticket-secret-file", "--shutdown-timeout", "--config",
                  "--statement-idle-timeout", "--max-prepared-statements", "--session-idle-timeout",
-                 "--max-sessions", "--transaction-idle-timeout", "--max-transactions",
+                 "--max-sessions", "--transaction-idle-timeout", "--max-transactions", "--query-timeout",
                  "SQUADRON_PORT", "data"]:
         assert flag in out, flag
 
