@@ -102,6 +102,14 @@ class Session {
   virtual arrow::Result<int64_t> Ingest(const IngestRequest& request,
                                         std::shared_ptr<arrow::RecordBatchReader> data) = 0;
 
+  /// Makes the engine track the progress of the statements this session runs
+  /// from now on (a small cost per statement).
+  virtual arrow::Status TrackProgress() = 0;
+
+  /// Progress of the running statement, from 0 to 1; nullopt when unknown.
+  /// Thread-safe.
+  virtual std::optional<double> Progress() = 0;
+
   /// Interrupts the running statement, if any. Thread-safe.
   virtual void Interrupt() = 0;
 };

@@ -22,6 +22,14 @@ namespace squadron::flight {
 
 /// One executed statement's result, with what keeps it alive.
 struct PendingResult {
+  PendingResult() = default;
+  PendingResult(const PendingResult&) = delete;
+  PendingResult& operator=(const PendingResult&) = delete;
+  /// Detaches the control from the engine session before the session goes.
+  ~PendingResult() {
+    if (control) control->DetachEngine();
+  }
+
   /// The exact schema of the batches.
   std::shared_ptr<arrow::Schema> schema;
   /// The engine connection the stream reads from; declared before `stream` so

@@ -10,11 +10,18 @@ QueryControl::QueryControl(std::chrono::milliseconds timeout)
       deadline_(timeout.count() > 0 ? std::optional(std::chrono::steady_clock::now() + timeout)
                                     : std::nullopt) {}
 
-void QueryControl::SetInterrupt(std::function<void()> interrupt) {
+void QueryControl::AttachEngine(std::function<void()> interrupt,
+                                std::function<std::optional<double>()> progress) {
   std::lock_guard<std::mutex> lock(mutex_);
   interrupt_ = std::move(interrupt);
+  progress_ = std::move(progress);
   // A query stopped before its engine session existed is interrupted now.
   if (stop_ != Reason::kNone && interrupt_) interrupt_();
+}
+
+std::optional<double> QueryControl::progress() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return progress_ ? progress_() : std::nullopt;
 }
 
 void QueryControl::SetCall(const arrow::flight::ServerCallContext* call) {

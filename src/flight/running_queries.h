@@ -25,9 +25,16 @@ class QueryControl {
   /// `timeout` zero means none; the deadline counts from construction.
   explicit QueryControl(std::chrono::milliseconds timeout);
 
-  /// Sets how to interrupt the engine (null detaches; call before the engine
-  /// session it names is destroyed).
-  void SetInterrupt(std::function<void()> interrupt);
+  /// Attaches the engine session running the query: how to interrupt it and
+  /// (optionally) how to read its progress.
+  void AttachEngine(std::function<void()> interrupt,
+                    std::function<std::optional<double>()> progress = nullptr);
+
+  /// Detaches the engine session; call before the session is destroyed.
+  void DetachEngine() { AttachEngine(nullptr); }
+
+  /// Progress of the query from 0 to 1, when the engine tracks it.
+  std::optional<double> progress() const;
 
   /// Watches a gRPC call while it runs (null when it ends): the query stops
   /// when the client cancels or goes away.
@@ -52,6 +59,7 @@ class QueryControl {
   const std::optional<std::chrono::steady_clock::time_point> deadline_;
   mutable std::mutex mutex_;
   std::function<void()> interrupt_;                        // GUARDED_BY(mutex_)
+  std::function<std::optional<double>()> progress_;        // GUARDED_BY(mutex_)
   const arrow::flight::ServerCallContext* call_ = nullptr;  // GUARDED_BY(mutex_)
   Reason stop_ = Reason::kNone;                               // GUARDED_BY(mutex_)
 };

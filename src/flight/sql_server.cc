@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "flight/actions.h"
 #include "flight/command.h"
+#include "flight/polls.h"
 #include "flight/prepared_statements.h"
 #include "flight/running_queries.h"
 #include "flight/sessions.h"
@@ -27,6 +28,9 @@ namespace fl = arrow::flight;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Marks a PollFlightInfo descriptor of ours: the prefix, then a signed token.
+constexpr std::string_view kPollPrefix = "squadron.poll:";
 
 // A first batch with fewer rows than this is probably the whole result.
 constexpr int64_t kSmallBatchRows = 2048;
@@ -129,7 +133,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
 
   ~PendingResultReader() override {
     if (result_->control) {
-      result_->control->SetInterrupt(nullptr);  // before the session goes
+      result_->control->DetachEngine();  // before the session goes
       result_->control->SetCall(nullptr);
     }
     spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
@@ -159,7 +163,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
       ++batches_;
     } else {
       complete_ = true;
-      if (result_->control) result_->control->SetInterrupt(nullptr);
+      if (result_->control) result_->control->DetachEngine();
       result_->session.reset();  // hand the engine connection back early
     }
     return arrow::Status::OK();
@@ -318,7 +322,43 @@ class FlightSqlServer::Impl {
     };
   }
 
-  void ReleaseResults() { results_.Stop(); }
+  arrow::Status PollFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
+                               std::unique_ptr<fl::PollInfo>* info) {
+    if (descriptor.type == fl::FlightDescriptor::CMD && descriptor.cmd.rfind(kPollPrefix, 0) == 0) {
+      ARROW_ASSIGN_OR_RAISE(auto token, tickets_.Decode(descriptor.cmd.substr(kPollPrefix.size()),
+                                                        std::chrono::system_clock::now()));
+      ARROW_ASSIGN_OR_RAISE(*info, polls_.Poll(token.result_id, descriptor));
+      return arrow::Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
+    ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+    std::string sql;
+    engine::ParameterBatches parameters;
+    std::optional<std::string> transaction_id;
+    if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
+      sql = query->query;
+      transaction_id = query->transaction_id;
+    } else if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
+      ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
+      sql = statement.sql;
+      parameters = statement.parameters;
+      transaction_id = statement.transaction_id;
+    } else {
+      // Anything else is quick: answer at once, complete.
+      auto complete = std::make_unique<fl::PollInfo>();
+      ARROW_RETURN_NOT_OK(GetFlightInfo(context, descriptor, &complete->info));
+      complete->progress = 1.0;
+      *info = std::move(complete);
+      return arrow::Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, transaction_id));
+    return StartPoll(caller, transaction, sql, std::move(parameters), descriptor, info);
+  }
+
+  void ReleaseResults() {
+    polls_.StopAll();
+    results_.Stop();
+  }
 
  private:
   // The transaction a command names, or null for none (autocommit).
@@ -368,17 +408,21 @@ class FlightSqlServer::Impl {
                          const std::string& sql, const engine::ParameterBatches& parameters,
                          PendingResult* pending) {
     if (transaction) {
-      pending->control->SetInterrupt(InterruptOf(transaction));
+      pending->control->AttachEngine(InterruptOf(transaction));
       ARROW_ASSIGN_OR_RAISE(pending->stream, transaction->Execute(sql, parameters));
     } else {
-      ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
-      pending->control->SetInterrupt([session = pending->session.get()] { session->Interrupt(); });
-      ARROW_ASSIGN_OR_RAISE(pending->stream, pending->session->Execute(sql, parameters));
+      if (!pending->session) {
+        ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
+      }
+      engine::Session* session = pending->session.get();
+      pending->control->AttachEngine([session] { session->Interrupt(); },
+                                     [session] { return session->Progress(); });
+      ARROW_ASSIGN_OR_RAISE(pending->stream, session->Execute(sql, parameters));
     }
     pending->schema = pending->stream->schema();
     ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
     if (first == nullptr) {
-      pending->control->SetInterrupt(nullptr);
+      pending->control->DetachEngine();
       pending->stream.reset();
       pending->session.reset();
       return arrow::Status::OK();
@@ -391,13 +435,63 @@ class FlightSqlServer::Impl {
     if (small && !pending->stream->num_rows()) {
       ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
       if (second == nullptr) {
-        pending->control->SetInterrupt(nullptr);
+        pending->control->DetachEngine();
         pending->stream.reset();
         pending->session.reset();
       } else {
         pending->prefetched.push_back(std::move(second));
       }
     }
+    return arrow::Status::OK();
+  }
+
+  // Starts a query on a thread of its own and answers with a PollInfo whose
+  // descriptor (a signed token) the client polls with.
+  arrow::Status StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                          const std::string& sql, engine::ParameterBatches parameters,
+                          const fl::FlightDescriptor& descriptor, std::unique_ptr<fl::PollInfo>* info) {
+    // Planning errors (bad SQL, missing table) come back from this first call.
+    ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), sql));
+    const std::string result_id = ResultStore::NewId();
+    const auto expires_at = std::chrono::system_clock::now() + options_.result_ttl;
+    auto pending = std::make_shared<std::unique_ptr<PendingResult>>(std::make_unique<PendingResult>());
+    (*pending)->description = sql;
+    (*pending)->control = std::make_shared<QueryControl>(
+        caller.session.query_timeout.value_or(options_.query_timeout));
+    running_.Add(result_id, (*pending)->control);
+    if (!transaction) {
+      ARROW_ASSIGN_OR_RAISE((*pending)->session, engine_->OpenSession(caller.session.settings));
+      ARROW_RETURN_NOT_OK((*pending)->session->TrackProgress());
+    }
+    // While it runs, the FlightInfo has no endpoint (none is ready to fetch);
+    // its app_metadata names the poll so CancelFlightInfo can stop it.
+    const std::string poll_token = std::string(kPollPrefix) + tickets_.Encode({result_id, expires_at});
+    ARROW_ASSIGN_OR_RAISE(auto running, fl::FlightInfo::Make(*description.result_schema, descriptor, {},
+                                                             -1, -1, /*ordered=*/true, poll_token));
+    auto work = [this, caller, transaction, sql, parameters = std::move(parameters), pending, result_id,
+                 descriptor]() -> arrow::Result<std::unique_ptr<fl::FlightInfo>> {
+      const auto start = Clock::now();
+      PendingResult* result = pending->get();
+      auto status = RunQuery(caller, transaction, sql, parameters, result);
+      if (!status.ok()) {
+        status = result->control->Explain(status);
+        spdlog::info("event=query_failed mode=poll ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                     status.message(), ForLog(sql));
+        return status;
+      }
+      const int64_t total_records = KnownRowCount(*result);
+      const auto schema = result->schema;
+      spdlog::info("event=query_executed mode=poll ms={:.1f} total_records={} query={:?}",
+                   MillisSince(start), total_records, ForLog(sql));
+      return Publish(result_id, std::move(*pending), *schema, descriptor, total_records);
+    };
+    polls_.Start(result_id, expires_at, std::make_unique<fl::FlightInfo>(running), (*pending)->control,
+                 std::move(work));
+    *info = std::make_unique<fl::PollInfo>();
+    (*info)->info = std::make_unique<fl::FlightInfo>(std::move(running));
+    (*info)->descriptor = fl::FlightDescriptor::Command(poll_token);
+    (*info)->progress = 0.0;
+    (*info)->expiration_time = std::chrono::time_point_cast<std::chrono::nanoseconds>(expires_at);
     return arrow::Status::OK();
   }
 
@@ -417,14 +511,14 @@ class FlightSqlServer::Impl {
     auto control = Watch(context, caller, "");
     arrow::Result<int64_t> count;
     if (transaction) {
-      control->SetInterrupt(InterruptOf(transaction));
+      control->AttachEngine(InterruptOf(transaction));
       count = transaction->ExecuteUpdate(sql, parameters);
     } else {
       ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-      control->SetInterrupt([s = session.get()] { s->Interrupt(); });
+      control->AttachEngine([s = session.get()] { s->Interrupt(); });
       count = session->ExecuteUpdate(sql, parameters);
     }
-    control->SetInterrupt(nullptr);
+    control->DetachEngine();
     control->SetCall(nullptr);
     if (!count.ok()) count = control->Explain(count.status());
     if (!count.ok()) {
@@ -450,14 +544,14 @@ class FlightSqlServer::Impl {
     auto control = Watch(context, caller, "");
     arrow::Result<int64_t> rows;
     if (transaction) {
-      control->SetInterrupt(InterruptOf(transaction));
+      control->AttachEngine(InterruptOf(transaction));
       rows = transaction->Ingest(request, std::move(data));
     } else {
       ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-      control->SetInterrupt([s = session.get()] { s->Interrupt(); });
+      control->AttachEngine([s = session.get()] { s->Interrupt(); });
       rows = session->Ingest(request, std::move(data));
     }
-    control->SetInterrupt(nullptr);
+    control->DetachEngine();
     control->SetCall(nullptr);
     if (!rows.ok()) rows = control->Explain(rows.status());
     spdlog::info("event={} table={:?} rows={} ms={:.1f}{}", rows.ok() ? "ingest_done" : "ingest_failed",
@@ -652,9 +746,13 @@ class FlightSqlServer::Impl {
   // stream ends with CANCELLED. False when there was nothing left to cancel.
   arrow::Result<bool> Cancel(const fl::FlightInfo& info) {
     bool cancelled = false;
-    for (const auto& endpoint : info.endpoints()) {
-      ARROW_ASSIGN_OR_RAISE(auto contents,
-                            tickets_.Decode(endpoint.ticket.ticket, std::chrono::system_clock::now()));
+    std::vector<std::string> tickets;
+    for (const auto& endpoint : info.endpoints()) tickets.push_back(endpoint.ticket.ticket);
+    if (info.app_metadata().rfind(kPollPrefix, 0) == 0) {
+      tickets.push_back(info.app_metadata().substr(kPollPrefix.size()));  // a running poll
+    }
+    for (const auto& ticket : tickets) {
+      ARROW_ASSIGN_OR_RAISE(auto contents, tickets_.Decode(ticket, std::chrono::system_clock::now()));
       if (auto control = running_.Find(contents.result_id)) {
         control->Stop(QueryControl::Reason::kCancelled);
         cancelled = true;
@@ -697,6 +795,7 @@ class FlightSqlServer::Impl {
   SessionStore sessions_;
   TransactionRegistry transactions_;
   RunningQueries running_;
+  PollRegistry polls_;  // after running_ and results_: its threads use them
   const SqlInfoMap sql_info_;
 };
 
@@ -737,6 +836,12 @@ arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,
                                            std::vector<fl::ActionType>* actions) {
   *actions = impl_->ListActions();
   return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::PollFlightInfo(const fl::ServerCallContext& context,
+                                              const fl::FlightDescriptor& request,
+                                              std::unique_ptr<fl::PollInfo>* info) {
+  return impl_->PollFlightInfo(context, request, info);
 }
 
 void FlightSqlServer::ReleaseResults() { impl_->ReleaseResults(); }

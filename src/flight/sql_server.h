@@ -70,6 +70,10 @@ class FlightSqlServer : public arrow::flight::FlightServerBase {
                          const arrow::flight::Action& action,
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
 
+  arrow::Status PollFlightInfo(const arrow::flight::ServerCallContext& context,
+                               const arrow::flight::FlightDescriptor& request,
+                               std::unique_ptr<arrow::flight::PollInfo>* info) override;
+
   arrow::Status ListActions(const arrow::flight::ServerCallContext& context,
                             std::vector<arrow::flight::ActionType>* actions) override;
 

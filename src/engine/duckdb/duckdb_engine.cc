@@ -2,6 +2,8 @@
 // parameters: parameters.cc; errors and types: duckdb_errors.cc.
 #include "engine/duckdb/duckdb_engine.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/status.h"
@@ -95,6 +97,19 @@ class DuckDbSession final : public Session {
       return PermissionDenied("Server is read-only (--read-only): ingest is refused");
     }
     return IngestInto(connection_, request, std::move(data));
+  }
+
+  arrow::Status TrackProgress() override {
+    // Progress is computed by DuckDB's progress bar, here never printed.
+    ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar = true", "progress tracking"));
+    ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar_print = false", "progress tracking"));
+    return RunSetting("SET progress_bar_time = 0", "progress tracking");
+  }
+
+  std::optional<double> Progress() override {
+    const double percentage = connection_.context->GetQueryProgress().GetPercentage();
+    if (percentage < 0) return std::nullopt;
+    return std::min(1.0, percentage / 100.0);
   }
 
   void Interrupt() override { connection_.Interrupt(); }
