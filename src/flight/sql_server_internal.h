@@ -1,0 +1,325 @@
+// Private to flight/: FlightSqlServer::Impl and the helpers its files share.
+// Impl is defined across sql_server.cc (dispatch), sql_server_statements.cc
+// (running statements) and sql_server_sessions.cc (sessions, transactions,
+// cancellation).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/flight/types.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/record_batch.h>
+#include <arrow/util/byte_size.h>
+#include <spdlog/spdlog.h>
+
+#include "common/status.h"
+#include "flight/actions.h"
+#include "flight/command.h"
+#include "flight/polls.h"
+#include "flight/prepared_statements.h"
+#include "flight/result_store.h"
+#include "flight/running_queries.h"
+#include "flight/sessions.h"
+#include "flight/sql_info.h"
+#include "flight/sql_server.h"
+#include "flight/ticket.h"
+#include "flight/transactions.h"
+
+namespace squadron::flight {
+
+namespace fl = arrow::flight;
+using Clock = std::chrono::steady_clock;
+
+// Marks a PollFlightInfo descriptor of ours: the prefix, then a signed token.
+constexpr std::string_view kPollPrefix = "squadron.poll:";
+
+// A first batch with fewer rows than this is probably the whole result.
+constexpr int64_t kSmallBatchRows = 2048;
+
+// Longest SQL text written into one log line.
+constexpr size_t kMaxLoggedSql = 300;
+
+inline std::string ForLog(const std::string& sql) {
+  return sql.size() <= kMaxLoggedSql ? sql : sql.substr(0, kMaxLoggedSql) + "...";
+}
+
+inline double MillisSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+inline arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(*schema));
+  return buffer->ToString();
+}
+
+// The batches of a DoPut. gRPC reports a client that cancelled or
+// disconnected mid-stream as a plain end of stream; this reader turns that
+// into an error, so nothing half-sent is ever committed.
+class ClientStreamReader final : public arrow::RecordBatchReader {
+ public:
+  ClientStreamReader(std::unique_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext& context)
+      : reader_(std::move(reader)), context_(context) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override {
+    auto schema = reader_->GetSchema();
+    return schema.ok() ? *schema : arrow::schema({});
+  }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader_->Next());
+    if (chunk.data == nullptr && context_.is_cancelled()) {
+      return Cancelled("The client cancelled or disconnected before the end of its stream; "
+                       "nothing from it was written");
+    }
+    *batch = std::move(chunk.data);
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<fl::FlightMessageReader> reader_;
+  const fl::ServerCallContext& context_;  // outlives the call's reader
+};
+
+// Reads every batch of a DoPut (parameter sets), up to `max_bytes` in all.
+inline arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchReader& reader,
+                                                             int64_t max_bytes) {
+  engine::ParameterBatches batches;
+  int64_t bytes = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader.Next());
+    if (batch == nullptr) return batches;
+    bytes += arrow::util::TotalBufferSize(*batch);
+    if (bytes > max_bytes) {
+      return InvalidArgument("Parameter batches exceed ", max_bytes,
+                             " bytes in one DoPut: send fewer parameter rows per call");
+    }
+    batches.push_back(std::move(batch));
+  }
+}
+
+// Who is calling: their session, when their cookie names one.
+struct Caller {
+  std::string session_id;  // "" outside any session
+  ClientSession session;
+};
+
+inline int32_t Int32Millis(std::chrono::milliseconds d) {
+  return static_cast<int32_t>(std::min<int64_t>(d.count(), std::numeric_limits<int32_t>::max()));
+}
+
+inline std::vector<fl::Result> OneResult(std::string body) {
+  std::vector<fl::Result> results;
+  results.push_back(fl::Result{arrow::Buffer::FromString(std::move(body))});
+  return results;
+}
+
+inline arrow::Result<Command> ParseDescriptor(const fl::FlightDescriptor& descriptor) {
+  if (descriptor.type != fl::FlightDescriptor::CMD) {
+    return InvalidArgument(
+        "Invalid FlightDescriptor: Squadron serves Flight SQL commands (descriptor type CMD); "
+        "path descriptors name no dataset here");
+  }
+  return ParseCommand(descriptor.cmd);
+}
+
+// Serves a PendingResult to one DoGet: prefetched batches, then the stream.
+// Logs what it sent when the call ends.
+class PendingResultReader final : public arrow::RecordBatchReader {
+ public:
+  // `call` is the DoGet's context: it outlives this reader.
+  PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call)
+      : result_(std::move(result)), start_(Clock::now()) {
+    if (result_->control) result_->control->SetCall(&call);
+  }
+
+  ~PendingResultReader() override {
+    if (result_->control) {
+      result_->control->DetachEngine();  // before the session goes
+      result_->control->SetCall(nullptr);
+    }
+    spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
+                 rows_, batches_, bytes_, MillisSince(start_), complete_,
+                 ForLog(result_->description));
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return result_->schema; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    if (result_->control) ARROW_RETURN_NOT_OK(result_->control->status());
+    if (next_prefetched_ < result_->prefetched.size()) {
+      *batch = std::move(result_->prefetched[next_prefetched_++]);
+    } else if (result_->stream) {
+      auto next = result_->stream->Next();
+      if (!next.ok()) {
+        return result_->control ? result_->control->Explain(next.status()) : next.status();
+      }
+      *batch = std::move(*next);
+      if (*batch == nullptr) result_->stream.reset();
+    } else {
+      *batch = nullptr;
+    }
+    if (*batch) {
+      rows_ += (*batch)->num_rows();
+      bytes_ += arrow::util::TotalBufferSize(**batch);
+      ++batches_;
+    } else {
+      complete_ = true;
+      if (result_->control) result_->control->DetachEngine();
+      result_->session.reset();  // hand the engine connection back early
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<PendingResult> result_;
+  size_t next_prefetched_ = 0;
+  const Clock::time_point start_;
+  int64_t rows_ = 0;
+  int64_t bytes_ = 0;
+  int64_t batches_ = 0;
+  bool complete_ = false;
+};
+
+class FlightSqlServer::Impl {
+ public:
+  Impl(engine::Engine* engine, FlightSqlOptions options);
+
+  arrow::Status GetFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info);
+
+  arrow::Status GetSchema(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
+                          std::unique_ptr<fl::SchemaResult>* result);
+
+  arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
+                      std::unique_ptr<fl::FlightDataStream>* stream);
+
+  arrow::Status DoPut(const fl::ServerCallContext& context, std::unique_ptr<fl::FlightMessageReader> reader,
+                      std::unique_ptr<fl::FlightMetadataWriter> writer);
+
+  arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
+                         std::unique_ptr<fl::ResultStream>* result);
+
+  std::vector<fl::ActionType> ListActions() const;
+
+  arrow::Status PollFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
+                               std::unique_ptr<fl::PollInfo>* info);
+
+  void ReleaseResults();
+
+ private:
+  // The transaction a command names, or null for none (autocommit).
+  arrow::Result<std::shared_ptr<Transaction>> FindTransaction(
+      const Caller& caller, const std::optional<std::string>& transaction_id);
+
+  arrow::Result<engine::StatementDescription> Prepare(const Caller& caller, Transaction* transaction,
+                                                      const std::string& sql);
+
+  arrow::Status ExecuteQuery(const fl::ServerCallContext& context, const Caller& caller,
+                             const std::shared_ptr<Transaction>& transaction, const std::string& sql,
+                             const engine::ParameterBatches& parameters,
+                             const fl::FlightDescriptor& descriptor,
+                             std::unique_ptr<fl::FlightInfo>* info);
+
+  // Runs the statement and fetches its first batch, so that errors raised by
+  // execution surface here rather than in DoGet, and small results are
+  // complete (with a known row count) before the client fetches them.
+  arrow::Status RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                         const std::string& sql, const engine::ParameterBatches& parameters,
+                         PendingResult* pending);
+
+  // Starts a query on a thread of its own and answers with a PollInfo whose
+  // descriptor (a signed token) the client polls with.
+  arrow::Status StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                          const std::string& sql, engine::ParameterBatches parameters,
+                          const fl::FlightDescriptor& descriptor, std::unique_ptr<fl::PollInfo>* info);
+
+  static int64_t KnownRowCount(const PendingResult& pending);
+
+  arrow::Result<int64_t> ExecuteUpdate(const fl::ServerCallContext& context, const Caller& caller,
+                                       const std::shared_ptr<Transaction>& transaction, const std::string& sql,
+                                       const engine::ParameterBatches& parameters);
+
+  arrow::Result<int64_t> Ingest(const fl::ServerCallContext& context, const Caller& caller,
+                                const std::shared_ptr<Transaction>& transaction,
+                                const engine::IngestRequest& request,
+                                std::shared_ptr<arrow::RecordBatchReader> data);
+
+  arrow::Status CreatePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                        std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status ClosePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                       std::unique_ptr<fl::ResultStream>* result);
+
+  // The caller's session, if their cookie names one. A cookie naming a closed
+  // or expired session is NOT_FOUND: its settings are gone, and running the
+  // call without them could silently use another catalog.
+  arrow::Result<Caller> ResolveCaller(const fl::ServerCallContext& context);
+
+  // The caller's session, opened (and its cookie sent) when they have none.
+  arrow::Result<Caller> ResolveOrOpenSession(const fl::ServerCallContext& context);
+
+  void ReleaseExpiredSessions();
+
+  static size_t RollBack(const std::vector<std::shared_ptr<Transaction>>& transactions);
+
+  arrow::Status BeginTransaction(const fl::ServerCallContext& context, std::string_view body,
+                                 std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status EndTransaction(const fl::ServerCallContext& context, std::string_view body,
+                               std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status SetSessionOptions(const fl::ServerCallContext& context, std::string_view body,
+                                  std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status GetSessionOptions(const fl::ServerCallContext& context,
+                                  std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status CloseSession(const fl::ServerCallContext& context, std::unique_ptr<fl::ResultStream>* result);
+
+  arrow::Status AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info);
+
+  // Stores a result and describes it: one endpoint with no location (the
+  // client fetches from this server over the same connection).
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Publish(std::string result_id,
+                                                         std::unique_ptr<PendingResult> pending,
+                                                         const arrow::Schema& schema,
+                                                         const fl::FlightDescriptor& descriptor,
+                                                         int64_t total_records);
+
+  arrow::Status CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result);
+
+  // Cancels the query a FlightInfo names: a result still waiting for its
+  // DoGet is released; one being computed or streamed is interrupted, and its
+  // stream ends with CANCELLED. False when there was nothing left to cancel.
+  arrow::Result<bool> Cancel(const fl::FlightInfo& info);
+
+  arrow::Status CancelQuery(std::string_view body, std::unique_ptr<fl::ResultStream>* result);
+
+  // A control for a query or update that starts now: stopped by the client
+  // cancelling `context`, by its timeout, or (with a result id) by CancelFlightInfo.
+  std::shared_ptr<QueryControl> Watch(const fl::ServerCallContext& context, const Caller& caller,
+                                      const std::string& result_id);
+
+  static std::function<void()> InterruptOf(const std::shared_ptr<Transaction>& transaction);
+
+  engine::Engine* engine_;  // borrowed; outlives the server
+  const FlightSqlOptions options_;
+  const TicketCodec tickets_;
+  ResultStore results_;
+  PreparedStatementRegistry statements_;
+  SessionStore sessions_;
+  TransactionRegistry transactions_;
+  RunningQueries running_;
+  PollRegistry polls_;  // after running_ and results_: its threads use them
+  const SqlInfoMap sql_info_;
+};
+
+}  // namespace squadron::flight

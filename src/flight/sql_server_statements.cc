@@ -1,0 +1,254 @@
+// Running statements: queries (also polled), updates, ingest, prepared statements.
+#include "flight/sql_server_internal.h"
+
+namespace squadron::flight {
+
+arrow::Result<std::shared_ptr<Transaction>> FlightSqlServer::Impl::FindTransaction(
+    const Caller& caller, const std::optional<std::string>& transaction_id) {
+  if (!transaction_id || transaction_id->empty()) return nullptr;
+  return transactions_.Get(*transaction_id, caller.session_id);
+}
+
+arrow::Result<engine::StatementDescription> FlightSqlServer::Impl::Prepare(const Caller& caller, Transaction* transaction,
+                                                    const std::string& sql) {
+  if (transaction) return transaction->Prepare(sql);
+  ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+  return session->Prepare(sql);
+}
+
+arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& context, const Caller& caller,
+                           const std::shared_ptr<Transaction>& transaction, const std::string& sql,
+                           const engine::ParameterBatches& parameters,
+                           const fl::FlightDescriptor& descriptor,
+                           std::unique_ptr<fl::FlightInfo>* info) {
+  const auto start = Clock::now();
+  const std::string result_id = ResultStore::NewId();
+  auto pending = std::make_unique<PendingResult>();
+  pending->description = sql;
+  pending->control = Watch(context, caller, result_id);
+  auto status = RunQuery(caller, transaction, sql, parameters, pending.get());
+  pending->control->SetCall(nullptr);  // the GetFlightInfo call ends here
+  if (!status.ok()) {
+    status = pending->control->Explain(status);
+    spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                 status.message(), ForLog(sql));
+    return status;
+  }
+  const int64_t total_records = KnownRowCount(*pending);
+  const auto schema = pending->schema;
+  ARROW_ASSIGN_OR_RAISE(*info, Publish(result_id, std::move(pending), *schema, descriptor, total_records));
+  spdlog::info("event=query_executed ms={:.1f} total_records={} parameter_batches={} query={:?}",
+               MillisSince(start), total_records, parameters.size(), ForLog(sql));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                       const std::string& sql, const engine::ParameterBatches& parameters,
+                       PendingResult* pending) {
+  if (transaction) {
+    pending->control->AttachEngine(InterruptOf(transaction));
+    ARROW_ASSIGN_OR_RAISE(pending->stream, transaction->Execute(sql, parameters));
+  } else {
+    if (!pending->session) {
+      ARROW_ASSIGN_OR_RAISE(pending->session, engine_->OpenSession(caller.session.settings));
+    }
+    engine::Session* session = pending->session.get();
+    pending->control->AttachEngine([session] { session->Interrupt(); },
+                                   [session] { return session->Progress(); });
+    ARROW_ASSIGN_OR_RAISE(pending->stream, session->Execute(sql, parameters));
+  }
+  pending->schema = pending->stream->schema();
+  ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
+  if (first == nullptr) {
+    pending->control->DetachEngine();
+    pending->stream.reset();
+    pending->session.reset();
+    return arrow::Status::OK();
+  }
+  // A first batch shorter than one engine vector almost always means the
+  // result has ended; one more pull confirms it, frees the engine session
+  // now and gives the client an exact row count.
+  const bool small = first->num_rows() < kSmallBatchRows;
+  pending->prefetched.push_back(std::move(first));
+  if (small && !pending->stream->num_rows()) {
+    ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
+    if (second == nullptr) {
+      pending->control->DetachEngine();
+      pending->stream.reset();
+      pending->session.reset();
+    } else {
+      pending->prefetched.push_back(std::move(second));
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
+                        const std::string& sql, engine::ParameterBatches parameters,
+                        const fl::FlightDescriptor& descriptor, std::unique_ptr<fl::PollInfo>* info) {
+  // Planning errors (bad SQL, missing table) come back from this first call.
+  ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), sql));
+  const std::string result_id = ResultStore::NewId();
+  const auto expires_at = std::chrono::system_clock::now() + options_.result_ttl;
+  auto pending = std::make_shared<std::unique_ptr<PendingResult>>(std::make_unique<PendingResult>());
+  (*pending)->description = sql;
+  (*pending)->control = std::make_shared<QueryControl>(
+      caller.session.query_timeout.value_or(options_.query_timeout));
+  running_.Add(result_id, (*pending)->control);
+  if (!transaction) {
+    ARROW_ASSIGN_OR_RAISE((*pending)->session, engine_->OpenSession(caller.session.settings));
+    ARROW_RETURN_NOT_OK((*pending)->session->TrackProgress());
+  }
+  // While it runs, the FlightInfo has no endpoint (none is ready to fetch);
+  // its app_metadata names the poll so CancelFlightInfo can stop it.
+  const std::string poll_token = std::string(kPollPrefix) + tickets_.Encode({result_id, expires_at});
+  ARROW_ASSIGN_OR_RAISE(auto running, fl::FlightInfo::Make(*description.result_schema, descriptor, {},
+                                                           -1, -1, /*ordered=*/true, poll_token));
+  auto work = [this, caller, transaction, sql, parameters = std::move(parameters), pending, result_id,
+               descriptor]() -> arrow::Result<std::unique_ptr<fl::FlightInfo>> {
+    const auto start = Clock::now();
+    PendingResult* result = pending->get();
+    auto status = RunQuery(caller, transaction, sql, parameters, result);
+    if (!status.ok()) {
+      status = result->control->Explain(status);
+      spdlog::info("event=query_failed mode=poll ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                   status.message(), ForLog(sql));
+      return status;
+    }
+    const int64_t total_records = KnownRowCount(*result);
+    const auto schema = result->schema;
+    spdlog::info("event=query_executed mode=poll ms={:.1f} total_records={} query={:?}",
+                 MillisSince(start), total_records, ForLog(sql));
+    return Publish(result_id, std::move(*pending), *schema, descriptor, total_records);
+  };
+  polls_.Start(result_id, expires_at, std::make_unique<fl::FlightInfo>(running), (*pending)->control,
+               std::move(work));
+  *info = std::make_unique<fl::PollInfo>();
+  (*info)->info = std::make_unique<fl::FlightInfo>(std::move(running));
+  (*info)->descriptor = fl::FlightDescriptor::Command(poll_token);
+  (*info)->progress = 0.0;
+  (*info)->expiration_time = std::chrono::time_point_cast<std::chrono::nanoseconds>(expires_at);
+  return arrow::Status::OK();
+}
+
+int64_t FlightSqlServer::Impl::KnownRowCount(const PendingResult& pending) {
+  if (pending.stream == nullptr) {
+    int64_t rows = 0;
+    for (const auto& batch : pending.prefetched) rows += batch->num_rows();
+    return rows;
+  }
+  return pending.stream->num_rows().value_or(-1);
+}
+
+arrow::Result<int64_t> FlightSqlServer::Impl::ExecuteUpdate(const fl::ServerCallContext& context, const Caller& caller,
+                                     const std::shared_ptr<Transaction>& transaction, const std::string& sql,
+                                     const engine::ParameterBatches& parameters) {
+  const auto start = Clock::now();
+  auto control = Watch(context, caller, "");
+  arrow::Result<int64_t> count;
+  if (transaction) {
+    control->AttachEngine(InterruptOf(transaction));
+    count = transaction->ExecuteUpdate(sql, parameters);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+    control->AttachEngine([s = session.get()] { s->Interrupt(); });
+    count = session->ExecuteUpdate(sql, parameters);
+  }
+  control->DetachEngine();
+  control->SetCall(nullptr);
+  if (!count.ok()) count = control->Explain(count.status());
+  if (!count.ok()) {
+    spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
+                 count.status().message(), ForLog(sql));
+    return count.status();
+  }
+  spdlog::info("event=update_executed rows={} ms={:.1f} parameter_batches={} query={:?}", *count,
+               MillisSince(start), parameters.size(), ForLog(sql));
+  return count;
+}
+
+arrow::Result<int64_t> FlightSqlServer::Impl::Ingest(const fl::ServerCallContext& context, const Caller& caller,
+                              const std::shared_ptr<Transaction>& transaction,
+                              const engine::IngestRequest& request,
+                              std::shared_ptr<arrow::RecordBatchReader> data) {
+  if (request.temporary && transaction == nullptr) {
+    return InvalidArgument("A temporary table lives as long as its connection, and each statement "
+                           "outside a transaction gets its own: ingest temporary tables within a "
+                           "transaction");
+  }
+  const auto start = Clock::now();
+  auto control = Watch(context, caller, "");
+  arrow::Result<int64_t> rows;
+  if (transaction) {
+    control->AttachEngine(InterruptOf(transaction));
+    rows = transaction->Ingest(request, std::move(data));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+    control->AttachEngine([s = session.get()] { s->Interrupt(); });
+    rows = session->Ingest(request, std::move(data));
+  }
+  control->DetachEngine();
+  control->SetCall(nullptr);
+  if (!rows.ok()) rows = control->Explain(rows.status());
+  spdlog::info("event={} table={:?} rows={} ms={:.1f}{}", rows.ok() ? "ingest_done" : "ingest_failed",
+               request.table, rows.ok() ? *rows : 0, MillisSince(start),
+               rows.ok() ? "" : fmt::format(" error={:?}", rows.status().message()));
+  return rows;
+}
+
+arrow::Status FlightSqlServer::Impl::CreatePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                      std::unique_ptr<fl::ResultStream>* result) {
+  ARROW_ASSIGN_OR_RAISE(auto request, ParseCreatePreparedStatement(body));
+  ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+  ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, request.transaction_id));
+  ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), request.query));
+  ARROW_ASSIGN_OR_RAISE(auto dataset_schema, SerializeSchema(description.result_schema));
+  ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
+  const bool is_update = !description.is_query;
+  ARROW_ASSIGN_OR_RAISE(auto handle,
+                        statements_.Add({request.query, std::move(description), {}, request.transaction_id},
+                                        caller.session_id));
+  spdlog::debug("event=statement_prepared is_update={} query={:?}", is_update, ForLog(request.query));
+  *result = std::make_unique<fl::SimpleResultStream>(OneResult(
+      SerializeCreatePreparedStatementResult(handle, dataset_schema, parameter_schema, is_update)));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::Impl::ClosePreparedStatement(const fl::ServerCallContext& context, std::string_view body,
+                                     std::unique_ptr<fl::ResultStream>* result) {
+  ARROW_ASSIGN_OR_RAISE(auto handle, ParseClosePreparedStatement(body));
+  ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+  ARROW_RETURN_NOT_OK(statements_.Close(handle, caller.session_id));
+  *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::Impl::AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
+                            std::unique_ptr<fl::FlightInfo>* info) {
+  auto pending = std::make_unique<PendingResult>();
+  pending->description = "CommandGetSqlInfo";
+  pending->schema = SqlInfoSchema();
+  ARROW_ASSIGN_OR_RAISE(auto batch, MakeSqlInfoBatch(sql_info_, command.info));
+  const int64_t rows = batch->num_rows();
+  pending->prefetched.push_back(std::move(batch));
+  ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), *SqlInfoSchema(),
+                                       descriptor, rows));
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(std::string result_id,
+                                                       std::unique_ptr<PendingResult> pending,
+                                                       const arrow::Schema& schema,
+                                                       const fl::FlightDescriptor& descriptor,
+                                                       int64_t total_records) {
+  ARROW_ASSIGN_OR_RAISE(auto receipt, results_.Put(std::move(result_id), std::move(pending)));
+  fl::FlightEndpoint endpoint;
+  endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at});
+  endpoint.expiration_time =
+      std::chrono::time_point_cast<std::chrono::nanoseconds>(receipt.expires_at);
+  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, {endpoint}, total_records,
+                                                        /*total_bytes=*/-1, /*ordered=*/true));
+  return std::make_unique<fl::FlightInfo>(std::move(info));
+}
+
+}  // namespace squadron::flight
