@@ -64,6 +64,28 @@ struct IngestRequest {
   enum class IfExists { kFail, kAppend, kReplace } if_exists = IfExists::kFail;
 };
 
+/// One table or view, as catalog browsing lists it.
+struct TableEntry {
+  std::string catalog;
+  std::string schema;
+  std::string name;
+  /// "TABLE", "VIEW" or "LOCAL TEMPORARY".
+  std::string type;
+  /// Its columns, each with ARROW:FLIGHT:SQL:* metadata; only when asked for.
+  std::shared_ptr<arrow::Schema> columns;
+};
+
+/// Which tables to list. Patterns follow SQL LIKE: `%` any run, `_` one
+/// character, `\` escapes the next character; an absent filter matches all.
+struct TableFilter {
+  std::optional<std::string> catalog;
+  std::optional<std::string> schema_pattern;
+  std::optional<std::string> table_pattern;
+  /// Table types to keep; empty keeps all.
+  std::vector<std::string> types;
+  bool with_columns = false;
+};
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -75,7 +97,8 @@ class Session {
   /// Returns the result schema of a query without running it.
   virtual arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) = 0;
 
-  /// Prepares one statement without running it.
+  /// Prepares a statement without running it. A script of several statements
+  /// is described as a query with no known columns and no parameters.
   virtual arrow::Result<StatementDescription> Prepare(const std::string& sql) = 0;
 
   /// Runs `sql` and returns its result as a stream. Without parameters `sql`
@@ -101,6 +124,16 @@ class Session {
   /// PermissionDenied on a read-only engine.
   virtual arrow::Result<int64_t> Ingest(const IngestRequest& request,
                                         std::shared_ptr<arrow::RecordBatchReader> data) = 0;
+
+  /// Catalogs (databases), sorted.
+  virtual arrow::Result<std::vector<std::string>> ListCatalogs() = 0;
+
+  /// (catalog, schema) pairs, sorted; `catalog` exact, `schema_pattern` LIKE.
+  virtual arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
+      const std::optional<std::string>& catalog, const std::optional<std::string>& schema_pattern) = 0;
+
+  /// Tables and views, sorted by catalog, schema, name, type.
+  virtual arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter& filter) = 0;
 
   /// Makes the engine track the progress of the statements this session runs
   /// from now on (a small cost per statement).

@@ -81,6 +81,25 @@ arrow::Result<Command> ParseStatementIngest(const google::protobuf::Any& any) {
   return c;
 }
 
+arrow::Result<Command> ParseGetDbSchemas(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandGetDbSchemas>(any));
+  GetDbSchemasCommand c;
+  if (m.has_catalog()) c.catalog = m.catalog();
+  if (m.has_db_schema_filter_pattern()) c.schema_pattern = m.db_schema_filter_pattern();
+  return c;
+}
+
+arrow::Result<Command> ParseGetTables(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandGetTables>(any));
+  GetTablesCommand c;
+  if (m.has_catalog()) c.filter.catalog = m.catalog();
+  if (m.has_db_schema_filter_pattern()) c.filter.schema_pattern = m.db_schema_filter_pattern();
+  if (m.has_table_name_filter_pattern()) c.filter.table_pattern = m.table_name_filter_pattern();
+  c.filter.types = {m.table_types().begin(), m.table_types().end()};
+  c.filter.with_columns = m.include_schema();
+  return c;
+}
+
 // The message name inside a type URL: the part after the last '/'.
 std::string_view TypeName(std::string_view type_url) {
   const auto slash = type_url.rfind('/');
@@ -104,6 +123,10 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
   if (any.Is<pb::CommandPreparedStatementQuery>()) return ParsePreparedStatementQuery(any);
   if (any.Is<pb::CommandPreparedStatementUpdate>()) return ParsePreparedStatementUpdate(any);
   if (any.Is<pb::CommandStatementIngest>()) return ParseStatementIngest(any);
+  if (any.Is<pb::CommandGetCatalogs>()) return GetCatalogsCommand{};
+  if (any.Is<pb::CommandGetDbSchemas>()) return ParseGetDbSchemas(any);
+  if (any.Is<pb::CommandGetTables>()) return ParseGetTables(any);
+  if (any.Is<pb::CommandGetTableTypes>()) return GetTableTypesCommand{};
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
@@ -140,6 +163,23 @@ std::string SerializeCommand(const Command& command) {
           pb::CommandPreparedStatementUpdate m;
           m.set_prepared_statement_handle(c.handle);
           any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetCatalogsCommand>) {
+          any.PackFrom(pb::CommandGetCatalogs());
+        } else if constexpr (std::is_same_v<T, GetDbSchemasCommand>) {
+          pb::CommandGetDbSchemas m;
+          if (c.catalog) m.set_catalog(*c.catalog);
+          if (c.schema_pattern) m.set_db_schema_filter_pattern(*c.schema_pattern);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetTablesCommand>) {
+          pb::CommandGetTables m;
+          if (c.filter.catalog) m.set_catalog(*c.filter.catalog);
+          if (c.filter.schema_pattern) m.set_db_schema_filter_pattern(*c.filter.schema_pattern);
+          if (c.filter.table_pattern) m.set_table_name_filter_pattern(*c.filter.table_pattern);
+          for (const auto& type : c.filter.types) m.add_table_types(type);
+          m.set_include_schema(c.filter.with_columns);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetTableTypesCommand>) {
+          any.PackFrom(pb::CommandGetTableTypes());
         } else {
           pb::CommandStatementIngest m;
           m.set_table(c.request.table);
@@ -163,7 +203,8 @@ std::string SerializeDoPutUpdateResult(int64_t record_count) {
 std::string_view CommandName(const Command& command) {
   static constexpr std::string_view kNames[] = {
       "CommandStatementQuery", "CommandStatementUpdate", "CommandGetSqlInfo",
-      "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate", "CommandStatementIngest"};
+      "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate", "CommandStatementIngest",
+      "CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables", "CommandGetTableTypes"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

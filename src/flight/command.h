@@ -50,9 +50,27 @@ struct StatementIngestCommand {
   std::optional<std::string> transaction_id;
 };
 
+/// CommandGetCatalogs.
+struct GetCatalogsCommand {};
+
+/// CommandGetDbSchemas: `catalog` exact, `schema_pattern` SQL LIKE.
+struct GetDbSchemasCommand {
+  std::optional<std::string> catalog;
+  std::optional<std::string> schema_pattern;
+};
+
+/// CommandGetTables; filter.with_columns is include_schema.
+struct GetTablesCommand {
+  engine::TableFilter filter;
+};
+
+/// CommandGetTableTypes.
+struct GetTableTypesCommand {};
+
 using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand,
                              PreparedStatementQueryCommand, PreparedStatementUpdateCommand,
-                             StatementIngestCommand>;
+                             StatementIngestCommand, GetCatalogsCommand, GetDbSchemasCommand,
+                             GetTablesCommand, GetTableTypesCommand>;
 
 /// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
 /// packed Flight SQL message; NotImplemented naming the type for a command

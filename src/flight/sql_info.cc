@@ -163,6 +163,8 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_QUOTED_IDENTIFIER_CASE] =
       static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
   info[pb::SQL_NULL_ORDERING] = static_cast<int32_t>(pb::SQL_NULLS_SORTED_AT_END);
+  // Catalog browsing patterns: SQL LIKE, with backslash escaping % and _.
+  info[pb::SQL_SEARCH_STRING_ESCAPE] = std::string("\\");
   info[pb::SQL_SCHEMA_TERM] = std::string("schema");
   info[pb::SQL_CATALOG_TERM] = std::string("database");
   info[pb::SQL_PROCEDURE_TERM] = std::string("macro");

@@ -26,9 +26,7 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
     return ExecuteQuery(context, caller, transaction, query->query, {}, descriptor, info);
   }
-  if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
-    return AnswerSqlInfo(*sql_info, descriptor, info);
-  }
+  if (MetadataSchema(command) != nullptr) return AnswerMetadata(caller, command, descriptor, info);
   if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
     ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
@@ -47,8 +45,8 @@ arrow::Status FlightSqlServer::Impl::GetSchema(const fl::ServerCallContext& cont
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*description.result_schema));
     return arrow::Status::OK();
   }
-  if (std::holds_alternative<GetSqlInfoCommand>(command)) {
-    ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*SqlInfoSchema()));
+  if (auto schema = MetadataSchema(command)) {
+    ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*schema));
     return arrow::Status::OK();
   }
   if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "flight/actions.h"
 #include "flight/command.h"
+#include "flight/metadata.h"
 #include "flight/polls.h"
 #include "flight/prepared_statements.h"
 #include "flight/result_store.h"
@@ -187,6 +188,9 @@ class PendingResultReader final : public arrow::RecordBatchReader {
   bool complete_ = false;
 };
 
+/// The result schema of a metadata command, or null for other commands.
+std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command);
+
 class FlightSqlServer::Impl {
  public:
   Impl(engine::Engine* engine, FlightSqlOptions options);
@@ -283,8 +287,11 @@ class FlightSqlServer::Impl {
 
   arrow::Status CloseSession(const fl::ServerCallContext& context, std::unique_ptr<fl::ResultStream>* result);
 
-  arrow::Status AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
-                              std::unique_ptr<fl::FlightInfo>* info);
+  // Answers a metadata command (SqlInfo, catalogs, schemas, tables, table
+  // types) from a small batch computed now.
+  arrow::Status AnswerMetadata(const Caller& caller, const Command& command,
+                               const fl::FlightDescriptor& descriptor, std::unique_ptr<fl::FlightInfo>* info);
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> MetadataBatch(const Caller& caller, const Command& command);
 
   // Stores a result and describes it: one endpoint with no location (the
   // client fetches from this server over the same connection).

@@ -223,17 +223,49 @@ arrow::Status FlightSqlServer::Impl::ClosePreparedStatement(const fl::ServerCall
   return arrow::Status::OK();
 }
 
-arrow::Status FlightSqlServer::Impl::AnswerSqlInfo(const GetSqlInfoCommand& command, const fl::FlightDescriptor& descriptor,
-                            std::unique_ptr<fl::FlightInfo>* info) {
+arrow::Status FlightSqlServer::Impl::AnswerMetadata(const Caller& caller, const Command& command,
+                                                    const fl::FlightDescriptor& descriptor,
+                                                    std::unique_ptr<fl::FlightInfo>* info) {
+  ARROW_ASSIGN_OR_RAISE(auto batch, MetadataBatch(caller, command));
   auto pending = std::make_unique<PendingResult>();
-  pending->description = "CommandGetSqlInfo";
-  pending->schema = SqlInfoSchema();
-  ARROW_ASSIGN_OR_RAISE(auto batch, MakeSqlInfoBatch(sql_info_, command.info));
+  pending->description = std::string(CommandName(command));
+  pending->schema = batch->schema();
   const int64_t rows = batch->num_rows();
   pending->prefetched.push_back(std::move(batch));
-  ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), *SqlInfoSchema(),
-                                       descriptor, rows));
+  const auto schema = pending->schema;
+  ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), *schema, descriptor, rows));
   return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> FlightSqlServer::Impl::MetadataBatch(const Caller& caller,
+                                                                                      const Command& command) {
+  if (auto* sql_info = std::get_if<GetSqlInfoCommand>(&command)) {
+    return MakeSqlInfoBatch(sql_info_, sql_info->info);
+  }
+  if (std::holds_alternative<GetTableTypesCommand>(command)) return TableTypesBatch();
+  ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+  if (std::holds_alternative<GetCatalogsCommand>(command)) {
+    ARROW_ASSIGN_OR_RAISE(auto catalogs, session->ListCatalogs());
+    return CatalogsBatch(catalogs);
+  }
+  if (auto* schemas = std::get_if<GetDbSchemasCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->ListSchemas(schemas->catalog, schemas->schema_pattern));
+    return DbSchemasBatch(list);
+  }
+  if (auto* tables = std::get_if<GetTablesCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->ListTables(tables->filter));
+    return TablesBatch(list, tables->filter.with_columns);
+  }
+  return Internal(Msg("Not a metadata command: ", CommandName(command)));
+}
+
+std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command) {
+  if (std::holds_alternative<GetSqlInfoCommand>(command)) return SqlInfoSchema();
+  if (std::holds_alternative<GetCatalogsCommand>(command)) return CatalogsSchema();
+  if (std::holds_alternative<GetDbSchemasCommand>(command)) return DbSchemasSchema();
+  if (auto* tables = std::get_if<GetTablesCommand>(&command)) return TablesSchema(tables->filter.with_columns);
+  if (std::holds_alternative<GetTableTypesCommand>(command)) return TableTypesSchema();
+  return nullptr;
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(std::string result_id,

@@ -79,6 +79,38 @@ def statement_ingest(table, if_not_exist=IF_NOT_EXIST_CREATE, if_exists=IF_EXIST
     return pack("CommandStatementIngest", body)
 
 
+def get_catalogs():
+    return pack("CommandGetCatalogs")
+
+
+def get_db_schemas(catalog=None, schema_pattern=None):
+    body = b""
+    if catalog is not None:
+        body += _bytes_field(1, catalog)
+    if schema_pattern is not None:
+        body += _bytes_field(2, schema_pattern)
+    return pack("CommandGetDbSchemas", body)
+
+
+def get_tables(catalog=None, schema_pattern=None, table_pattern=None, table_types=(), include_schema=False):
+    body = b""
+    if catalog is not None:
+        body += _bytes_field(1, catalog)
+    if schema_pattern is not None:
+        body += _bytes_field(2, schema_pattern)
+    if table_pattern is not None:
+        body += _bytes_field(3, table_pattern)
+    for table_type in table_types:
+        body += _bytes_field(4, table_type)
+    if include_schema:
+        body += _varint_field(5, 1)
+    return pack("CommandGetTables", body)
+
+
+def get_table_types():
+    return pack("CommandGetTableTypes")
+
+
 def begin_transaction_request():
     return pack("ActionBeginTransactionRequest")
 

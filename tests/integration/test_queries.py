@@ -38,6 +38,16 @@ def test_ddl_and_dml_take_effect_without_fetch(server):
         assert cur.fetchone() == (1000, 500)
 
 
+def test_adbc_runs_scripts_of_several_statements(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE scripted (x INTEGER); INSERT INTO scripted VALUES (1), (2); "
+                    "SELECT sum(x) AS total FROM scripted")
+        assert cur.fetchall() == [(3,)]
+        cur.execute("INSERT INTO scripted VALUES (3); DELETE FROM scripted WHERE x = 1")
+        cur.execute("SELECT list(x ORDER BY x) FROM scripted")
+        assert cur.fetchone() == ([2, 3],)
+
+
 def test_statement_runs_once_even_if_fetched_twice(server):
     client = flight.connect(server.uri)
     client.get_flight_info(descriptor(statement_query("CREATE TABLE once (x INTEGER)")))
@@ -163,8 +173,8 @@ def test_adbc_get_info(server):
 
 def test_unknown_commands_are_unimplemented_and_named(server):
     client = flight.connect(server.uri)
-    with pytest.raises(pa.ArrowNotImplementedError, match="CommandGetTables"):
-        client.get_flight_info(descriptor(pack("CommandGetTables")))
+    with pytest.raises(pa.ArrowNotImplementedError, match="CommandGetCrossReference"):
+        client.get_flight_info(descriptor(pack("CommandGetCrossReference")))
     with pytest.raises(pa.ArrowNotImplementedError, match="acme.Frobnicate"):
         client.get_flight_info(descriptor(pack_any("type.googleapis.com/acme.Frobnicate")))
 

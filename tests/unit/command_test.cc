@@ -68,12 +68,28 @@ TEST(ParseCommandTest, RoundTripsThroughSerializeCommand) {
   EXPECT_EQ(CommandName(*out), "CommandStatementUpdate");
 }
 
-TEST(ParseCommandTest, KnownButUnservedCommandIsUnimplementedAndNamed) {
+TEST(ParseCommandTest, GetTablesWithFilters) {
   pb::CommandGetTables m;
+  m.set_catalog("memory");
+  m.set_table_name_filter_pattern("tr\\_%");
+  m.add_table_types("VIEW");
+  m.set_include_schema(true);
+  auto c = ParseCommand(Pack(m));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& filter = std::get<GetTablesCommand>(*c).filter;
+  EXPECT_EQ(filter.catalog, "memory");
+  EXPECT_FALSE(filter.schema_pattern.has_value());
+  EXPECT_EQ(filter.table_pattern, "tr\\_%");
+  EXPECT_EQ(filter.types, std::vector<std::string>{"VIEW"});
+  EXPECT_TRUE(filter.with_columns);
+}
+
+TEST(ParseCommandTest, KnownButUnservedCommandIsUnimplementedAndNamed) {
+  pb::CommandGetCrossReference m;
   auto c = ParseCommand(Pack(m));
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(c.status().IsNotImplemented());
-  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandGetTables"),
+  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandGetCrossReference"),
             std::string::npos)
       << c.status();
 }

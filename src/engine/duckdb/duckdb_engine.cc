@@ -44,6 +44,12 @@ class DuckDbSession final : public Session {
 
   arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
     try {
+      // A script cannot be described before its first statements run (the
+      // second may use a table the first creates). It is described as a query
+      // with no known columns; executing it runs the statements in order.
+      if (connection_.ExtractStatements(sql).size() > 1) {
+        return StatementDescription{arrow::schema({}), arrow::schema({}), /*is_query=*/true};
+      }
       ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
       StatementDescription description;
       description.is_query =
@@ -99,6 +105,19 @@ class DuckDbSession final : public Session {
     return IngestInto(connection_, request, std::move(data));
   }
 
+  arrow::Result<std::vector<std::string>> ListCatalogs() override {
+    return Guarded([&] { return engine::ListCatalogs(connection_); });
+  }
+
+  arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
+      const std::optional<std::string>& catalog, const std::optional<std::string>& schema_pattern) override {
+    return Guarded([&] { return engine::ListSchemas(connection_, catalog, schema_pattern); });
+  }
+
+  arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter& filter) override {
+    return Guarded([&] { return engine::ListTables(connection_, filter); });
+  }
+
   arrow::Status TrackProgress() override {
     // Progress is computed by DuckDB's progress bar, here never printed.
     ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar = true", "progress tracking"));
@@ -128,6 +147,16 @@ class DuckDbSession final : public Session {
   }
 
  private:
+  // Runs `f`, turning DuckDB's exceptions into statuses.
+  template <typename F>
+  static auto Guarded(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return FromDuckDb(duckdb::ErrorData(e));
+    }
+  }
+
   arrow::Status RunSetting(const std::string& sql, const char* what) {
     auto result = connection_.Query(sql);
     if (result->HasError()) {

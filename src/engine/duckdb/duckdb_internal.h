@@ -67,6 +67,13 @@ arrow::Result<duckdb::case_insensitive_map_t<duckdb::BoundParameterData>> BindRo
 arrow::Result<int64_t> IngestInto(duckdb::Connection& connection, const IngestRequest& request,
                                   std::shared_ptr<arrow::RecordBatchReader> data);
 
+/// Catalog browsing on `connection` (see Session).
+arrow::Result<std::vector<std::string>> ListCatalogs(duckdb::Connection& connection);
+arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
+    duckdb::Connection& connection, const std::optional<std::string>& catalog,
+    const std::optional<std::string>& schema_pattern);
+arrow::Result<std::vector<TableEntry>> ListTables(duckdb::Connection& connection, const TableFilter& filter);
+
 /// Returns row `row` of `array` as a DuckDB value; null cells become typed NULLs.
 arrow::Result<duckdb::Value> ArrowCellToValue(const arrow::Array& array, int64_t row);
 

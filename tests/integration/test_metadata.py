@@ -1,0 +1,168 @@
+"""Catalog browsing (GetCatalogs, GetDbSchemas, GetTables, GetTableTypes) against
+DuckDB's own catalog, through pyarrow.flight and ADBC."""
+
+import shutil
+
+import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from flightsql import descriptor, get_catalogs, get_db_schemas, get_table_types, get_tables
+
+SETUP = [
+    "CREATE SCHEMA sales",
+    "CREATE SCHEMA sales_eu",
+    "CREATE SCHEMA salesXeu",
+    "CREATE TABLE sales.customers (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, vip BOOLEAN)",
+    "CREATE TABLE sales.orders (id BIGINT PRIMARY KEY, customer_id INTEGER REFERENCES sales.customers (id), "
+    "amount DECIMAL(12, 2) NOT NULL, placed TIMESTAMP, tags VARCHAR[])",
+    "CREATE VIEW sales.big_orders AS SELECT * FROM sales.orders WHERE amount > 100",
+    'CREATE TABLE sales_eu."odd % name" ("a b" INTEGER, "x.y" DOUBLE)',
+    'CREATE TABLE sales_eu."a.b(c)+" (v INTEGER)',
+    "CREATE TABLE salesXeu.t_1 (v INTEGER)",
+    "CREATE TABLE salesXeu.tX1 (v INTEGER)",
+]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """The server with the fixture, and a DuckDB with the same objects as reference."""
+    path = tmp_path_factory.mktemp("catalog")
+    warehouse = path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("CREATE TABLE stock (sku VARCHAR PRIMARY KEY, qty INTEGER DEFAULT 0)")
+    con.close()
+    init = path / "init.sql"
+    init.write_text(";\n".join(SETUP) + ";\n")
+    from conftest import ServerProcess
+    server = ServerProcess(["--port", "0", "--init-sql", str(init), str(warehouse)], path / "squadron.log")
+    shutil.copy(warehouse, path / "reference.duckdb")
+    reference = duckdb.connect()
+    reference.execute(f"ATTACH '{path / 'reference.duckdb'}' AS warehouse")
+    for statement in SETUP:
+        reference.execute(statement)
+    yield server, reference
+    server.stop()
+
+
+def fetch(client, command):
+    info = client.get_flight_info(descriptor(command))
+    assert len(info.endpoints) == 1 and info.endpoints[0].locations == []
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    assert table.schema == info.schema
+    return table
+
+
+def test_metadata_schemas_are_the_protocols(catalog):
+    server, _ = catalog
+    client = flight.connect(server.uri)
+    expected = {
+        get_catalogs(): pa.schema([pa.field("catalog_name", pa.utf8(), nullable=False)]),
+        get_db_schemas(): pa.schema([pa.field("catalog_name", pa.utf8()),
+                                     pa.field("db_schema_name", pa.utf8(), nullable=False)]),
+        get_tables(): pa.schema([pa.field("catalog_name", pa.utf8()), pa.field("db_schema_name", pa.utf8()),
+                                 pa.field("table_name", pa.utf8(), nullable=False),
+                                 pa.field("table_type", pa.utf8(), nullable=False)]),
+        get_tables(include_schema=True): pa.schema([
+            pa.field("catalog_name", pa.utf8()), pa.field("db_schema_name", pa.utf8()),
+            pa.field("table_name", pa.utf8(), nullable=False), pa.field("table_type", pa.utf8(), nullable=False),
+            pa.field("table_schema", pa.binary(), nullable=False)]),
+        get_table_types(): pa.schema([pa.field("table_type", pa.utf8(), nullable=False)]),
+    }
+    for command, schema in expected.items():
+        assert client.get_schema(descriptor(command)).schema == schema
+        assert fetch(client, command).schema == schema
+
+
+def test_catalogs_and_schemas_match_duckdb(catalog):
+    server, reference = catalog
+    client = flight.connect(server.uri)
+    assert fetch(client, get_catalogs()).column(0).to_pylist() == [
+        r[0] for r in reference.execute(
+            "SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1").fetchall()]
+    schemas = fetch(client, get_db_schemas()).to_pylist()
+    want = reference.execute("SELECT s.database_name, s.schema_name FROM duckdb_schemas() s JOIN "
+                             "duckdb_databases() d USING (database_name) WHERE NOT d.internal ORDER BY 1, 2").fetchall()
+    assert [(r["catalog_name"], r["db_schema_name"]) for r in schemas] == want
+    only_memory = fetch(client, get_db_schemas(catalog="memory")).column("catalog_name").to_pylist()
+    assert set(only_memory) == {"memory"}
+
+
+@pytest.mark.parametrize("pattern, names", [
+    ("sales\\_eu", ["sales_eu"]),           # escaped: a literal underscore
+    ("sales_eu", ["salesXeu", "sales_eu"]),  # '_' matches one character
+    ("sales%", ["sales", "salesXeu", "sales_eu"]),
+    ("SALES", []),                          # case matters, as in DuckDB's LIKE
+    ("sales.eu", []),                       # '.' is literal, not a regex
+])
+def test_schema_patterns(catalog, pattern, names):
+    server, _ = catalog
+    client = flight.connect(server.uri)
+    got = fetch(client, get_db_schemas(catalog="memory", schema_pattern=pattern))
+    assert sorted(got.column("db_schema_name").to_pylist()) == sorted(names)
+
+
+@pytest.mark.parametrize("pattern, names", [
+    ("odd \\% name", ["odd % name"]),
+    ("a.b(c)+", ["a.b(c)+"]),
+    ("t\\_1", ["t_1"]),
+    ("t_1", ["tX1", "t_1"]),
+    ("%", None),
+])
+def test_table_patterns_with_metacharacters(catalog, pattern, names):
+    server, reference = catalog
+    client = flight.connect(server.uri)
+    got = fetch(client, get_tables(table_pattern=pattern)).column("table_name").to_pylist()
+    if names is None:
+        names = [r[0] for r in reference.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT internal UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+    assert sorted(got) == sorted(names)
+
+
+def test_tables_types_order_and_columns(catalog):
+    server, reference = catalog
+    client = flight.connect(server.uri)
+    tables = fetch(client, get_tables(include_schema=True)).to_pylist()
+    keys = [(t["catalog_name"], t["db_schema_name"], t["table_name"], t["table_type"]) for t in tables]
+    assert keys == sorted(keys)
+    by_name = {(t["db_schema_name"], t["table_name"]): t for t in tables}
+    assert by_name[("sales", "big_orders")]["table_type"] == "VIEW"
+    assert by_name[("main", "stock")]["catalog_name"] == "warehouse"
+    orders = pa.ipc.read_schema(pa.py_buffer(by_name[("sales", "orders")]["table_schema"]))
+    want = reference.execute("SELECT * FROM sales.orders").fetch_arrow_table().schema
+    assert orders.names == want.names and orders.types == want.types
+    amount = orders.field("amount")
+    assert not amount.nullable and orders.field("placed").nullable
+    assert amount.metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"DECIMAL(12,2)"
+    assert amount.metadata[b"ARROW:FLIGHT:SQL:PRECISION"] == b"12"
+    assert amount.metadata[b"ARROW:FLIGHT:SQL:SCALE"] == b"2"
+    assert amount.metadata[b"ARROW:FLIGHT:SQL:TABLE_NAME"] == b"orders"
+    assert orders.field("id").metadata[b"ARROW:FLIGHT:SQL:IS_SEARCHABLE"] == b"1"
+    views_only = fetch(client, get_tables(table_types=["VIEW"])).column("table_name").to_pylist()
+    assert views_only == ["big_orders"]
+    assert fetch(client, get_table_types()).column(0).to_pylist() == ["LOCAL TEMPORARY", "TABLE", "VIEW"]
+
+
+def test_adbc_get_objects_and_table_schema(catalog):
+    server, reference = catalog
+    with flightsql.connect(server.uri, autocommit=True) as conn:
+        objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+        got = {}
+        for c in objects:
+            for s in c["catalog_db_schemas"] or []:
+                for t in s["db_schema_tables"] or []:
+                    got[(c["catalog_name"], s["db_schema_name"], t["table_name"])] = [
+                        col["column_name"] for col in t["table_columns"] or []]
+        want = {}
+        for cat, schema, table, column in reference.execute(
+                "SELECT database_name, schema_name, table_name, column_name FROM duckdb_columns() "
+                "WHERE NOT internal ORDER BY database_name, schema_name, table_name, column_index").fetchall():
+            want.setdefault((cat, schema, table), []).append(column)
+        assert got == want
+        assert conn.adbc_get_table_types() == ["LOCAL TEMPORARY", "TABLE", "VIEW"]
+        schema = conn.adbc_get_table_schema("customers", db_schema_filter="sales")
+        assert schema.types == reference.execute("SELECT * FROM sales.customers").fetch_arrow_table().schema.types
+        assert conn.adbc_get_info()["vendor_name"] == "Squadron"
