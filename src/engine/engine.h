@@ -86,6 +86,29 @@ struct TableFilter {
   bool with_columns = false;
 };
 
+/// A table named in a metadata request; unset catalog/schema match any.
+struct TableRef {
+  std::optional<std::string> catalog;
+  std::optional<std::string> schema;
+  std::string table;
+};
+
+/// One column of a primary key.
+struct PrimaryKeyColumn {
+  std::string catalog, schema, table, column, key_name;
+  /// 1-based position of the column in the key.
+  int32_t sequence = 0;
+};
+
+/// One column pair of a foreign key: the referencing (fk) column and the
+/// column it references (pk).
+struct ForeignKeyColumn {
+  std::string pk_catalog, pk_schema, pk_table, pk_column;
+  std::string fk_catalog, fk_schema, fk_table, fk_column;
+  int32_t sequence = 0;
+  std::string fk_name, pk_name;
+};
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -134,6 +157,15 @@ class Session {
 
   /// Tables and views, sorted by catalog, schema, name, type.
   virtual arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter& filter) = 0;
+
+  /// The primary key columns of a table, ordered by catalog, schema, table,
+  /// key name, sequence.
+  virtual arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(const TableRef& table) = 0;
+
+  /// Foreign key columns whose referenced table is `pk_table` and/or whose
+  /// referencing table is `fk_table` (at least one is set).
+  virtual arrow::Result<std::vector<ForeignKeyColumn>> ForeignKeys(const std::optional<TableRef>& pk_table,
+                                                                   const std::optional<TableRef>& fk_table) = 0;
 
   /// Makes the engine track the progress of the statements this session runs
   /// from now on (a small cost per statement).

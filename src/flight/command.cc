@@ -100,6 +100,40 @@ arrow::Result<Command> ParseGetTables(const google::protobuf::Any& any) {
   return c;
 }
 
+template <typename Message>
+engine::TableRef TableOf(const Message& m) {
+  engine::TableRef table;
+  if (m.has_catalog()) table.catalog = m.catalog();
+  if (m.has_db_schema()) table.schema = m.db_schema();
+  table.table = m.table();
+  return table;
+}
+
+template <typename Message, typename Result>
+arrow::Result<Command> ParseKeys(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<Message>(any));
+  return Result{TableOf(m)};
+}
+
+arrow::Result<Command> ParseCrossReference(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandGetCrossReference>(any));
+  GetCrossReferenceCommand c;
+  if (m.has_pk_catalog()) c.pk_table.catalog = m.pk_catalog();
+  if (m.has_pk_db_schema()) c.pk_table.schema = m.pk_db_schema();
+  c.pk_table.table = m.pk_table();
+  if (m.has_fk_catalog()) c.fk_table.catalog = m.fk_catalog();
+  if (m.has_fk_db_schema()) c.fk_table.schema = m.fk_db_schema();
+  c.fk_table.table = m.fk_table();
+  return c;
+}
+
+template <typename Message>
+void SetTable(const engine::TableRef& table, Message* m) {
+  if (table.catalog) m->set_catalog(*table.catalog);
+  if (table.schema) m->set_db_schema(*table.schema);
+  m->set_table(table.table);
+}
+
 // The message name inside a type URL: the part after the last '/'.
 std::string_view TypeName(std::string_view type_url) {
   const auto slash = type_url.rfind('/');
@@ -127,6 +161,16 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
   if (any.Is<pb::CommandGetDbSchemas>()) return ParseGetDbSchemas(any);
   if (any.Is<pb::CommandGetTables>()) return ParseGetTables(any);
   if (any.Is<pb::CommandGetTableTypes>()) return GetTableTypesCommand{};
+  if (any.Is<pb::CommandGetPrimaryKeys>()) {
+    return ParseKeys<pb::CommandGetPrimaryKeys, GetPrimaryKeysCommand>(any);
+  }
+  if (any.Is<pb::CommandGetExportedKeys>()) {
+    return ParseKeys<pb::CommandGetExportedKeys, GetExportedKeysCommand>(any);
+  }
+  if (any.Is<pb::CommandGetImportedKeys>()) {
+    return ParseKeys<pb::CommandGetImportedKeys, GetImportedKeysCommand>(any);
+  }
+  if (any.Is<pb::CommandGetCrossReference>()) return ParseCrossReference(any);
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
@@ -180,6 +224,27 @@ std::string SerializeCommand(const Command& command) {
           any.PackFrom(m);
         } else if constexpr (std::is_same_v<T, GetTableTypesCommand>) {
           any.PackFrom(pb::CommandGetTableTypes());
+        } else if constexpr (std::is_same_v<T, GetPrimaryKeysCommand>) {
+          pb::CommandGetPrimaryKeys m;
+          SetTable(c.table, &m);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetExportedKeysCommand>) {
+          pb::CommandGetExportedKeys m;
+          SetTable(c.table, &m);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetImportedKeysCommand>) {
+          pb::CommandGetImportedKeys m;
+          SetTable(c.table, &m);
+          any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetCrossReferenceCommand>) {
+          pb::CommandGetCrossReference m;
+          if (c.pk_table.catalog) m.set_pk_catalog(*c.pk_table.catalog);
+          if (c.pk_table.schema) m.set_pk_db_schema(*c.pk_table.schema);
+          m.set_pk_table(c.pk_table.table);
+          if (c.fk_table.catalog) m.set_fk_catalog(*c.fk_table.catalog);
+          if (c.fk_table.schema) m.set_fk_db_schema(*c.fk_table.schema);
+          m.set_fk_table(c.fk_table.table);
+          any.PackFrom(m);
         } else {
           pb::CommandStatementIngest m;
           m.set_table(c.request.table);
@@ -204,7 +269,8 @@ std::string_view CommandName(const Command& command) {
   static constexpr std::string_view kNames[] = {
       "CommandStatementQuery", "CommandStatementUpdate", "CommandGetSqlInfo",
       "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate", "CommandStatementIngest",
-      "CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables", "CommandGetTableTypes"};
+      "CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables", "CommandGetTableTypes",
+      "CommandGetPrimaryKeys", "CommandGetExportedKeys", "CommandGetImportedKeys", "CommandGetCrossReference"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

@@ -67,10 +67,32 @@ struct GetTablesCommand {
 /// CommandGetTableTypes.
 struct GetTableTypesCommand {};
 
+/// CommandGetPrimaryKeys.
+struct GetPrimaryKeysCommand {
+  engine::TableRef table;
+};
+
+/// CommandGetExportedKeys: foreign keys that reference `table`.
+struct GetExportedKeysCommand {
+  engine::TableRef table;
+};
+
+/// CommandGetImportedKeys: foreign keys of `table`.
+struct GetImportedKeysCommand {
+  engine::TableRef table;
+};
+
+/// CommandGetCrossReference: foreign keys of `fk_table` that reference `pk_table`.
+struct GetCrossReferenceCommand {
+  engine::TableRef pk_table;
+  engine::TableRef fk_table;
+};
+
 using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand,
                              PreparedStatementQueryCommand, PreparedStatementUpdateCommand,
                              StatementIngestCommand, GetCatalogsCommand, GetDbSchemasCommand,
-                             GetTablesCommand, GetTableTypesCommand>;
+                             GetTablesCommand, GetTableTypesCommand, GetPrimaryKeysCommand,
+                             GetExportedKeysCommand, GetImportedKeysCommand, GetCrossReferenceCommand>;
 
 /// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
 /// packed Flight SQL message; NotImplemented naming the type for a command

@@ -19,12 +19,19 @@ const std::shared_ptr<arrow::Schema>& DbSchemasSchema();
 /// With `include_schema`, a fifth column holds each table's IPC-serialized schema.
 const std::shared_ptr<arrow::Schema>& TablesSchema(bool include_schema);
 const std::shared_ptr<arrow::Schema>& TableTypesSchema();
+const std::shared_ptr<arrow::Schema>& PrimaryKeysSchema();
+/// The schema of exported keys, imported keys and cross references.
+const std::shared_ptr<arrow::Schema>& ForeignKeysSchema();
 
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> CatalogsBatch(const std::vector<std::string>& catalogs);
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> DbSchemasBatch(
     const std::vector<std::pair<std::string, std::string>>& schemas);
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> TablesBatch(const std::vector<engine::TableEntry>& tables,
                                                                bool include_schema);
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> PrimaryKeysBatch(
+    const std::vector<engine::PrimaryKeyColumn>& keys);
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ForeignKeysBatch(
+    const std::vector<engine::ForeignKeyColumn>& keys);
 /// The table types the server lists, sorted.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> TableTypesBatch();
 

@@ -256,6 +256,22 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> FlightSqlServer::Impl::Metada
     ARROW_ASSIGN_OR_RAISE(auto list, session->ListTables(tables->filter));
     return TablesBatch(list, tables->filter.with_columns);
   }
+  if (auto* keys = std::get_if<GetPrimaryKeysCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->PrimaryKeys(keys->table));
+    return PrimaryKeysBatch(list);
+  }
+  if (auto* keys = std::get_if<GetExportedKeysCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->ForeignKeys(keys->table, std::nullopt));
+    return ForeignKeysBatch(list);
+  }
+  if (auto* keys = std::get_if<GetImportedKeysCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->ForeignKeys(std::nullopt, keys->table));
+    return ForeignKeysBatch(list);
+  }
+  if (auto* keys = std::get_if<GetCrossReferenceCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto list, session->ForeignKeys(keys->pk_table, keys->fk_table));
+    return ForeignKeysBatch(list);
+  }
   return Internal(Msg("Not a metadata command: ", CommandName(command)));
 }
 
@@ -265,6 +281,12 @@ std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command) {
   if (std::holds_alternative<GetDbSchemasCommand>(command)) return DbSchemasSchema();
   if (auto* tables = std::get_if<GetTablesCommand>(&command)) return TablesSchema(tables->filter.with_columns);
   if (std::holds_alternative<GetTableTypesCommand>(command)) return TableTypesSchema();
+  if (std::holds_alternative<GetPrimaryKeysCommand>(command)) return PrimaryKeysSchema();
+  if (std::holds_alternative<GetExportedKeysCommand>(command) ||
+      std::holds_alternative<GetImportedKeysCommand>(command) ||
+      std::holds_alternative<GetCrossReferenceCommand>(command)) {
+    return ForeignKeysSchema();
+  }
   return nullptr;
 }
 

@@ -107,6 +107,37 @@ def get_tables(catalog=None, schema_pattern=None, table_pattern=None, table_type
     return pack("CommandGetTables", body)
 
 
+def _table_ref(table, catalog=None, schema=None):
+    body = b""
+    if catalog is not None:
+        body += _bytes_field(1, catalog)
+    if schema is not None:
+        body += _bytes_field(2, schema)
+    return body + _bytes_field(3, table)
+
+
+def get_primary_keys(table, catalog=None, schema=None):
+    return pack("CommandGetPrimaryKeys", _table_ref(table, catalog, schema))
+
+
+def get_exported_keys(table, catalog=None, schema=None):
+    return pack("CommandGetExportedKeys", _table_ref(table, catalog, schema))
+
+
+def get_imported_keys(table, catalog=None, schema=None):
+    return pack("CommandGetImportedKeys", _table_ref(table, catalog, schema))
+
+
+def get_cross_reference(pk_table, fk_table, pk_schema=None, fk_schema=None):
+    body = b""
+    if pk_schema is not None:
+        body += _bytes_field(2, pk_schema)
+    body += _bytes_field(3, pk_table)
+    if fk_schema is not None:
+        body += _bytes_field(5, fk_schema)
+    return pack("CommandGetCrossReference", body + _bytes_field(6, fk_table))
+
+
 def get_table_types():
     return pack("CommandGetTableTypes")
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from flightsql import descriptor, get_catalogs, get_db_schemas, get_table_types, get_tables
+from flightsql import (descriptor, get_catalogs, get_cross_reference, get_db_schemas, get_exported_keys,
+                       get_imported_keys, get_primary_keys, get_table_types, get_tables)
 
 SETUP = [
     "CREATE SCHEMA sales",
@@ -23,6 +24,9 @@ SETUP = [
     'CREATE TABLE sales_eu."a.b(c)+" (v INTEGER)',
     "CREATE TABLE salesXeu.t_1 (v INTEGER)",
     "CREATE TABLE salesXeu.tX1 (v INTEGER)",
+    "CREATE TABLE sales.regions (country VARCHAR, code VARCHAR, PRIMARY KEY (country, code))",
+    "CREATE TABLE sales.shops (id INTEGER PRIMARY KEY, country VARCHAR, code VARCHAR, "
+    "FOREIGN KEY (country, code) REFERENCES sales.regions (country, code))",
 ]
 
 
@@ -166,3 +170,51 @@ def test_adbc_get_objects_and_table_schema(catalog):
         schema = conn.adbc_get_table_schema("customers", db_schema_filter="sales")
         assert schema.types == reference.execute("SELECT * FROM sales.customers").fetch_arrow_table().schema.types
         assert conn.adbc_get_info()["vendor_name"] == "Squadron"
+
+
+FOREIGN_KEYS_SCHEMA = pa.schema([
+    pa.field("pk_catalog_name", pa.utf8()), pa.field("pk_db_schema_name", pa.utf8()),
+    pa.field("pk_table_name", pa.utf8(), nullable=False), pa.field("pk_column_name", pa.utf8(), nullable=False),
+    pa.field("fk_catalog_name", pa.utf8()), pa.field("fk_db_schema_name", pa.utf8()),
+    pa.field("fk_table_name", pa.utf8(), nullable=False), pa.field("fk_column_name", pa.utf8(), nullable=False),
+    pa.field("key_sequence", pa.int32(), nullable=False), pa.field("fk_key_name", pa.utf8()),
+    pa.field("pk_key_name", pa.utf8()), pa.field("update_rule", pa.uint8(), nullable=False),
+    pa.field("delete_rule", pa.uint8(), nullable=False)])
+
+
+def test_primary_keys(catalog):
+    server, reference = catalog
+    client = flight.connect(server.uri)
+    keys = fetch(client, get_primary_keys("regions", schema="sales"))
+    assert keys.schema == pa.schema([
+        pa.field("catalog_name", pa.utf8()), pa.field("db_schema_name", pa.utf8()),
+        pa.field("table_name", pa.utf8(), nullable=False), pa.field("column_name", pa.utf8(), nullable=False),
+        pa.field("key_name", pa.utf8()), pa.field("key_sequence", pa.int32(), nullable=False)])
+    want_name = reference.execute("SELECT constraint_name FROM duckdb_constraints() WHERE table_name = 'regions' "
+                                  "AND constraint_type = 'PRIMARY KEY'").fetchone()[0]
+    assert keys.to_pylist() == [
+        {"catalog_name": "memory", "db_schema_name": "sales", "table_name": "regions", "column_name": "country",
+         "key_name": want_name, "key_sequence": 1},
+        {"catalog_name": "memory", "db_schema_name": "sales", "table_name": "regions", "column_name": "code",
+         "key_name": want_name, "key_sequence": 2},
+    ]
+    assert fetch(client, get_primary_keys("stock", catalog="warehouse")).column("column_name").to_pylist() == ["sku"]
+    assert fetch(client, get_primary_keys("big_orders", schema="sales")).num_rows == 0
+
+
+def test_foreign_keys_exported_imported_and_cross_reference(catalog):
+    server, _ = catalog
+    client = flight.connect(server.uri)
+    exported = fetch(client, get_exported_keys("regions", schema="sales"))
+    assert exported.schema == FOREIGN_KEYS_SCHEMA
+    rows = exported.to_pylist()
+    assert [(r["pk_column_name"], r["fk_table_name"], r["fk_column_name"], r["key_sequence"]) for r in rows] == [
+        ("country", "shops", "country", 1), ("code", "shops", "code", 2)]
+    assert all(r["update_rule"] == 3 and r["delete_rule"] == 3 for r in rows)  # NO_ACTION
+    assert all(r["pk_key_name"] and r["fk_key_name"] for r in rows)
+    imported = fetch(client, get_imported_keys("orders", schema="sales")).to_pylist()
+    assert [(r["pk_table_name"], r["pk_column_name"], r["fk_column_name"]) for r in imported] == [
+        ("customers", "id", "customer_id")]
+    cross = fetch(client, get_cross_reference("customers", "orders", pk_schema="sales", fk_schema="sales"))
+    assert cross.schema == FOREIGN_KEYS_SCHEMA and cross.num_rows == 1
+    assert fetch(client, get_cross_reference("customers", "shops", pk_schema="sales", fk_schema="sales")).num_rows == 0

@@ -85,11 +85,11 @@ TEST(ParseCommandTest, GetTablesWithFilters) {
 }
 
 TEST(ParseCommandTest, KnownButUnservedCommandIsUnimplementedAndNamed) {
-  pb::CommandGetCrossReference m;
+  pb::CommandGetXdbcTypeInfo m;
   auto c = ParseCommand(Pack(m));
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(c.status().IsNotImplemented());
-  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandGetCrossReference"),
+  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandGetXdbcTypeInfo"),
             std::string::npos)
       << c.status();
 }

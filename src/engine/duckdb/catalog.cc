@@ -134,4 +134,78 @@ arrow::Result<std::vector<TableEntry>> ListTables(duckdb::Connection& connection
   return tables;
 }
 
+namespace {
+
+std::string TableCondition(const std::string& catalog_column, const std::string& schema_column,
+                           const std::string& table_column, const TableRef& table) {
+  return Equals(catalog_column, table.catalog) + Equals(schema_column, table.schema) + " AND " + table_column +
+         " = " + QuoteLiteral(table.table);
+}
+
+}  // namespace
+
+arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(duckdb::Connection& connection, const TableRef& table) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto result,
+      Query(connection,
+            "SELECT database_name, schema_name, table_name, column_name, constraint_name, seq FROM ("
+            "  SELECT database_name, schema_name, table_name, constraint_name,"
+            "         unnest(constraint_column_names) AS column_name,"
+            "         unnest(range(1, len(constraint_column_names) + 1)) AS seq"
+            "  FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'" +
+                TableCondition("database_name", "schema_name", "table_name", table) +
+                ") ORDER BY 1, 2, 3, 5, 6"));
+  std::vector<PrimaryKeyColumn> keys;
+  for (duckdb::idx_t row = 0; row < result->RowCount(); ++row) {
+    keys.push_back({Text(*result, 0, row), Text(*result, 1, row), Text(*result, 2, row), Text(*result, 3, row),
+                    Text(*result, 4, row), result->GetValue(5, row).GetValue<int32_t>()});
+  }
+  return keys;
+}
+
+arrow::Result<std::vector<ForeignKeyColumn>> ForeignKeys(duckdb::Connection& connection,
+                                                         const std::optional<TableRef>& pk_table,
+                                                         const std::optional<TableRef>& fk_table) {
+  std::string where = " WHERE true";
+  // DuckDB's foreign keys reference a table of the same catalog and schema.
+  if (pk_table) where += TableCondition("database_name", "schema_name", "referenced_table", *pk_table);
+  if (fk_table) where += TableCondition("database_name", "schema_name", "table_name", *fk_table);
+  const std::string order = pk_table && !fk_table ? " ORDER BY 1, 2, 3, 11, 9" : " ORDER BY 5, 6, 7, 10, 9";
+  ARROW_ASSIGN_OR_RAISE(
+      auto result,
+      Query(connection,
+            "WITH fk AS ("
+            "  SELECT database_name, schema_name, table_name, referenced_table, constraint_name,"
+            "         referenced_column_names,"
+            "         unnest(referenced_column_names) AS pk_column,"
+            "         unnest(constraint_column_names) AS fk_column,"
+            "         unnest(range(1, len(constraint_column_names) + 1)) AS seq"
+            "  FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY')"
+            " SELECT database_name, schema_name, referenced_table, pk_column,"
+            "        database_name, schema_name, table_name, fk_column, seq, constraint_name,"
+            "        (SELECT min(p.constraint_name) FROM duckdb_constraints() p"
+            "         WHERE p.database_name = fk.database_name AND p.schema_name = fk.schema_name"
+            "           AND p.table_name = fk.referenced_table"
+            "           AND p.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+            "           AND p.constraint_column_names = fk.referenced_column_names) AS pk_name"
+            " FROM fk" + where + order));
+  std::vector<ForeignKeyColumn> keys;
+  for (duckdb::idx_t row = 0; row < result->RowCount(); ++row) {
+    ForeignKeyColumn key;
+    key.pk_catalog = Text(*result, 0, row);
+    key.pk_schema = Text(*result, 1, row);
+    key.pk_table = Text(*result, 2, row);
+    key.pk_column = Text(*result, 3, row);
+    key.fk_catalog = Text(*result, 4, row);
+    key.fk_schema = Text(*result, 5, row);
+    key.fk_table = Text(*result, 6, row);
+    key.fk_column = Text(*result, 7, row);
+    key.sequence = result->GetValue(8, row).GetValue<int32_t>();
+    key.fk_name = Text(*result, 9, row);
+    key.pk_name = Text(*result, 10, row);
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
 }  // namespace squadron::engine

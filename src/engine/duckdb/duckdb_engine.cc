@@ -118,6 +118,15 @@ class DuckDbSession final : public Session {
     return Guarded([&] { return engine::ListTables(connection_, filter); });
   }
 
+  arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(const TableRef& table) override {
+    return Guarded([&] { return engine::PrimaryKeys(connection_, table); });
+  }
+
+  arrow::Result<std::vector<ForeignKeyColumn>> ForeignKeys(const std::optional<TableRef>& pk_table,
+                                                           const std::optional<TableRef>& fk_table) override {
+    return Guarded([&] { return engine::ForeignKeys(connection_, pk_table, fk_table); });
+  }
+
   arrow::Status TrackProgress() override {
     // Progress is computed by DuckDB's progress bar, here never printed.
     ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar = true", "progress tracking"));

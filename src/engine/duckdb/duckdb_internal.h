@@ -73,6 +73,10 @@ arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
     duckdb::Connection& connection, const std::optional<std::string>& catalog,
     const std::optional<std::string>& schema_pattern);
 arrow::Result<std::vector<TableEntry>> ListTables(duckdb::Connection& connection, const TableFilter& filter);
+arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(duckdb::Connection& connection, const TableRef& table);
+arrow::Result<std::vector<ForeignKeyColumn>> ForeignKeys(duckdb::Connection& connection,
+                                                         const std::optional<TableRef>& pk_table,
+                                                         const std::optional<TableRef>& fk_table);
 
 /// Returns row `row` of `array` as a DuckDB value; null cells become typed NULLs.
 arrow::Result<duckdb::Value> ArrowCellToValue(const arrow::Array& array, int64_t row);
