@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +110,22 @@ struct ForeignKeyColumn {
   std::string fk_name, pk_name;
 };
 
+/// What the engine's SQL dialect offers, for SqlInfo and JDBC's DatabaseMetaData.
+struct Dialect {
+  /// Upper-case, sorted.
+  std::vector<std::string> keywords;
+  std::vector<std::string> numeric_functions;
+  std::vector<std::string> string_functions;
+  std::vector<std::string> system_functions;
+  std::vector<std::string> datetime_functions;
+  /// Which standard SQL types CAST converts into which. Keys and values are
+  /// the ODBC convert names: BIGINT, BINARY, BIT, CHAR, DATE, DECIMAL, FLOAT,
+  /// INTEGER, INTERVAL_DAY_TIME, INTERVAL_YEAR_MONTH, LONGVARBINARY,
+  /// LONGVARCHAR, NUMERIC, REAL, SMALLINT, TIME, TIMESTAMP, TINYINT,
+  /// VARBINARY, VARCHAR.
+  std::map<std::string, std::vector<std::string>> conversions;
+};
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -157,6 +174,9 @@ class Session {
 
   /// Tables and views, sorted by catalog, schema, name, type.
   virtual arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter& filter) = 0;
+
+  /// Describes the SQL dialect (keywords, functions, conversions).
+  virtual arrow::Result<Dialect> DescribeDialect() = 0;
 
   /// The primary key columns of a table, ordered by catalog, schema, table,
   /// key name, sequence.

@@ -6,6 +6,8 @@
 #include <arrow/type.h>
 
 #include "proto/FlightSql.pb.h"
+#include <algorithm>
+
 #include "common/status.h"
 
 namespace squadron::flight {
@@ -135,8 +137,57 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> MakeSqlInfoBatch(
                                   {names_array, union_array});
 }
 
+namespace {
+
+// The SqlSupportsConvert enum value of each ODBC convert name.
+const std::map<std::string, int32_t>& ConvertCodes() {
+  static const std::map<std::string, int32_t> codes = {
+      {"BIGINT", pb::SQL_CONVERT_BIGINT},
+      {"BINARY", pb::SQL_CONVERT_BINARY},
+      {"BIT", pb::SQL_CONVERT_BIT},
+      {"CHAR", pb::SQL_CONVERT_CHAR},
+      {"DATE", pb::SQL_CONVERT_DATE},
+      {"DECIMAL", pb::SQL_CONVERT_DECIMAL},
+      {"FLOAT", pb::SQL_CONVERT_FLOAT},
+      {"INTEGER", pb::SQL_CONVERT_INTEGER},
+      {"INTERVAL_DAY_TIME", pb::SQL_CONVERT_INTERVAL_DAY_TIME},
+      {"INTERVAL_YEAR_MONTH", pb::SQL_CONVERT_INTERVAL_YEAR_MONTH},
+      {"LONGVARBINARY", pb::SQL_CONVERT_LONGVARBINARY},
+      {"LONGVARCHAR", pb::SQL_CONVERT_LONGVARCHAR},
+      {"NUMERIC", pb::SQL_CONVERT_NUMERIC},
+      {"REAL", pb::SQL_CONVERT_REAL},
+      {"SMALLINT", pb::SQL_CONVERT_SMALLINT},
+      {"TIME", pb::SQL_CONVERT_TIME},
+      {"TIMESTAMP", pb::SQL_CONVERT_TIMESTAMP},
+      {"TINYINT", pb::SQL_CONVERT_TINYINT},
+      {"VARBINARY", pb::SQL_CONVERT_VARBINARY},
+      {"VARCHAR", pb::SQL_CONVERT_VARCHAR},
+  };
+  return codes;
+}
+
+std::map<int32_t, std::vector<int32_t>> ConvertMap(const std::map<std::string, std::vector<std::string>>& by_name) {
+  std::map<int32_t, std::vector<int32_t>> out;
+  for (const auto& [from, targets] : by_name) {
+    auto from_code = ConvertCodes().find(from);
+    if (from_code == ConvertCodes().end()) continue;
+    auto& list = out[from_code->second];
+    for (const auto& to : targets) {
+      auto to_code = ConvertCodes().find(to);
+      if (to_code != ConvertCodes().end()) list.push_back(to_code->second);
+    }
+    std::sort(list.begin(), list.end());
+  }
+  return out;
+}
+
+constexpr int32_t Bit(int position) { return int32_t{1} << position; }
+
+}  // namespace
+
 SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   SqlInfoMap info;
+  // Server.
   info[pb::FLIGHT_SQL_SERVER_NAME] = std::string("Squadron");
   info[pb::FLIGHT_SQL_SERVER_VERSION] =
       std::string(SQUADRON_VERSION) + " (" + facts.engine_name + " " + facts.engine_version + ")";
@@ -144,30 +195,97 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::FLIGHT_SQL_SERVER_READ_ONLY] = facts.read_only;
   info[pb::FLIGHT_SQL_SERVER_SQL] = true;
   info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT] = false;
+  // No Substrait: the protocol asks for null; the union has no null, so empty.
+  info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT_MIN_VERSION] = std::string();
+  info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT_MAX_VERSION] = std::string();
   // Transactions yes (BeginTransaction/EndTransaction); savepoints no: DuckDB
   // has none.
-  info[pb::FLIGHT_SQL_SERVER_TRANSACTION] =
-      static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
+  info[pb::FLIGHT_SQL_SERVER_TRANSACTION] = static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
   info[pb::FLIGHT_SQL_SERVER_CANCEL] = true;
   info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = true;
   info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = true;
   info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = facts.transaction_timeout_ms;
-  info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;
-  info[pb::SQL_SAVEPOINTS_SUPPORTED] = false;
-  info[pb::SQL_DDL_CATALOG] = true;
+
+  // DDL: schemas and tables; catalogs are ATTACHed database files, not created.
+  info[pb::SQL_DDL_CATALOG] = false;
   info[pb::SQL_DDL_SCHEMA] = true;
   info[pb::SQL_DDL_TABLE] = true;
+  // DuckDB identifiers are case-insensitive, quoted or not (case is kept).
   info[pb::SQL_IDENTIFIER_CASE] = static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
   info[pb::SQL_IDENTIFIER_QUOTE_CHAR] = std::string("\"");
-  info[pb::SQL_QUOTED_IDENTIFIER_CASE] =
-      static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
+  info[pb::SQL_QUOTED_IDENTIFIER_CASE] = static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
+  info[pb::SQL_ALL_TABLES_ARE_SELECTABLE] = true;
+  // NULLs sort last in both directions (DuckDB's default_null_order).
   info[pb::SQL_NULL_ORDERING] = static_cast<int32_t>(pb::SQL_NULLS_SORTED_AT_END);
+  info[pb::SQL_KEYWORDS] = facts.dialect.keywords;
+  info[pb::SQL_NUMERIC_FUNCTIONS] = facts.dialect.numeric_functions;
+  info[pb::SQL_STRING_FUNCTIONS] = facts.dialect.string_functions;
+  info[pb::SQL_SYSTEM_FUNCTIONS] = facts.dialect.system_functions;
+  info[pb::SQL_DATETIME_FUNCTIONS] = facts.dialect.datetime_functions;
   // Catalog browsing patterns: SQL LIKE, with backslash escaping % and _.
   info[pb::SQL_SEARCH_STRING_ESCAPE] = std::string("\\");
+  info[pb::SQL_EXTRA_NAME_CHARACTERS] = std::string();
+  info[pb::SQL_SUPPORTS_COLUMN_ALIASING] = true;
+  info[pb::SQL_NULL_PLUS_NULL_IS_NULL] = true;
+  info[pb::SQL_SUPPORTS_CONVERT] = ConvertMap(facts.dialect.conversions);
+  info[pb::SQL_SUPPORTS_TABLE_CORRELATION_NAMES] = true;
+  // Correlation names need not differ from table names.
+  info[pb::SQL_SUPPORTS_DIFFERENT_TABLE_CORRELATION_NAMES] = false;
+  info[pb::SQL_SUPPORTS_EXPRESSIONS_IN_ORDER_BY] = true;
+  info[pb::SQL_SUPPORTS_ORDER_BY_UNRELATED] = true;
+  info[pb::SQL_SUPPORTED_GROUP_BY] = Bit(pb::SQL_GROUP_BY_UNRELATED) | Bit(pb::SQL_GROUP_BY_BEYOND_SELECT);
+  info[pb::SQL_SUPPORTS_LIKE_ESCAPE_CLAUSE] = true;
+  info[pb::SQL_SUPPORTS_NON_NULLABLE_COLUMNS] = true;
+  info[pb::SQL_SUPPORTED_GRAMMAR] = Bit(pb::SQL_MINIMUM_GRAMMAR) | Bit(pb::SQL_CORE_GRAMMAR);
+  info[pb::SQL_ANSI92_SUPPORTED_LEVEL] = Bit(pb::ANSI92_ENTRY_SQL) | Bit(pb::ANSI92_INTERMEDIATE_SQL);
+  // Primary keys, foreign keys, CHECK and NOT NULL constraints.
+  info[pb::SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY] = true;
+  info[pb::SQL_OUTER_JOINS_SUPPORT_LEVEL] = static_cast<int32_t>(pb::SQL_FULL_OUTER_JOINS);
   info[pb::SQL_SCHEMA_TERM] = std::string("schema");
+  info[pb::SQL_PROCEDURE_TERM] = std::string("procedure");
   info[pb::SQL_CATALOG_TERM] = std::string("database");
-  info[pb::SQL_PROCEDURE_TERM] = std::string("macro");
+  info[pb::SQL_CATALOG_AT_START] = true;
+  // Catalog and schema names qualify tables in CREATE INDEX; DuckDB has no
+  // procedures and no privileges.
+  info[pb::SQL_SCHEMAS_SUPPORTED_ACTIONS] = Bit(pb::SQL_ELEMENT_IN_INDEX_DEFINITIONS);
+  info[pb::SQL_CATALOGS_SUPPORTED_ACTIONS] = Bit(pb::SQL_ELEMENT_IN_INDEX_DEFINITIONS);
+  info[pb::SQL_SUPPORTED_POSITIONED_COMMANDS] = int32_t{0};
+  info[pb::SQL_SELECT_FOR_UPDATE_SUPPORTED] = false;
+  info[pb::SQL_STORED_PROCEDURES_SUPPORTED] = false;
+  info[pb::SQL_SUPPORTED_SUBQUERIES] = Bit(pb::SQL_SUBQUERIES_IN_COMPARISONS) | Bit(pb::SQL_SUBQUERIES_IN_EXISTS) |
+                                       Bit(pb::SQL_SUBQUERIES_IN_INS) | Bit(pb::SQL_SUBQUERIES_IN_QUANTIFIEDS);
+  info[pb::SQL_CORRELATED_SUBQUERIES_SUPPORTED] = true;
+  info[pb::SQL_SUPPORTED_UNIONS] = Bit(pb::SQL_UNION) | Bit(pb::SQL_UNION_ALL);
+  // DuckDB sets none of these limits: 0 means "no limit".
+  for (auto id : {pb::SQL_MAX_BINARY_LITERAL_LENGTH, pb::SQL_MAX_CHAR_LITERAL_LENGTH,
+                  pb::SQL_MAX_COLUMN_NAME_LENGTH, pb::SQL_MAX_COLUMNS_IN_GROUP_BY, pb::SQL_MAX_COLUMNS_IN_INDEX,
+                  pb::SQL_MAX_COLUMNS_IN_ORDER_BY, pb::SQL_MAX_COLUMNS_IN_SELECT, pb::SQL_MAX_COLUMNS_IN_TABLE,
+                  pb::SQL_MAX_CONNECTIONS, pb::SQL_MAX_CURSOR_NAME_LENGTH, pb::SQL_MAX_INDEX_LENGTH,
+                  pb::SQL_DB_SCHEMA_NAME_LENGTH, pb::SQL_MAX_PROCEDURE_NAME_LENGTH, pb::SQL_MAX_CATALOG_NAME_LENGTH,
+                  pb::SQL_MAX_ROW_SIZE, pb::SQL_MAX_STATEMENT_LENGTH, pb::SQL_MAX_STATEMENTS,
+                  pb::SQL_MAX_TABLE_NAME_LENGTH, pb::SQL_MAX_TABLES_IN_SELECT, pb::SQL_MAX_USERNAME_LENGTH}) {
+    info[id] = int64_t{0};
+  }
+  info[pb::SQL_MAX_ROW_SIZE_INCLUDES_BLOBS] = true;
+  // DuckDB's MVCC gives each transaction a snapshot: repeatable reads.
+  info[pb::SQL_DEFAULT_TRANSACTION_ISOLATION] = static_cast<int32_t>(pb::SQL_TRANSACTION_REPEATABLE_READ);
+  info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;
+  info[pb::SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS] = Bit(pb::SQL_TRANSACTION_REPEATABLE_READ);
+  // DDL is transactional in DuckDB.
+  info[pb::SQL_DATA_DEFINITION_CAUSES_TRANSACTION_COMMIT] = false;
+  info[pb::SQL_DATA_DEFINITIONS_IN_TRANSACTIONS_IGNORED] = false;
+  // Results stream forward only and are read-only.
+  info[pb::SQL_SUPPORTED_RESULT_SET_TYPES] = Bit(pb::SQL_RESULT_SET_TYPE_FORWARD_ONLY);
+  info[pb::SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_UNSPECIFIED] = int32_t{0};
+  info[pb::SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_FORWARD_ONLY] = Bit(pb::SQL_RESULT_SET_CONCURRENCY_READ_ONLY);
+  info[pb::SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_SCROLL_SENSITIVE] = int32_t{0};
+  info[pb::SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_SCROLL_INSENSITIVE] = int32_t{0};
+  info[pb::SQL_BATCH_UPDATES_SUPPORTED] = true;
+  info[pb::SQL_SAVEPOINTS_SUPPORTED] = false;
+  info[pb::SQL_NAMED_PARAMETERS_SUPPORTED] = true;
+  info[pb::SQL_LOCATORS_UPDATE_COPY] = false;
+  info[pb::SQL_STORED_FUNCTIONS_USING_CALL_SYNTAX_SUPPORTED] = false;
   return info;
 }
 

@@ -12,6 +12,8 @@
 #include <arrow/result.h>
 #include <arrow/type_fwd.h>
 
+#include "engine/engine.h"
+
 namespace squadron::flight {
 
 /// One SqlInfo value; the alternative chosen is the union child it goes to:
@@ -39,9 +41,12 @@ struct ServerFacts {
   int32_t statement_timeout_ms = 0;
   /// Idle timeout of transactions, in milliseconds (0: none).
   int32_t transaction_timeout_ms = 0;
+  /// Keywords, functions and conversions of the engine's SQL.
+  engine::Dialect dialect;
 };
 
-/// Returns the SqlInfo answers of this server.
+/// Returns the SqlInfo answers of this server: a value for every id the
+/// protocol defines, of the union type it defines.
 SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts);
 
 }  // namespace squadron::flight

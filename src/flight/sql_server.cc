@@ -3,6 +3,15 @@
 
 namespace squadron::flight {
 
+// The engine's dialect for SqlInfo; empty lists (with a warning) if it cannot say.
+static engine::Dialect DialectOf(engine::Engine* engine) {
+  auto session = engine->OpenSession({});
+  auto dialect = session.ok() ? (*session)->DescribeDialect() : session.status();
+  if (dialect.ok()) return std::move(*dialect);
+  spdlog::warn("event=dialect_unavailable error={:?}", dialect.status().message());
+  return {};
+}
+
 FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
     : engine_(engine),
       options_(std::move(options)),
@@ -13,7 +22,7 @@ FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
       transactions_({options_.transaction_idle_timeout, options_.max_transactions}),
       sql_info_(MakeServerSqlInfo({engine->name(), engine->version(), engine->read_only(),
                                    Int32Millis(options_.statement_idle_timeout),
-                                   Int32Millis(options_.transaction_idle_timeout)})) {
+                                   Int32Millis(options_.transaction_idle_timeout), DialectOf(engine)})) {
   using std::chrono::milliseconds;
   results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
 }

@@ -52,7 +52,7 @@ TEST(SqlInfoTest, ValuesLandInTheirUnionChild) {
 }
 
 TEST(SqlInfoTest, RequestedSubsetSkipsUnknownIds) {
-  SqlInfoMap values = MakeServerSqlInfo({"duckdb", "v1", true, 0, 0});
+  SqlInfoMap values = MakeServerSqlInfo({"duckdb", "v1", true, 0, 0, {}});
   auto batch = MakeSqlInfoBatch(values, {8, 3, 99999});
   ASSERT_TRUE(batch.ok());
   ASSERT_EQ((*batch)->num_rows(), 2);
@@ -62,7 +62,7 @@ TEST(SqlInfoTest, RequestedSubsetSkipsUnknownIds) {
 }
 
 TEST(SqlInfoTest, ServerFacts) {
-  SqlInfoMap values = MakeServerSqlInfo({"duckdb", "v1.4.4", true, 900000, 60000});
+  SqlInfoMap values = MakeServerSqlInfo({"duckdb", "v1.4.4", true, 900000, 60000, {}});
   EXPECT_EQ(std::get<int32_t>(values.at(100)), 900000);
   EXPECT_EQ(std::get<std::string>(values.at(0)), "Squadron");
   EXPECT_NE(std::get<std::string>(values.at(1)).find("duckdb v1.4.4"), std::string::npos);

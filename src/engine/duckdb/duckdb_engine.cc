@@ -118,6 +118,10 @@ class DuckDbSession final : public Session {
     return Guarded([&] { return engine::ListTables(connection_, filter); });
   }
 
+  arrow::Result<Dialect> DescribeDialect() override {
+    return Guarded([&] { return engine::DescribeDialect(connection_); });
+  }
+
   arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(const TableRef& table) override {
     return Guarded([&] { return engine::PrimaryKeys(connection_, table); });
   }
