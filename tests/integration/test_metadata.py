@@ -218,3 +218,23 @@ def test_foreign_keys_exported_imported_and_cross_reference(catalog):
     cross = fetch(client, get_cross_reference("customers", "orders", pk_schema="sales", fk_schema="sales"))
     assert cross.schema == FOREIGN_KEYS_SCHEMA and cross.num_rows == 1
     assert fetch(client, get_cross_reference("customers", "shops", pk_schema="sales", fk_schema="sales")).num_rows == 0
+
+
+def test_query_results_carry_column_metadata(catalog):
+    server, _ = catalog
+    sql = "SELECT id, amount, placed, 1::TINYINT AS tiny FROM sales.orders"
+    client = flight.connect(server.uri)
+    from flightsql import statement_query
+    info = client.get_flight_info(descriptor(statement_query(sql)))
+    schema = client.do_get(info.endpoints[0].ticket).read_all().schema
+    amount = schema.field("amount").metadata
+    assert amount[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"DECIMAL(12,2)"
+    assert (amount[b"ARROW:FLIGHT:SQL:PRECISION"], amount[b"ARROW:FLIGHT:SQL:SCALE"]) == (b"12", b"2")
+    assert schema.field("id").metadata[b"ARROW:FLIGHT:SQL:PRECISION"] == b"19"
+    assert schema.field("tiny").metadata[b"ARROW:FLIGHT:SQL:PRECISION"] == b"3"
+    assert schema.field("placed").metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"TIMESTAMP"
+    assert info.schema.field("amount").metadata == schema.field("amount").metadata
+    with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        adbc_schema = cur.fetch_arrow_table().schema
+    assert adbc_schema.field("amount").metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"DECIMAL(12,2)"

@@ -22,7 +22,13 @@ arrow::Status FromDuckDb(const duckdb::ErrorData& error);
 /// must also modify no database).
 bool ReadOnlyAllows(duckdb::StatementType type);
 
-/// Converts DuckDB result types to the Arrow schema DuckDB's export produces.
+/// Adds each column's ARROW:FLIGHT:SQL:TYPE_NAME (DuckDB's type name) and,
+/// for exact numbers, PRECISION and SCALE to the fields of `schema`.
+std::shared_ptr<arrow::Schema> WithTypeMetadata(const std::shared_ptr<arrow::Schema>& schema,
+                                                const duckdb::vector<duckdb::LogicalType>& types);
+
+/// Converts DuckDB result types to the Arrow schema DuckDB's export produces,
+/// with the column metadata of WithTypeMetadata.
 arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
     const duckdb::vector<duckdb::LogicalType>& types, const duckdb::vector<std::string>& names,
     duckdb::ClientProperties properties);

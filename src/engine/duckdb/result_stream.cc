@@ -40,7 +40,8 @@ class DuckDbResultStream final : public ResultStream {
     if (wrapper->stream.get_schema(&wrapper->stream, &c_schema) != 0) {
       return FromDuckDb(wrapper->last_error);
     }
-    ARROW_ASSIGN_OR_RAISE(stream->schema_, arrow::ImportSchema(&c_schema));
+    ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
+    stream->schema_ = WithTypeMetadata(schema, wrapper->column_types);
     return stream;
   }
 
