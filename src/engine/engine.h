@@ -126,6 +126,29 @@ struct Dialect {
   std::map<std::string, std::vector<std::string>> conversions;
 };
 
+/// One SQL type of the engine, as JDBC's getTypeInfo describes it.
+struct SqlTypeInfo {
+  std::string name;
+  /// JDBC type code (java.sql.Types), e.g. 4 for INTEGER.
+  int32_t data_type = 0;
+  std::optional<int32_t> column_size;
+  std::optional<std::string> literal_prefix;
+  std::optional<std::string> literal_suffix;
+  /// Parameters of the type in DDL, e.g. {"precision", "scale"}.
+  std::vector<std::string> create_params;
+  bool case_sensitive = false;
+  /// 0 none, 1 LIKE only, 2 all but LIKE, 3 all (Searchable enum).
+  int32_t searchable = 2;
+  std::optional<bool> unsigned_attribute;
+  bool fixed_prec_scale = false;
+  std::optional<int32_t> minimum_scale;
+  std::optional<int32_t> maximum_scale;
+  /// ODBC SQL_DATA_TYPE: data_type, or 9 (datetime) with a sub-code.
+  int32_t sql_data_type = 0;
+  std::optional<int32_t> datetime_subcode;
+  std::optional<int32_t> num_prec_radix;
+};
+
 /// One engine connection. Runs one statement at a time; a ResultStream it
 /// returned must be destroyed (or exhausted) before the next Execute.
 ///
@@ -218,6 +241,9 @@ class Engine {
   /// Errors: Invalid naming the setting that does not apply (unknown catalog,
   /// schema or time zone).
   virtual arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) = 0;
+
+  /// Every SQL type of the engine, ordered by data_type, then name.
+  virtual std::vector<SqlTypeInfo> SqlTypes() const = 0;
 
   /// A short name for logs and SqlInfo, e.g. "duckdb".
   virtual std::string name() const = 0;

@@ -127,6 +127,13 @@ arrow::Result<Command> ParseCrossReference(const google::protobuf::Any& any) {
   return c;
 }
 
+arrow::Result<Command> ParseXdbcTypeInfo(const google::protobuf::Any& any) {
+  ARROW_ASSIGN_OR_RAISE(auto m, Unpack<pb::CommandGetXdbcTypeInfo>(any));
+  GetXdbcTypeInfoCommand c;
+  if (m.has_data_type()) c.data_type = m.data_type();
+  return c;
+}
+
 template <typename Message>
 void SetTable(const engine::TableRef& table, Message* m) {
   if (table.catalog) m->set_catalog(*table.catalog);
@@ -171,6 +178,7 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
     return ParseKeys<pb::CommandGetImportedKeys, GetImportedKeysCommand>(any);
   }
   if (any.Is<pb::CommandGetCrossReference>()) return ParseCrossReference(any);
+  if (any.Is<pb::CommandGetXdbcTypeInfo>()) return ParseXdbcTypeInfo(any);
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
@@ -236,6 +244,10 @@ std::string SerializeCommand(const Command& command) {
           pb::CommandGetImportedKeys m;
           SetTable(c.table, &m);
           any.PackFrom(m);
+        } else if constexpr (std::is_same_v<T, GetXdbcTypeInfoCommand>) {
+          pb::CommandGetXdbcTypeInfo m;
+          if (c.data_type) m.set_data_type(*c.data_type);
+          any.PackFrom(m);
         } else if constexpr (std::is_same_v<T, GetCrossReferenceCommand>) {
           pb::CommandGetCrossReference m;
           if (c.pk_table.catalog) m.set_pk_catalog(*c.pk_table.catalog);
@@ -270,7 +282,8 @@ std::string_view CommandName(const Command& command) {
       "CommandStatementQuery", "CommandStatementUpdate", "CommandGetSqlInfo",
       "CommandPreparedStatementQuery", "CommandPreparedStatementUpdate", "CommandStatementIngest",
       "CommandGetCatalogs", "CommandGetDbSchemas", "CommandGetTables", "CommandGetTableTypes",
-      "CommandGetPrimaryKeys", "CommandGetExportedKeys", "CommandGetImportedKeys", "CommandGetCrossReference"};
+      "CommandGetPrimaryKeys", "CommandGetExportedKeys", "CommandGetImportedKeys", "CommandGetCrossReference",
+      "CommandGetXdbcTypeInfo"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

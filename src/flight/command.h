@@ -88,11 +88,17 @@ struct GetCrossReferenceCommand {
   engine::TableRef fk_table;
 };
 
+/// CommandGetXdbcTypeInfo, optionally for one data type.
+struct GetXdbcTypeInfoCommand {
+  std::optional<int32_t> data_type;
+};
+
 using Command = std::variant<StatementQueryCommand, StatementUpdateCommand, GetSqlInfoCommand,
                              PreparedStatementQueryCommand, PreparedStatementUpdateCommand,
                              StatementIngestCommand, GetCatalogsCommand, GetDbSchemasCommand,
                              GetTablesCommand, GetTableTypesCommand, GetPrimaryKeysCommand,
-                             GetExportedKeysCommand, GetImportedKeysCommand, GetCrossReferenceCommand>;
+                             GetExportedKeysCommand, GetImportedKeysCommand, GetCrossReferenceCommand,
+                             GetXdbcTypeInfoCommand>;
 
 /// Parses a FlightDescriptor.cmd. Errors: Invalid when the bytes are not a
 /// packed Flight SQL message; NotImplemented naming the type for a command

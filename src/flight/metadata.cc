@@ -119,6 +119,102 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ForeignKeysBatch(
   return arrow::RecordBatch::Make(ForeignKeysSchema(), static_cast<int64_t>(keys.size()), std::move(arrays));
 }
 
+const std::shared_ptr<arrow::Schema>& XdbcTypeInfoSchema() {
+  static const auto schema = arrow::schema({
+      arrow::field("type_name", arrow::utf8(), false),
+      arrow::field("data_type", arrow::int32(), false),
+      arrow::field("column_size", arrow::int32()),
+      arrow::field("literal_prefix", arrow::utf8()),
+      arrow::field("literal_suffix", arrow::utf8()),
+      arrow::field("create_params", arrow::list(arrow::field("item", arrow::utf8(), false))),
+      arrow::field("nullable", arrow::int32(), false),
+      arrow::field("case_sensitive", arrow::boolean(), false),
+      arrow::field("searchable", arrow::int32(), false),
+      arrow::field("unsigned_attribute", arrow::boolean()),
+      arrow::field("fixed_prec_scale", arrow::boolean(), false),
+      arrow::field("auto_increment", arrow::boolean()),
+      arrow::field("local_type_name", arrow::utf8()),
+      arrow::field("minimum_scale", arrow::int32()),
+      arrow::field("maximum_scale", arrow::int32()),
+      arrow::field("sql_data_type", arrow::int32(), false),
+      arrow::field("datetime_subcode", arrow::int32()),
+      arrow::field("num_prec_radix", arrow::int32()),
+      arrow::field("interval_precision", arrow::int32()),
+  });
+  return schema;
+}
+
+namespace {
+
+template <typename Builder, typename T>
+arrow::Status AppendOptional(Builder* builder, const std::optional<T>& value) {
+  return value ? builder->Append(*value) : builder->AppendNull();
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> XdbcTypeInfoBatch(const std::vector<engine::SqlTypeInfo>& types,
+                                                                     std::optional<int32_t> data_type) {
+  arrow::StringBuilder name, prefix, suffix, local_name;
+  arrow::Int32Builder type_code, column_size, nullable, searchable, min_scale, max_scale, sql_type, subcode, radix,
+      interval_precision;
+  arrow::BooleanBuilder case_sensitive, is_unsigned, fixed, auto_increment;
+  auto item_field = XdbcTypeInfoSchema()->field(5)->type()->field(0);
+  arrow::ListBuilder create_params(arrow::default_memory_pool(), std::make_shared<arrow::StringBuilder>(),
+                                   arrow::list(item_field));
+  auto* params = static_cast<arrow::StringBuilder*>(create_params.value_builder());
+  int64_t rows = 0;
+  for (const auto& t : types) {
+    if (data_type && t.data_type != *data_type) continue;
+    ++rows;
+    ARROW_RETURN_NOT_OK(name.Append(t.name));
+    ARROW_RETURN_NOT_OK(type_code.Append(t.data_type));
+    ARROW_RETURN_NOT_OK(AppendOptional(&column_size, t.column_size));
+    ARROW_RETURN_NOT_OK(AppendOptional(&prefix, t.literal_prefix));
+    ARROW_RETURN_NOT_OK(AppendOptional(&suffix, t.literal_suffix));
+    if (t.create_params.empty()) {
+      ARROW_RETURN_NOT_OK(create_params.AppendNull());
+    } else {
+      ARROW_RETURN_NOT_OK(create_params.Append());
+      ARROW_RETURN_NOT_OK(params->AppendValues(t.create_params));
+    }
+    ARROW_RETURN_NOT_OK(nullable.Append(1));  // NULLABILITY_NULLABLE: every type takes NULL
+    ARROW_RETURN_NOT_OK(case_sensitive.Append(t.case_sensitive));
+    ARROW_RETURN_NOT_OK(searchable.Append(t.searchable));
+    ARROW_RETURN_NOT_OK(AppendOptional(&is_unsigned, t.unsigned_attribute));
+    ARROW_RETURN_NOT_OK(fixed.Append(t.fixed_prec_scale));
+    ARROW_RETURN_NOT_OK(auto_increment.Append(false));
+    ARROW_RETURN_NOT_OK(local_name.Append(t.name));
+    ARROW_RETURN_NOT_OK(AppendOptional(&min_scale, t.minimum_scale));
+    ARROW_RETURN_NOT_OK(AppendOptional(&max_scale, t.maximum_scale));
+    ARROW_RETURN_NOT_OK(sql_type.Append(t.sql_data_type));
+    ARROW_RETURN_NOT_OK(AppendOptional(&subcode, t.datetime_subcode));
+    ARROW_RETURN_NOT_OK(AppendOptional(&radix, t.num_prec_radix));
+    ARROW_RETURN_NOT_OK(interval_precision.AppendNull());
+  }
+  arrow::ArrayVector arrays(19);
+  ARROW_RETURN_NOT_OK(name.Finish(&arrays[0]));
+  ARROW_RETURN_NOT_OK(type_code.Finish(&arrays[1]));
+  ARROW_RETURN_NOT_OK(column_size.Finish(&arrays[2]));
+  ARROW_RETURN_NOT_OK(prefix.Finish(&arrays[3]));
+  ARROW_RETURN_NOT_OK(suffix.Finish(&arrays[4]));
+  ARROW_RETURN_NOT_OK(create_params.Finish(&arrays[5]));
+  ARROW_RETURN_NOT_OK(nullable.Finish(&arrays[6]));
+  ARROW_RETURN_NOT_OK(case_sensitive.Finish(&arrays[7]));
+  ARROW_RETURN_NOT_OK(searchable.Finish(&arrays[8]));
+  ARROW_RETURN_NOT_OK(is_unsigned.Finish(&arrays[9]));
+  ARROW_RETURN_NOT_OK(fixed.Finish(&arrays[10]));
+  ARROW_RETURN_NOT_OK(auto_increment.Finish(&arrays[11]));
+  ARROW_RETURN_NOT_OK(local_name.Finish(&arrays[12]));
+  ARROW_RETURN_NOT_OK(min_scale.Finish(&arrays[13]));
+  ARROW_RETURN_NOT_OK(max_scale.Finish(&arrays[14]));
+  ARROW_RETURN_NOT_OK(sql_type.Finish(&arrays[15]));
+  ARROW_RETURN_NOT_OK(subcode.Finish(&arrays[16]));
+  ARROW_RETURN_NOT_OK(radix.Finish(&arrays[17]));
+  ARROW_RETURN_NOT_OK(interval_precision.Finish(&arrays[18]));
+  return arrow::RecordBatch::Make(XdbcTypeInfoSchema(), rows, std::move(arrays));
+}
+
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> CatalogsBatch(const std::vector<std::string>& catalogs) {
   ARROW_ASSIGN_OR_RAISE(auto names, Strings(catalogs));
   return arrow::RecordBatch::Make(CatalogsSchema(), names->length(), {names});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> PrimaryKeysBatch(
     const std::vector<engine::PrimaryKeyColumn>& keys);
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ForeignKeysBatch(
     const std::vector<engine::ForeignKeyColumn>& keys);
+const std::shared_ptr<arrow::Schema>& XdbcTypeInfoSchema();
+/// The engine's types, only those of `data_type` when given.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> XdbcTypeInfoBatch(const std::vector<engine::SqlTypeInfo>& types,
+                                                                     std::optional<int32_t> data_type);
 /// The table types the server lists, sorted.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> TableTypesBatch();
 

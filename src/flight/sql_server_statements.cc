@@ -243,6 +243,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> FlightSqlServer::Impl::Metada
     return MakeSqlInfoBatch(sql_info_, sql_info->info);
   }
   if (std::holds_alternative<GetTableTypesCommand>(command)) return TableTypesBatch();
+  if (auto* types = std::get_if<GetXdbcTypeInfoCommand>(&command)) {
+    return XdbcTypeInfoBatch(engine_->SqlTypes(), types->data_type);
+  }
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
   if (std::holds_alternative<GetCatalogsCommand>(command)) {
     ARROW_ASSIGN_OR_RAISE(auto catalogs, session->ListCatalogs());
@@ -282,6 +285,7 @@ std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command) {
   if (auto* tables = std::get_if<GetTablesCommand>(&command)) return TablesSchema(tables->filter.with_columns);
   if (std::holds_alternative<GetTableTypesCommand>(command)) return TableTypesSchema();
   if (std::holds_alternative<GetPrimaryKeysCommand>(command)) return PrimaryKeysSchema();
+  if (std::holds_alternative<GetXdbcTypeInfoCommand>(command)) return XdbcTypeInfoSchema();
   if (std::holds_alternative<GetExportedKeysCommand>(command) ||
       std::holds_alternative<GetImportedKeysCommand>(command) ||
       std::holds_alternative<GetCrossReferenceCommand>(command)) {

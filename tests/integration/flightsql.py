@@ -138,6 +138,11 @@ def get_cross_reference(pk_table, fk_table, pk_schema=None, fk_schema=None):
     return pack("CommandGetCrossReference", body + _bytes_field(6, fk_table))
 
 
+def get_xdbc_type_info(data_type=None):
+    body = b"" if data_type is None else _varint_field(1, data_type)
+    return pack("CommandGetXdbcTypeInfo", body)
+
+
 def get_table_types():
     return pack("CommandGetTableTypes")
 

@@ -10,7 +10,7 @@ import pyarrow.flight as flight
 import pytest
 
 from flightsql import (descriptor, get_catalogs, get_cross_reference, get_db_schemas, get_exported_keys,
-                       get_imported_keys, get_primary_keys, get_table_types, get_tables)
+                       get_imported_keys, get_primary_keys, get_table_types, get_tables, get_xdbc_type_info)
 
 SETUP = [
     "CREATE SCHEMA sales",
@@ -238,3 +238,42 @@ def test_query_results_carry_column_metadata(catalog):
         cur.execute(sql)
         adbc_schema = cur.fetch_arrow_table().schema
     assert adbc_schema.field("amount").metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"DECIMAL(12,2)"
+
+
+XDBC_TYPE_INFO_SCHEMA = pa.schema([
+    pa.field("type_name", pa.utf8(), nullable=False), pa.field("data_type", pa.int32(), nullable=False),
+    pa.field("column_size", pa.int32()), pa.field("literal_prefix", pa.utf8()),
+    pa.field("literal_suffix", pa.utf8()),
+    pa.field("create_params", pa.list_(pa.field("item", pa.utf8(), nullable=False))),
+    pa.field("nullable", pa.int32(), nullable=False), pa.field("case_sensitive", pa.bool_(), nullable=False),
+    pa.field("searchable", pa.int32(), nullable=False), pa.field("unsigned_attribute", pa.bool_()),
+    pa.field("fixed_prec_scale", pa.bool_(), nullable=False), pa.field("auto_increment", pa.bool_()),
+    pa.field("local_type_name", pa.utf8()), pa.field("minimum_scale", pa.int32()),
+    pa.field("maximum_scale", pa.int32()), pa.field("sql_data_type", pa.int32(), nullable=False),
+    pa.field("datetime_subcode", pa.int32()), pa.field("num_prec_radix", pa.int32()),
+    pa.field("interval_precision", pa.int32())])
+
+
+def test_xdbc_type_info_covers_every_duckdb_type(catalog):
+    server, reference = catalog
+    client = flight.connect(server.uri)
+    assert client.get_schema(descriptor(get_xdbc_type_info())).schema == XDBC_TYPE_INFO_SCHEMA
+    types = fetch(client, get_xdbc_type_info())
+    assert types.schema == XDBC_TYPE_INFO_SCHEMA
+    rows = types.to_pylist()
+    keys = [(r["data_type"], r["type_name"]) for r in rows]
+    assert keys == sorted(keys)
+    duckdb_types = {r[0] for r in reference.execute(
+        "SELECT DISTINCT logical_type FROM duckdb_types() WHERE database_name = 'system' "
+        "AND logical_type <> 'NULL'").fetchall()}
+    assert duckdb_types <= {r["type_name"] for r in rows}
+    by_name = {r["type_name"]: r for r in rows}
+    # java.sql.Types codes
+    assert (by_name["INTEGER"]["data_type"], by_name["BIGINT"]["data_type"], by_name["VARCHAR"]["data_type"],
+            by_name["BOOLEAN"]["data_type"], by_name["TIMESTAMP"]["data_type"]) == (4, -5, 12, 16, 93)
+    assert by_name["DECIMAL"]["create_params"] == ["precision", "scale"]
+    assert by_name["DATE"]["literal_prefix"] == "DATE '" and by_name["DATE"]["datetime_subcode"] == 1
+    assert by_name["UBIGINT"]["unsigned_attribute"] is True
+    assert by_name["VARCHAR"]["case_sensitive"] is True
+    only_int = fetch(client, get_xdbc_type_info(data_type=4)).column("type_name").to_pylist()
+    assert only_int == ["INTEGER", "USMALLINT"]

@@ -173,8 +173,8 @@ def test_adbc_get_info(server):
 
 def test_unknown_commands_are_unimplemented_and_named(server):
     client = flight.connect(server.uri)
-    with pytest.raises(pa.ArrowNotImplementedError, match="CommandGetXdbcTypeInfo"):
-        client.get_flight_info(descriptor(pack("CommandGetXdbcTypeInfo")))
+    with pytest.raises(pa.ArrowNotImplementedError, match="CommandStatementSubstraitPlan"):
+        client.get_flight_info(descriptor(pack("CommandStatementSubstraitPlan")))
     with pytest.raises(pa.ArrowNotImplementedError, match="acme.Frobnicate"):
         client.get_flight_info(descriptor(pack_any("type.googleapis.com/acme.Frobnicate")))
 

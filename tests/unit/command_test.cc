@@ -85,11 +85,11 @@ TEST(ParseCommandTest, GetTablesWithFilters) {
 }
 
 TEST(ParseCommandTest, KnownButUnservedCommandIsUnimplementedAndNamed) {
-  pb::CommandGetXdbcTypeInfo m;
+  pb::CommandStatementSubstraitPlan m;
   auto c = ParseCommand(Pack(m));
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(c.status().IsNotImplemented());
-  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandGetXdbcTypeInfo"),
+  EXPECT_NE(c.status().message().find("arrow.flight.protocol.sql.CommandStatementSubstraitPlan"),
             std::string::npos)
       << c.status();
 }

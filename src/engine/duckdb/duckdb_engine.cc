@@ -286,6 +286,7 @@ class DuckDbEngine final : public Engine {
     }
   }
 
+  std::vector<SqlTypeInfo> SqlTypes() const override { return DuckDbSqlTypes(); }
   std::string name() const override { return "duckdb"; }
   std::string version() const override { return duckdb::DuckDB::LibraryVersion(); }
   bool read_only() const override { return options_.read_only; }

@@ -80,6 +80,7 @@ arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
     const std::optional<std::string>& schema_pattern);
 arrow::Result<std::vector<TableEntry>> ListTables(duckdb::Connection& connection, const TableFilter& filter);
 arrow::Result<Dialect> DescribeDialect(duckdb::Connection& connection);
+std::vector<SqlTypeInfo> DuckDbSqlTypes();
 arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(duckdb::Connection& connection, const TableRef& table);
 arrow::Result<std::vector<ForeignKeyColumn>> ForeignKeys(duckdb::Connection& connection,
                                                          const std::optional<TableRef>& pk_table,
