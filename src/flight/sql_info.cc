@@ -241,7 +241,10 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_ANSI92_SUPPORTED_LEVEL] = Bit(pb::ANSI92_ENTRY_SQL) | Bit(pb::ANSI92_INTERMEDIATE_SQL);
   // Primary keys, foreign keys, CHECK and NOT NULL constraints.
   info[pb::SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY] = true;
-  info[pb::SQL_OUTER_JOINS_SUPPORT_LEVEL] = static_cast<int32_t>(pb::SQL_FULL_OUTER_JOINS);
+  // The spec calls this an ordinal, but the Flight SQL JDBC driver (DBeaver's)
+  // reads it as a bitmask of SqlOuterJoinsSupportLevel: set every level
+  // DuckDB supports, limited and full, so supportsFullOuterJoins() is true.
+  info[pb::SQL_OUTER_JOINS_SUPPORT_LEVEL] = Bit(pb::SQL_LIMITED_OUTER_JOINS) | Bit(pb::SQL_FULL_OUTER_JOINS);
   info[pb::SQL_SCHEMA_TERM] = std::string("schema");
   info[pb::SQL_PROCEDURE_TERM] = std::string("procedure");
   info[pb::SQL_CATALOG_TERM] = std::string("database");
@@ -268,8 +271,10 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
     info[id] = int64_t{0};
   }
   info[pb::SQL_MAX_ROW_SIZE_INCLUDES_BLOBS] = true;
-  // DuckDB's MVCC gives each transaction a snapshot: repeatable reads.
-  info[pb::SQL_DEFAULT_TRANSACTION_ISOLATION] = static_cast<int32_t>(pb::SQL_TRANSACTION_REPEATABLE_READ);
+  // DuckDB's MVCC gives each transaction a snapshot: repeatable reads. The
+  // spec says int32, but the Flight SQL JDBC driver casts this id to a Long
+  // (Arrow Java's own servers send int64): an int32 here throws in DBeaver.
+  info[pb::SQL_DEFAULT_TRANSACTION_ISOLATION] = static_cast<int64_t>(pb::SQL_TRANSACTION_REPEATABLE_READ);
   info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;
   info[pb::SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS] = Bit(pb::SQL_TRANSACTION_REPEATABLE_READ);
   // DDL is transactional in DuckDB.
