@@ -277,3 +277,43 @@ def test_xdbc_type_info_covers_every_duckdb_type(catalog):
     assert by_name["VARCHAR"]["case_sensitive"] is True
     only_int = fetch(client, get_xdbc_type_info(data_type=4)).column("type_name").to_pylist()
     assert only_int == ["INTEGER", "USMALLINT"]
+
+
+def test_adbc_get_objects_at_every_depth(catalog):
+    server, reference = catalog
+    catalogs = [r[0] for r in reference.execute(
+        "SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1").fetchall()]
+    with flightsql.connect(server.uri, autocommit=True) as conn:
+        by_depth = {depth: conn.adbc_get_objects(depth=depth).read_all().to_pylist()
+                    for depth in ("catalogs", "db_schemas", "tables", "columns")}
+    assert [c["catalog_name"] for c in by_depth["catalogs"]] == catalogs
+    assert all(not c["catalog_db_schemas"] for c in by_depth["catalogs"])
+    schemas = {(c["catalog_name"], s["db_schema_name"]) for c in by_depth["db_schemas"]
+               for s in c["catalog_db_schemas"]}
+    assert schemas == set(reference.execute(
+        "SELECT s.database_name, s.schema_name FROM duckdb_schemas() s JOIN duckdb_databases() d "
+        "USING (database_name) WHERE NOT d.internal").fetchall())
+    tables = {(s["db_schema_name"], t["table_name"], t["table_type"]) for c in by_depth["tables"]
+              for s in c["catalog_db_schemas"] for t in s["db_schema_tables"]}
+    assert ("sales", "big_orders", "VIEW") in tables and ("main", "stock", "TABLE") in tables
+    assert all(not t["table_columns"] for c in by_depth["tables"] for s in c["catalog_db_schemas"]
+               for t in s["db_schema_tables"])
+    columns = {(t["table_name"], col["column_name"]) for c in by_depth["columns"]
+               for s in c["catalog_db_schemas"] for t in s["db_schema_tables"] for col in t["table_columns"]}
+    assert ("odd % name", "a b") in columns and ("orders", "amount") in columns
+
+
+def test_sql_info_schema_is_the_protocols(catalog):
+    server, _ = catalog
+    from flightsql import get_sql_info
+    client = flight.connect(server.uri)
+    want = pa.schema([
+        pa.field("info_name", pa.uint32(), nullable=False),
+        pa.field("value", pa.dense_union([
+            pa.field("string_value", pa.utf8()), pa.field("bool_value", pa.bool_()),
+            pa.field("bigint_value", pa.int64()), pa.field("int32_bitmask", pa.int32()),
+            pa.field("string_list", pa.list_(pa.utf8())),
+            pa.field("int32_to_int32_list_map", pa.map_(pa.int32(), pa.list_(pa.int32())))],
+            type_codes=[0, 1, 2, 3, 4, 5]), nullable=False)])
+    assert client.get_schema(descriptor(get_sql_info())).schema == want
+    assert fetch(client, get_sql_info()).schema == want
