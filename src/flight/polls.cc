@@ -93,6 +93,12 @@ void PollRegistry::DropExpired() {
   }
 }
 
+size_t PollRegistry::size() {
+  DropExpired();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
+
 void PollRegistry::StopAll() {
   std::unordered_map<std::string, std::shared_ptr<Entry>> all;
   {

@@ -41,6 +41,9 @@ class PollRegistry {
   arrow::Result<std::unique_ptr<arrow::flight::PollInfo>> Poll(const std::string& id,
                                                                const arrow::flight::FlightDescriptor& next);
 
+  /// Polls held (running, or finished and not yet reported).
+  size_t size();
+
   /// Stops every running query and waits for their threads.
   void StopAll();
 

@@ -86,6 +86,11 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
 arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
                         const std::string& sql, engine::ParameterBatches parameters,
                         const fl::FlightDescriptor& descriptor, std::unique_ptr<fl::PollInfo>* info) {
+  // Each poll runs on a thread of its own: they count against the results limit.
+  if (polls_.size() >= options_.max_open_results) {
+    return Unavailable(Msg("Too many queries being polled (limit --max-open-results=",
+                           options_.max_open_results, "): poll them to the end or cancel them"));
+  }
   // Planning errors (bad SQL, missing table) come back from this first call.
   ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), sql));
   const std::string result_id = ResultStore::NewId();
@@ -123,6 +128,7 @@ arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::
   };
   polls_.Start(result_id, expires_at, std::make_unique<fl::FlightInfo>(running), (*pending)->control,
                std::move(work));
+  spdlog::info("event=poll_started query={:?}", ForLog(sql));
   *info = std::make_unique<fl::PollInfo>();
   (*info)->info = std::make_unique<fl::FlightInfo>(std::move(running));
   (*info)->descriptor = fl::FlightDescriptor::Command(poll_token);
