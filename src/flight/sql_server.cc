@@ -25,7 +25,21 @@ FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
                                    Int32Millis(options_.transaction_idle_timeout), DialectOf(engine)})) {
   using std::chrono::milliseconds;
   results_.StartReaper(std::clamp(options_.result_ttl / 2, milliseconds(50), milliseconds(10000)));
+  const auto interval = std::clamp(
+      std::min({options_.session_idle_timeout, options_.transaction_idle_timeout}) / 4, milliseconds(50),
+      milliseconds(5000));
+  maintenance_ = std::thread([this, interval] {
+    std::unique_lock<std::mutex> lock(maintenance_mutex_);
+    while (!maintenance_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+      lock.unlock();
+      ReleaseExpiredSessions();
+      polls_.size();  // drops finished polls past their expiry
+      lock.lock();
+    }
+  });
 }
+
+FlightSqlServer::Impl::~Impl() { ReleaseResults(); }
 
 arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
                             std::unique_ptr<fl::FlightInfo>* info) {
@@ -183,6 +197,12 @@ arrow::Status FlightSqlServer::Impl::PollFlightInfo(const fl::ServerCallContext&
 }
 
 void FlightSqlServer::Impl::ReleaseResults() {
+  {
+    std::lock_guard<std::mutex> lock(maintenance_mutex_);
+    stopping_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
   polls_.StopAll();
   results_.Stop();
 }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <functional>
 #include <limits>
 #include <map>
@@ -217,6 +219,8 @@ class FlightSqlServer::Impl {
 
   void ReleaseResults();
 
+  ~Impl();
+
  private:
   // The transaction a command names, or null for none (autocommit).
   arrow::Result<std::shared_ptr<Transaction>> FindTransaction(
@@ -327,6 +331,12 @@ class FlightSqlServer::Impl {
   RunningQueries running_;
   PollRegistry polls_;  // after running_ and results_: its threads use them
   const SqlInfoMap sql_info_;
+  // Reaps idle sessions, transactions and finished polls on a timer, so an
+  // idle server does not keep their DuckDB connections until the next call.
+  std::mutex maintenance_mutex_;
+  std::condition_variable maintenance_cv_;
+  bool stopping_ = false;  // GUARDED_BY(maintenance_mutex_)
+  std::thread maintenance_;
 };
 
 }  // namespace squadron::flight
