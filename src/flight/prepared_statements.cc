@@ -7,93 +7,47 @@
 namespace squadron::flight {
 
 PreparedStatementRegistry::PreparedStatementRegistry(Options options, Clock clock)
-    : options_(options), clock_(std::move(clock)) {}
+    : table_({options.idle_timeout, options.max_handles}, std::move(clock),
+             [idle = options.idle_timeout](const std::string&) {
+               return NotFound("Unknown prepared statement handle: it was closed, was idle longer than ",
+                               FormatDuration(idle),
+                               ", belongs to another session, or was created by another server. "
+                               "Prepare the statement again");
+             },
+             [max = options.max_handles] {
+               return Unavailable(Msg("Too many open prepared statements (limit ", max,
+                                      "): close statements that are no longer needed"));
+             }) {}
 
-void PreparedStatementRegistry::DropIdleLocked(std::chrono::steady_clock::time_point now) {
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = now - it->second.last_used >= options_.idle_timeout ? entries_.erase(it) : std::next(it);
-  }
-}
-
-arrow::Status PreparedStatementRegistry::UnknownHandle() const {
-  return NotFound("Unknown prepared statement handle: it was closed, was idle longer than ",
-                  FormatDuration(options_.idle_timeout),
-                  ", belongs to another session, or was created by another server. "
-                  "Prepare the statement again");
-}
-
-PreparedStatementRegistry::Entry* PreparedStatementRegistry::FindLocked(const std::string& handle,
-                                                                      const std::string& caller) {
-  auto it = entries_.find(handle);
-  if (it == entries_.end()) return nullptr;
-  // Another session's handle is reported exactly like an unknown one.
-  if (!it->second.owner.empty() && it->second.owner != caller) return nullptr;
-  return &it->second;
-}
-
-arrow::Result<std::string> PreparedStatementRegistry::Add(PreparedStatement statement,
-                                                          const std::string& owner) {
+arrow::Result<std::string> PreparedStatementRegistry::Add(PreparedStatement statement, const std::string& owner) {
+  table_.TakeIdle();  // idle handles must not count against the limit
   std::string handle = RandomBytes(16);
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = clock_();
-  DropIdleLocked(now);
-  if (entries_.size() >= options_.max_handles) {
-    return Unavailable(Msg("Too many open prepared statements (limit ", options_.max_handles,
-                           "): close statements that are no longer needed"));
-  }
-  entries_.emplace(handle, Entry{std::move(statement), owner, now});
+  ARROW_RETURN_NOT_OK(table_.Add(handle, std::move(statement), owner));
   return handle;
 }
 
 arrow::Result<PreparedStatement> PreparedStatementRegistry::Get(const std::string& handle,
                                                                 const std::string& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = clock_();
-  DropIdleLocked(now);
-  Entry* entry = FindLocked(handle, caller);
-  if (entry == nullptr) return UnknownHandle();
-  entry->last_used = now;
-  return entry->statement;
+  return table_.Get(handle, caller);
 }
 
 arrow::Status PreparedStatementRegistry::Bind(const std::string& handle, const std::string& caller,
                                               engine::ParameterBatches parameters) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = clock_();
-  DropIdleLocked(now);
-  Entry* entry = FindLocked(handle, caller);
-  if (entry == nullptr) return UnknownHandle();
-  entry->statement.parameters = std::move(parameters);
-  entry->last_used = now;
-  return arrow::Status::OK();
+  return table_.Update(handle, caller,
+                       [&parameters](PreparedStatement& statement) { statement.parameters = std::move(parameters); });
 }
 
 arrow::Status PreparedStatementRegistry::Close(const std::string& handle, const std::string& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  DropIdleLocked(clock_());
-  if (FindLocked(handle, caller) == nullptr) return UnknownHandle();
-  entries_.erase(handle);
-  return arrow::Status::OK();
+  return table_.Take(handle, caller).status();
 }
 
 size_t PreparedStatementRegistry::CloseOwnedBy(const std::string& session) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  size_t closed = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.owner == session) {
-      it = entries_.erase(it);
-      ++closed;
-    } else {
-      ++it;
-    }
-  }
-  return closed;
+  return table_.TakeOwnedBy(session).size();
 }
 
 size_t PreparedStatementRegistry::size() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  DropIdleLocked(clock_());
-  return entries_.size();
+  table_.TakeIdle();
+  return table_.size();
 }
 
 }  // namespace squadron::flight

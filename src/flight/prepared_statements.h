@@ -5,14 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include <arrow/result.h>
 
 #include "engine/engine.h"
+#include "flight/handle_table.h"
 
 namespace squadron::flight {
 
@@ -29,7 +28,7 @@ struct PreparedStatement {
 
 /// Live handles, each dropped when closed or idle too long.
 ///
-/// Thread-safe. Idle handles are dropped lazily, during later calls.
+/// Thread-safe.
 class PreparedStatementRegistry {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -63,26 +62,11 @@ class PreparedStatementRegistry {
   /// Closes every handle a session owns; returns how many.
   size_t CloseOwnedBy(const std::string& session);
 
-  /// Number of open handles (after dropping idle ones).
+  /// Drops handles idle past the timeout; returns how many are left.
   size_t size();
 
  private:
-  struct Entry {
-    PreparedStatement statement;
-    std::string owner;
-    std::chrono::steady_clock::time_point last_used;
-  };
-
-  // Drops handles idle longer than the timeout. Requires mutex_.
-  void DropIdleLocked(std::chrono::steady_clock::time_point now);
-  // The caller's entry for `handle`, or null. Requires mutex_.
-  Entry* FindLocked(const std::string& handle, const std::string& caller);
-  arrow::Status UnknownHandle() const;
-
-  const Options options_;
-  const Clock clock_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mutex_)
+  HandleTable<PreparedStatement> table_;
 };
 
 }  // namespace squadron::flight

@@ -98,68 +98,38 @@ std::optional<fl::SetSessionOptionErrorValue> ApplySessionOption(const std::stri
   return fl::SetSessionOptionErrorValue::kInvalidName;
 }
 
-SessionStore::SessionStore(Options options, Clock clock) : options_(options), clock_(std::move(clock)) {}
-
-arrow::Status SessionStore::UnknownSession(const std::string& id) const {
-  return NotFound("Session '", id, "' is closed or expired (sessions close after ",
-                  FormatDuration(options_.idle_timeout),
-                  " idle, on CloseSession, and when the server restarts): reconnect");
-}
+SessionStore::SessionStore(Options options, Clock clock)
+    : table_({options.idle_timeout, options.max_sessions}, std::move(clock),
+             [idle = options.idle_timeout](const std::string& id) {
+               return NotFound("Session '", id, "' is closed or expired (sessions close after ",
+                               FormatDuration(idle),
+                               " idle, on CloseSession, and when the server restarts): reconnect");
+             },
+             [max = options.max_sessions] {
+               return Unavailable(Msg("Too many open sessions (limit --max-sessions=", max,
+                                      "): close idle sessions or retry later"));
+             }) {}
 
 arrow::Result<std::string> SessionStore::Create() {
   std::string id = Hex(RandomBytes(16));
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (entries_.size() >= options_.max_sessions) {
-    return Unavailable(Msg("Too many open sessions (limit --max-sessions=", options_.max_sessions,
-                           "): close idle sessions or retry later"));
-  }
-  entries_.emplace(id, Entry{ClientSession{}, clock_()});
+  ARROW_RETURN_NOT_OK(table_.Add(id, ClientSession{}, /*owner=*/""));
   return id;
 }
 
-arrow::Result<ClientSession> SessionStore::Get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = entries_.find(id);
-  const auto now = clock_();
-  if (it == entries_.end() || now - it->second.last_used >= options_.idle_timeout) {
-    return UnknownSession(id);
-  }
-  it->second.last_used = now;
-  return it->second.session;
-}
+arrow::Result<ClientSession> SessionStore::Get(const std::string& id) { return table_.Get(id, ""); }
 
 arrow::Status SessionStore::Update(const std::string& id, ClientSession session) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return UnknownSession(id);
-  it->second.session = std::move(session);
-  it->second.last_used = clock_();
-  return arrow::Status::OK();
+  return table_.Update(id, "", [&session](ClientSession& current) { current = std::move(session); });
 }
 
-arrow::Status SessionStore::Close(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.erase(id) == 1 ? arrow::Status::OK() : UnknownSession(id);
-}
+arrow::Status SessionStore::Close(const std::string& id) { return table_.Take(id, "").status(); }
 
 std::vector<std::string> SessionStore::TakeExpired() {
-  std::vector<std::string> expired;
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = clock_();
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (now - it->second.last_used >= options_.idle_timeout) {
-      expired.push_back(it->first);
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return expired;
+  std::vector<std::string> ids;
+  for (auto& [id, session] : table_.TakeIdle()) ids.push_back(id);
+  return ids;
 }
 
-size_t SessionStore::size() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.size();
-}
+size_t SessionStore::size() { return table_.size(); }
 
 }  // namespace squadron::flight

@@ -6,10 +6,8 @@
 #include <cstddef>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <arrow/flight/server.h>
@@ -17,6 +15,7 @@
 #include <arrow/result.h>
 
 #include "engine/engine.h"
+#include "flight/handle_table.h"
 
 namespace squadron::flight {
 
@@ -46,8 +45,8 @@ std::optional<arrow::flight::SetSessionOptionErrorValue> ApplySessionOption(
 
 /// Live sessions, each closed by CloseSession or after an idle timeout.
 ///
-/// Thread-safe. Idle sessions are dropped lazily; TakeExpired() returns their
-/// ids so their handles can be closed too.
+/// Thread-safe. TakeExpired() returns the ids of idle sessions so their
+/// handles can be closed too.
 class SessionStore {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -80,17 +79,7 @@ class SessionStore {
   size_t size();
 
  private:
-  struct Entry {
-    ClientSession session;
-    std::chrono::steady_clock::time_point last_used;
-  };
-
-  arrow::Status UnknownSession(const std::string& id) const;
-
-  const Options options_;
-  const Clock clock_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mutex_)
+  HandleTable<ClientSession> table_;
 };
 
 }  // namespace squadron::flight

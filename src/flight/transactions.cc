@@ -104,79 +104,46 @@ arrow::Status Transaction::End(bool commit) {
 }
 
 TransactionRegistry::TransactionRegistry(Options options, Clock clock)
-    : options_(options), clock_(std::move(clock)) {}
-
-arrow::Status TransactionRegistry::UnknownTransaction() const {
-  return NotFound("Unknown transaction id: it was committed, rolled back, rolled back after ",
-                  FormatDuration(options_.idle_timeout),
-                  " without a statement, belongs to another session, or the server restarted");
-}
+    : table_({options.idle_timeout, options.max_transactions}, std::move(clock),
+             [idle = options.idle_timeout](const std::string&) {
+               return NotFound("Unknown transaction id: it was committed, rolled back, rolled back after ",
+                               FormatDuration(idle),
+                               " without a statement, belongs to another session, or the server restarted");
+             },
+             [max = options.max_transactions] {
+               return Unavailable(Msg("Too many open transactions (limit ", max,
+                                      "): commit or roll back open transactions, or retry later"));
+             }) {}
 
 arrow::Result<std::string> TransactionRegistry::Add(std::shared_ptr<Transaction> transaction,
                                                     const std::string& owner) {
   std::string id = RandomBytes(16);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (entries_.size() >= options_.max_transactions) {
-    return Unavailable(Msg("Too many open transactions (limit ", options_.max_transactions,
-                           "): commit or roll back open transactions, or retry later"));
-  }
-  entries_.emplace(id, Entry{std::move(transaction), owner, clock_()});
+  ARROW_RETURN_NOT_OK(table_.Add(id, std::move(transaction), owner));
   return id;
 }
 
 arrow::Result<std::shared_ptr<Transaction>> TransactionRegistry::Get(const std::string& id,
                                                                      const std::string& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = entries_.find(id);
-  const auto now = clock_();
-  if (it == entries_.end() || (!it->second.owner.empty() && it->second.owner != caller) ||
-      now - it->second.last_used >= options_.idle_timeout) {
-    return UnknownTransaction();
-  }
-  it->second.last_used = now;
-  return it->second.transaction;
+  return table_.Get(id, caller);
 }
 
 arrow::Result<std::shared_ptr<Transaction>> TransactionRegistry::Take(const std::string& id,
                                                                       const std::string& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = entries_.find(id);
-  if (it == entries_.end() || (!it->second.owner.empty() && it->second.owner != caller) ||
-      clock_() - it->second.last_used >= options_.idle_timeout) {
-    return UnknownTransaction();
-  }
-  auto transaction = std::move(it->second.transaction);
-  entries_.erase(it);
-  return transaction;
+  return table_.Take(id, caller);
 }
+
+namespace {
+std::vector<std::shared_ptr<Transaction>> Values(std::vector<std::pair<std::string, std::shared_ptr<Transaction>>> in) {
+  std::vector<std::shared_ptr<Transaction>> out;
+  for (auto& [id, transaction] : in) out.push_back(std::move(transaction));
+  return out;
+}
+}  // namespace
 
 std::vector<std::shared_ptr<Transaction>> TransactionRegistry::TakeOwnedBy(const std::string& session) {
-  std::vector<std::shared_ptr<Transaction>> taken;
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.owner == session) {
-      taken.push_back(std::move(it->second.transaction));
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return taken;
+  return Values(table_.TakeOwnedBy(session));
 }
 
-std::vector<std::shared_ptr<Transaction>> TransactionRegistry::TakeIdle() {
-  std::vector<std::shared_ptr<Transaction>> taken;
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = clock_();
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (now - it->second.last_used >= options_.idle_timeout) {
-      taken.push_back(std::move(it->second.transaction));
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return taken;
-}
+std::vector<std::shared_ptr<Transaction>> TransactionRegistry::TakeIdle() { return Values(table_.TakeIdle()); }
 
 }  // namespace squadron::flight

@@ -8,12 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <arrow/result.h>
 
 #include "engine/engine.h"
+#include "flight/handle_table.h"
 
 namespace squadron::flight {
 
@@ -87,18 +87,7 @@ class TransactionRegistry {
   std::vector<std::shared_ptr<Transaction>> TakeIdle();
 
  private:
-  struct Entry {
-    std::shared_ptr<Transaction> transaction;
-    std::string owner;
-    std::chrono::steady_clock::time_point last_used;
-  };
-
-  arrow::Status UnknownTransaction() const;
-
-  const Options options_;
-  const Clock clock_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mutex_)
+  HandleTable<std::shared_ptr<Transaction>> table_;
 };
 
 }  // namespace squadron::flight
