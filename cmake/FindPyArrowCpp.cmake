@@ -6,7 +6,7 @@
 # symlinks with pyarrow.create_library_symlinks().
 #
 # Input:  PYARROW_PYTHON  - the Python interpreter that has pyarrow installed.
-# Output: imported targets PyArrow::arrow and PyArrow::arrow_flight,
+# Output: imported targets PyArrow::arrow, PyArrow::arrow_flight, PyArrow::parquet,
 #         PyArrowCpp_FOUND, PyArrowCpp_VERSION.
 
 if(NOT PYARROW_PYTHON)
@@ -35,10 +35,12 @@ list(GET _pyarrow_lines 2 PyArrowCpp_VERSION)
 
 find_library(PyArrowCpp_ARROW_LIBRARY NAMES arrow PATHS "${PyArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH)
 find_library(PyArrowCpp_FLIGHT_LIBRARY NAMES arrow_flight PATHS "${PyArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH)
+find_library(PyArrowCpp_PARQUET_LIBRARY NAMES parquet PATHS "${PyArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH)
 
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(PyArrowCpp
-  REQUIRED_VARS PyArrowCpp_ARROW_LIBRARY PyArrowCpp_FLIGHT_LIBRARY PyArrowCpp_INCLUDE_DIR
+  REQUIRED_VARS PyArrowCpp_ARROW_LIBRARY PyArrowCpp_FLIGHT_LIBRARY PyArrowCpp_PARQUET_LIBRARY
+                PyArrowCpp_INCLUDE_DIR
   VERSION_VAR PyArrowCpp_VERSION)
 
 if(PyArrowCpp_FOUND AND NOT TARGET PyArrow::arrow)
@@ -50,5 +52,9 @@ if(PyArrowCpp_FOUND AND NOT TARGET PyArrow::arrow)
   add_library(PyArrow::arrow_flight SHARED IMPORTED)
   set_target_properties(PyArrow::arrow_flight PROPERTIES
     IMPORTED_LOCATION "${PyArrowCpp_FLIGHT_LIBRARY}"
+    INTERFACE_LINK_LIBRARIES PyArrow::arrow)
+  add_library(PyArrow::parquet SHARED IMPORTED)
+  set_target_properties(PyArrow::parquet PROPERTIES
+    IMPORTED_LOCATION "${PyArrowCpp_PARQUET_LIBRARY}"
     INTERFACE_LINK_LIBRARIES PyArrow::arrow)
 endif()

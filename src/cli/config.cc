@@ -231,6 +231,30 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
   CLI::App* serve = app.add_subcommand("serve", "Serve Flight SQL until SIGINT/SIGTERM");
   AddServeOptions(serve, &raw);
 
+  QueryOptions query;
+  CLI::App* query_cmd = app.add_subcommand("query", "Run one SQL query against a Flight SQL server");
+  query_cmd->add_option("sql", query.sql, "The SQL; read from stdin when absent");
+  query_cmd->add_option("--uri", query.uri, "Server to ask")->envname("SQUADRON_URI")->capture_default_str();
+  query_cmd->add_option("-o,--output", query.output,
+                        "Write every row to this file instead of printing a table: .arrow (Arrow IPC "
+                        "file), .arrows (IPC stream), .parquet or .csv");
+  query_cmd->add_option("--parallel", query.parallel, "Endpoints fetched at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  query_cmd->add_option("--max-rows", query.max_rows, "Rows printed as a table (without --output)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  query_cmd->add_flag("--timing", query.timing, "Print plan and fetch times and throughput to stderr");
+  query_cmd->add_option("--progress", query.progress, "Progress on stderr: auto (on a terminal), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  query_cmd->add_option("--username", query.username, "User name (sent as Basic authorization)")
+      ->envname("SQUADRON_USERNAME");
+  query_cmd->add_option("--password", query.password, "Password (prefer the environment variable)")
+      ->envname("SQUADRON_PASSWORD");
+  query_cmd->add_option("--token", query.token, "Bearer token (sent as Bearer authorization)")
+      ->envname("SQUADRON_TOKEN");
+
   Invocation invocation;
   std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -239,6 +263,11 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
     std::ostringstream out;
     invocation.exit_code = app.exit(e, out, out);
     invocation.output = out.str();
+    return invocation;
+  }
+  if (query_cmd->parsed()) {
+    invocation.action = Invocation::Action::kQuery;
+    invocation.query = std::move(query);
     return invocation;
   }
   const arrow::Status file_status =

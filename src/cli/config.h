@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/query.h"
 #include "server/server.h"
 
 namespace squadron::cli {
@@ -14,6 +15,8 @@ struct Invocation {
   enum class Action {
     /// Run the server with `serve`.
     kServe,
+    /// Run one query with `query`.
+    kQuery,
     /// Print `output` (help, version or an error) and exit with `exit_code`.
     kExit,
   };
@@ -21,6 +24,7 @@ struct Invocation {
   int exit_code = 0;
   std::string output;
   server::ServerOptions serve;
+  QueryOptions query;
   std::string log_level = "info";
 };
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/config.h"
+#include "cli/query.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
   if (invocation.action == squadron::cli::Invocation::Action::kExit) {
     (invocation.exit_code == 0 ? std::cout : std::cerr) << invocation.output;
     return invocation.exit_code;
+  }
+  if (invocation.action == squadron::cli::Invocation::Action::kQuery) {
+    return squadron::cli::RunQuery(invocation.query);
   }
   return Serve(invocation);
 }

@@ -1,0 +1,34 @@
+// `squadron query`: the command-line Flight SQL client.
+#pragma once
+
+#include <string>
+
+namespace squadron::cli {
+
+struct QueryOptions {
+  /// Server to ask, e.g. grpc://127.0.0.1:31337.
+  std::string uri = "grpc://127.0.0.1:31337";
+  /// The SQL; read from stdin when empty.
+  std::string sql;
+  /// Write every row here instead of printing a table: .arrow (Arrow IPC
+  /// file), .arrows (IPC stream), .parquet or .csv.
+  std::string output;
+  /// Endpoints fetched at once.
+  int parallel = 4;
+  /// Rows printed as a table when there is no --output.
+  int max_rows = 100;
+  /// Print plan/fetch timings and throughput to stderr.
+  bool timing = false;
+  /// Progress on stderr: "auto" (only on a terminal), "always" or "never".
+  std::string progress = "auto";
+  /// Credentials, sent as an authorization header (Basic or Bearer).
+  std::string username;
+  std::string password;
+  std::string token;
+};
+
+/// Runs the query; returns the process exit code (0 ok, 1 query failed,
+/// 2 bad options). Output goes to stdout; errors, progress and timings to stderr.
+int RunQuery(const QueryOptions& options);
+
+}  // namespace squadron::cli

@@ -1,0 +1,78 @@
+"""`squadron query`, the command-line client, against the real server."""
+
+import subprocess
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import BIN
+
+SQL = ("SELECT range AS id, 'name ' || range AS name, (range % 7)::DECIMAL(10, 2) AS amount, "
+       "DATE '2024-01-01' + (range % 30)::INTEGER AS day FROM range(200000)")
+
+
+def query(server, *args, stdin=None):
+    return subprocess.run([BIN, "query", "--uri", server.uri, *args], input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_prints_a_table(server):
+    proc = query(server, "SELECT 42 AS answer, 'hello' AS greeting, NULL::INTEGER AS nothing")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == ["answer", "greeting", "nothing"]
+    assert [c.strip() for c in lines[2].split("|")] == ["42", "hello", "NULL"]
+    assert lines[-1] == "(1 row)"
+
+
+def test_reads_sql_from_stdin_and_limits_printed_rows(server):
+    proc = query(server, "--max-rows", "3", stdin="SELECT * FROM range(10) ORDER BY range")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "(10 rows, first 3 shown; --output FILE writes them all)"
+    assert [line.strip() for line in proc.stdout.splitlines()[2:5]] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".arrow", ".arrows"])
+def test_writes_every_row_to_a_file(server, tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    proc = query(server, "--output", str(path), "--timing", SQL)
+    assert proc.returncode == 0, proc.stderr
+    assert "timing: plan" in proc.stderr and "200000 rows" in proc.stderr
+    assert proc.stdout == ""
+    want = duckdb.sql(SQL).fetch_arrow_table()
+    if suffix == ".parquet":
+        got = pq.read_table(path)
+    elif suffix == ".csv":
+        got = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=want.schema))
+    elif suffix == ".arrow":
+        got = ipc.open_file(path).read_all()
+    else:
+        got = ipc.open_stream(path).read_all()
+    assert got.sort_by("id").select(want.column_names).cast(want.schema).equals(want)
+
+
+def test_errors_exit_non_zero_with_the_message(server, tmp_path):
+    proc = query(server, "SELECT * FROM no_such_table")
+    assert proc.returncode == 1
+    assert "no_such_table" in proc.stderr
+    proc = query(server, "--output", str(tmp_path / "x.xlsx"), "SELECT 1")
+    assert proc.returncode == 1 and "Unknown --output format" in proc.stderr
+    proc = query(server, stdin="  ;  ")
+    assert proc.returncode == 2 and "no SQL given" in proc.stderr
+
+
+def test_unreachable_server_fails_cleanly():
+    proc = subprocess.run([BIN, "query", "--uri", "grpc://127.0.0.1:1", "SELECT 1"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "squadron query:" in proc.stderr
+
+
+def test_help_lists_the_options():
+    out = subprocess.run([BIN, "query", "--help"], capture_output=True, text=True).stdout
+    for flag in ["--uri", "--output", "--parallel", "--max-rows", "--timing", "--progress", "--username",
+                 "--password", "--token"]:
+        assert flag in out, flag
