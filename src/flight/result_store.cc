@@ -68,16 +68,7 @@ size_t ResultStore::ReleaseExpired() {
 }
 
 void ResultStore::StartReaper(std::chrono::milliseconds interval) {
-  reaper_ = std::thread([this, interval] {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stopping_) {
-      reaper_cv_.wait_for(lock, interval);
-      if (stopping_) break;
-      lock.unlock();
-      ReleaseExpired();
-      lock.lock();
-    }
-  });
+  reaper_.Start(interval, [this] { ReleaseExpired(); });
 }
 
 void ResultStore::Stop() {
@@ -87,8 +78,7 @@ void ResultStore::Stop() {
     stopping_ = true;
     remaining.swap(entries_);
   }
-  reaper_cv_.notify_all();
-  if (reaper_.joinable()) reaper_.join();
+  reaper_.Stop();
 }
 
 size_t ResultStore::size() const {

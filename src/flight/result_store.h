@@ -2,19 +2,18 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 
+#include "common/periodic_task.h"
 #include "engine/engine.h"
 #include "flight/running_queries.h"
 
@@ -108,8 +107,7 @@ class ResultStore {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mutex_)
   bool stopping_ = false;                           // GUARDED_BY(mutex_)
-  std::condition_variable reaper_cv_;
-  std::thread reaper_;
+  PeriodicTask reaper_;
 };
 
 }  // namespace squadron::flight

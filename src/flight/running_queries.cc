@@ -72,26 +72,10 @@ arrow::Status QueryControl::Explain(arrow::Status engine_status) const {
 }
 
 RunningQueries::RunningQueries(std::chrono::milliseconds poll_interval) {
-  watchdog_ = std::thread([this, poll_interval] {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stopping_) {
-      cv_.wait_for(lock, poll_interval);
-      if (stopping_) break;
-      lock.unlock();
-      PollAll();
-      lock.lock();
-    }
-  });
+  watchdog_.Start(poll_interval, [this] { PollAll(); });
 }
 
-RunningQueries::~RunningQueries() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  watchdog_.join();
-}
+RunningQueries::~RunningQueries() { watchdog_.Stop(); }
 
 void RunningQueries::Add(const std::string& result_id, const std::shared_ptr<QueryControl>& control) {
   std::lock_guard<std::mutex> lock(mutex_);

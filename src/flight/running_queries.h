@@ -3,17 +3,17 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 #include <arrow/flight/server.h>
 #include <arrow/status.h>
+
+#include "common/periodic_task.h"
 
 namespace squadron::flight {
 
@@ -86,9 +86,7 @@ class RunningQueries {
   std::mutex mutex_;
   std::unordered_map<std::string, std::weak_ptr<QueryControl>> by_id_;  // GUARDED_BY(mutex_)
   std::vector<std::weak_ptr<QueryControl>> anonymous_;                  // GUARDED_BY(mutex_)
-  bool stopping_ = false;                                               // GUARDED_BY(mutex_)
-  std::condition_variable cv_;
-  std::thread watchdog_;
+  PeriodicTask watchdog_;  // last: stopped before the maps go
 };
 
 }  // namespace squadron::flight

@@ -28,14 +28,9 @@ FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
   const auto interval = std::clamp(
       std::min({options_.session_idle_timeout, options_.transaction_idle_timeout}) / 4, milliseconds(50),
       milliseconds(5000));
-  maintenance_ = std::thread([this, interval] {
-    std::unique_lock<std::mutex> lock(maintenance_mutex_);
-    while (!maintenance_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
-      lock.unlock();
-      ReleaseExpiredSessions();
-      polls_.size();  // drops finished polls past their expiry
-      lock.lock();
-    }
+  maintenance_.Start(interval, [this] {
+    ReleaseExpiredSessions();
+    polls_.size();  // drops finished polls past their expiry
   });
 }
 
@@ -197,12 +192,7 @@ arrow::Status FlightSqlServer::Impl::PollFlightInfo(const fl::ServerCallContext&
 }
 
 void FlightSqlServer::Impl::ReleaseResults() {
-  {
-    std::lock_guard<std::mutex> lock(maintenance_mutex_);
-    stopping_ = true;
-  }
-  maintenance_cv_.notify_all();
-  if (maintenance_.joinable()) maintenance_.join();
+  maintenance_.Stop();
   polls_.StopAll();
   results_.Stop();
 }

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <thread>
 #include <functional>
 #include <limits>
 #include <map>
@@ -21,6 +19,7 @@
 #include <arrow/util/byte_size.h>
 #include <spdlog/spdlog.h>
 
+#include "common/periodic_task.h"
 #include "common/status.h"
 #include "flight/actions.h"
 #include "flight/command.h"
@@ -333,10 +332,7 @@ class FlightSqlServer::Impl {
   const SqlInfoMap sql_info_;
   // Reaps idle sessions, transactions and finished polls on a timer, so an
   // idle server does not keep their DuckDB connections until the next call.
-  std::mutex maintenance_mutex_;
-  std::condition_variable maintenance_cv_;
-  bool stopping_ = false;  // GUARDED_BY(maintenance_mutex_)
-  std::thread maintenance_;
+  PeriodicTask maintenance_;
 };
 
 }  // namespace squadron::flight
