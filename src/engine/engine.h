@@ -157,9 +157,6 @@ class Session {
  public:
   virtual ~Session() = default;
 
-  /// Returns the result schema of a query without running it.
-  virtual arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) = 0;
-
   /// Prepares a statement without running it. A script of several statements
   /// is described as a query with no known columns and no parameters.
   virtual arrow::Result<StatementDescription> Prepare(const std::string& sql) = 0;

@@ -143,8 +143,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
 
   ~PendingResultReader() override {
     if (result_->control) {
-      result_->control->DetachEngine();  // before the session goes
-      result_->control->SetCall(nullptr);
+      result_->control->SetCall(nullptr);  // (~PendingResult detaches the engine)
     }
     spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
                  rows_, batches_, bytes_, MillisSince(start_), complete_,

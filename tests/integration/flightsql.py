@@ -4,6 +4,7 @@ Written independently of the server's C++ code (only the field numbers of the
 protocol are shared), so a wrong field number on either side shows up.
 """
 
+import pyarrow as pa
 import pyarrow.flight as flight
 
 TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
@@ -212,6 +213,24 @@ def unpack(any_bytes, message_name):
     type_url = fields[1][0].decode()
     assert type_url == TYPE_PREFIX + message_name, type_url
     return fields.get(2, [b""])[0]
+
+
+def put(client, command, batches=(), schema=None):
+    """DoPut `batches` under `command`; returns the PutResult's app_metadata bytes."""
+    if schema is None:
+        schema = batches[0].schema if batches else pa.schema([])
+    writer, reader = client.do_put(descriptor(command), schema)
+    for batch in batches:
+        writer.write_batch(batch)
+    writer.done_writing()
+    metadata = reader.read()
+    writer.close()
+    return metadata.to_pybytes()
+
+
+def put_count(client, command, batches=(), schema=None):
+    """DoPut, then the record_count of the DoPutUpdateResult answer."""
+    return decode_varint_field(put(client, command, batches, schema), 1)
 
 
 def decode_varint_field(message, number):

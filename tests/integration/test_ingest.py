@@ -12,8 +12,8 @@ import pyarrow.flight as flight
 import pytest
 
 from flightsql import (IF_EXISTS_APPEND, IF_EXISTS_FAIL, IF_NOT_EXIST_CREATE, IF_NOT_EXIST_FAIL,
-                       begin_transaction_request, decode_fields, decode_varint_field, descriptor,
-                       end_transaction_request, statement_ingest, statement_query, unpack, COMMIT)
+                       begin_transaction_request, decode_fields, descriptor,
+                       end_transaction_request, put_count, statement_ingest, statement_query, unpack, COMMIT)
 
 TABLE = pa.table({
     "id": pa.array(range(1000), pa.int64()),
@@ -48,13 +48,7 @@ def test_adbc_ingest_create_append_replace(server):
 
 
 def put(client, command, batches, schema):
-    writer, reader = client.do_put(descriptor(command), schema)
-    for batch in batches:
-        writer.write_batch(batch)
-    writer.done_writing()
-    metadata = reader.read()
-    writer.close()
-    return decode_varint_field(metadata.to_pybytes(), 1)
+    return put_count(client, command, batches, schema)
 
 
 def test_incompatible_batches_leave_the_table_unchanged(server):

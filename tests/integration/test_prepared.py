@@ -11,8 +11,8 @@ import pyarrow.flight as flight
 import pytest
 
 from flightsql import (close_prepared_statement_request, create_prepared_statement_request,
-                       decode_fields, decode_varint_field, descriptor, get_sql_info,
-                       prepared_statement_query, prepared_statement_update, statement_query, unpack)
+                       decode_fields, descriptor, get_sql_info,
+                       prepared_statement_query, prepared_statement_update, put, put_count, statement_query, unpack)
 
 ROWS = [
     (1, 1.5, decimal.Decimal("12.34"), "alpha", datetime.date(2024, 2, 29),
@@ -78,12 +78,7 @@ def close(client, handle):
 
 
 def bind(client, handle, batch):
-    writer, reader = client.do_put(descriptor(prepared_statement_query(handle)), batch.schema)
-    writer.write_batch(batch)
-    writer.done_writing()
-    metadata = reader.read()
-    writer.close()
-    return decode_fields(metadata.to_pybytes())
+    return decode_fields(put(client, prepared_statement_query(handle), [batch]))
 
 
 def run(client, handle):
@@ -92,14 +87,7 @@ def run(client, handle):
 
 
 def update(client, handle, batch=None):
-    schema = batch.schema if batch is not None else pa.schema([])
-    writer, reader = client.do_put(descriptor(prepared_statement_update(handle)), schema)
-    if batch is not None:
-        writer.write_batch(batch)
-    writer.done_writing()
-    metadata = reader.read()
-    writer.close()
-    return decode_varint_field(metadata.to_pybytes(), 1)
+    return put_count(client, prepared_statement_update(handle), [batch] if batch is not None else [])
 
 
 def test_prepared_statement_actions_and_binding(server):

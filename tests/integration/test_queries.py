@@ -16,7 +16,7 @@ import pytest
 
 from flightsql import (CANCEL_STATUS_CANCELLED, CANCEL_STATUS_NOT_CANCELLABLE,
                        cancel_flight_info_request, decode_varint_field, descriptor, get_sql_info,
-                       pack, pack_any, statement_query, statement_update)
+                       pack, pack_any, put_count, statement_query, statement_update)
 
 
 def connect(server):
@@ -118,11 +118,7 @@ def test_get_schema_does_not_execute(server):
 
 
 def do_put_update(client, sql):
-    writer, reader = client.do_put(descriptor(statement_update(sql)), pa.schema([]))
-    writer.done_writing()
-    metadata = reader.read()
-    writer.close()
-    return decode_varint_field(metadata.to_pybytes(), 1)
+    return put_count(client, statement_update(sql))
 
 
 def test_statement_update_through_do_put(server):

@@ -10,7 +10,7 @@ import pytest
 
 from flightsql import (COMMIT, ROLLBACK, begin_transaction_request, create_prepared_statement_request,
                        decode_fields, decode_varint_field, descriptor, end_transaction_request, pack,
-                       prepared_statement_update, statement_query, statement_update, unpack)
+                       prepared_statement_update, put_count, statement_query, statement_update, unpack)
 
 
 def count(server, table):
@@ -54,11 +54,7 @@ class Raw:
         return self.client.do_get(info.endpoints[0].ticket).read_all()
 
     def update(self, sql, transaction_id=None):
-        writer, reader = self.client.do_put(descriptor(statement_update(sql, transaction_id)), pa.schema([]))
-        writer.done_writing()
-        metadata = reader.read()
-        writer.close()
-        return decode_varint_field(metadata.to_pybytes(), 1)
+        return put_count(self.client, statement_update(sql, transaction_id))
 
 
 def test_raw_transaction_with_ddl_dml_and_prepared_statements(server):

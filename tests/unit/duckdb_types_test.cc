@@ -28,7 +28,7 @@ class DuckDbTypesTest : public ::testing::Test {
     EXPECT_TRUE(batch->schema()->Equals(*stream->schema()));
     EXPECT_TRUE(batch->ValidateFull().ok());
     // Describe (GetSchema) agrees with execution (GetFlightInfo).
-    auto described = session->Describe(sql).ValueOrDie();
+    auto described = session->Prepare(sql).ValueOrDie().result_schema;
     EXPECT_TRUE(described->Equals(*stream->schema())) << described->ToString();
     return stream->schema()->field(0)->type();
   }

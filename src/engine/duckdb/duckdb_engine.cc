@@ -37,11 +37,6 @@ class DuckDbSession final : public Session {
   DuckDbSession(duckdb::DuckDB& db, const DuckDbOptions& options)
       : connection_(db), options_(options) {}
 
-  arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const std::string& sql) override {
-    ARROW_ASSIGN_OR_RAISE(auto description, Prepare(sql));
-    return description.result_schema;
-  }
-
   arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
     try {
       // A script cannot be described before its first statements run (the
