@@ -1,13 +1,15 @@
 # Squadron — the two commands of the README, and the steps behind them.
 #   make run    set everything up, build, start the server with demo data
-#   make test   set everything up, build, run unit and integration tests
+#   make test   set everything up, build, run unit and integration tests and a
+#               quick smoke run of the benchmark suite
+#   make bench  the full benchmark suite (bench/results/, README table)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: all bootstrap build run test unit integration clean
+.PHONY: all bootstrap build run test unit integration bench bench-quick clean
 
 all: build
 
@@ -24,13 +26,19 @@ run: build
 	@scripts/run-demo $(BUILD_DIR)/squadron
 
 test: build
-	$(MAKE) --no-print-directory unit integration
+	$(MAKE) --no-print-directory unit integration bench-quick
 
 unit:
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
 
 integration:
 	SQUADRON_BIN=$(abspath $(BUILD_DIR)/squadron) $(PYTHON) -m pytest tests/integration -ra $(PYTEST_ARGS)
+
+bench: build
+	bench/run --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
+bench-quick:
+	bench/run --quick --build-dir $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "common/units.h"
+#include "flight/compression.h"
 
 namespace squadron::cli {
 
@@ -32,6 +33,7 @@ struct RawServeOptions {
   std::string session_idle_timeout = "1h";
   std::string transaction_idle_timeout = "15m";
   std::string query_timeout = "0";
+  std::string ipc_compression = "none";
   size_t max_transactions = 1000;
   size_t max_sessions = 10000;
   size_t max_prepared_statements = 10000;
@@ -119,6 +121,10 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "Longest a query may run, from execution to the end of its result "
                             "stream (e.g. 10m); 0 = no limit; sessions may override it"),
           "SQUADRON_QUERY_TIMEOUT");
+  WithEnv(serve->add_option("--ipc-compression", raw->ipc_compression,
+                            "IPC body compression of results: none, zstd or lz4; sessions (option "
+                            "ipc_compression) and calls (header squadron-ipc-compression) may override it"),
+          "SQUADRON_IPC_COMPRESSION");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -217,6 +223,9 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
                         ParseDuration(raw.transaction_idle_timeout));
   options.flight.max_transactions = raw.max_transactions;
   ARROW_ASSIGN_OR_RAISE(options.flight.query_timeout, ParseDuration(raw.query_timeout));
+  auto codec = flight::ParseIpcCompression(raw.ipc_compression);
+  if (!codec.ok()) return arrow::Status::Invalid("Invalid --ipc-compression: ", codec.status().message());
+  options.flight.ipc_compression = *codec;
   return options;
 }
 
@@ -248,6 +257,9 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
   query_cmd->add_option("--progress", query.progress, "Progress on stderr: auto (on a terminal), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  query_cmd->add_option("--compression", query.compression,
+                        "Ask for IPC body compression of the result: none, zstd or lz4")
+      ->check(CLI::IsMember({"none", "zstd", "lz4"}));
   query_cmd->add_option("--username", query.username, "User name (sent as Basic authorization)")
       ->envname("SQUADRON_USERNAME");
   query_cmd->add_option("--password", query.password, "Password (prefer the environment variable)")

@@ -23,6 +23,7 @@
 #include <parquet/arrow/writer.h>
 
 #include "flight/command.h"
+#include "flight/compression.h"
 
 namespace squadron::cli {
 
@@ -233,6 +234,9 @@ arrow::Result<fl::FlightCallOptions> CallOptions(const QueryOptions& options) {
   } else if (!options.username.empty()) {
     call.headers.emplace_back("authorization",
                               "Basic " + arrow::util::base64_encode(options.username + ":" + options.password));
+  }
+  if (!options.compression.empty()) {
+    call.headers.emplace_back(std::string(flight::kCompressionHeader), options.compression);
   }
   return call;
 }

@@ -21,6 +21,8 @@ struct QueryOptions {
   bool timing = false;
   /// Progress on stderr: "auto" (only on a terminal), "always" or "never".
   std::string progress = "auto";
+  /// IPC body compression to ask the server for ("" = the server's choice).
+  std::string compression;
   /// Credentials, sent as an authorization header (Basic or Bearer).
   std::string username;
   std::string password;

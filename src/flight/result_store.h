@@ -43,6 +43,8 @@ struct PendingResult {
   /// Stops the query while it still computes rows; null for results computed
   /// in memory. Its interrupt must be detached before `session` is destroyed.
   std::shared_ptr<QueryControl> control;
+  /// IPC body compression the stream is sent with, unless the DoGet asks.
+  arrow::Compression::type compression = arrow::Compression::UNCOMPRESSED;
 };
 
 /// Holds PendingResults under random ids until they are taken or expire.

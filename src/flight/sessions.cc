@@ -4,6 +4,7 @@
 
 #include "common/status.h"
 #include "common/units.h"
+#include "flight/compression.h"
 #include "flight/ticket.h"
 
 namespace squadron::flight {
@@ -52,6 +53,7 @@ std::map<std::string, fl::SessionOptionValue> SessionOptions(const ClientSession
   if (session.settings.catalog) options["catalog"] = *session.settings.catalog;
   if (session.settings.schema) options["schema"] = *session.settings.schema;
   if (session.settings.timezone) options["timezone"] = *session.settings.timezone;
+  if (session.ipc_compression) options["ipc_compression"] = IpcCompressionName(*session.ipc_compression);
   if (session.query_timeout) {
     options["query_timeout"] = static_cast<double>(session.query_timeout->count()) / 1000.0;
   }
@@ -93,6 +95,16 @@ std::optional<fl::SetSessionOptionErrorValue> ApplySessionOption(const std::stri
     } else {
       return fl::SetSessionOptionErrorValue::kInvalidValue;
     }
+    return std::nullopt;
+  }
+  if (name == "ipc_compression") {
+    if (unset) {
+      session->ipc_compression.reset();
+      return std::nullopt;
+    }
+    auto codec = text != nullptr ? ParseIpcCompression(*text) : arrow::Status::Invalid("not text");
+    if (!codec.ok()) return fl::SetSessionOptionErrorValue::kInvalidValue;
+    session->ipc_compression = *codec;
     return std::nullopt;
   }
   return fl::SetSessionOptionErrorValue::kInvalidName;

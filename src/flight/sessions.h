@@ -13,6 +13,7 @@
 #include <arrow/flight/server.h>
 #include <arrow/flight/types.h>
 #include <arrow/result.h>
+#include <arrow/util/type_fwd.h>
 
 #include "engine/engine.h"
 #include "flight/handle_table.h"
@@ -28,6 +29,9 @@ struct ClientSession {
   engine::SessionSettings settings;
   /// Per-session query timeout; unset means the server's.
   std::optional<std::chrono::milliseconds> query_timeout;
+  /// IPC body compression of the session's query results; unset means the
+  /// server's.
+  std::optional<arrow::Compression::type> ipc_compression;
 };
 
 /// Returns the session id in the call's cookie header, if any.

@@ -1,6 +1,8 @@
 // The Flight SQL server: the RPC dispatch of FlightSqlServer::Impl.
 #include "flight/sql_server_internal.h"
 
+#include "flight/compression.h"
+
 namespace squadron::flight {
 
 // The engine's dialect for SqlInfo; empty lists (with a warning) if it cannot say.
@@ -80,8 +82,13 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
   ARROW_ASSIGN_OR_RAISE(auto contents,
                         tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
   ARROW_ASSIGN_OR_RAISE(auto result, results_.Take(contents.result_id));
+  auto codec = result->compression;
+  for (auto [it, end] = context.incoming_headers().equal_range(std::string(kCompressionHeader)); it != end; ++it) {
+    ARROW_ASSIGN_OR_RAISE(codec, ParseIpcCompression(it->second));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto write_options, WriteOptionsFor(codec));
   auto reader = std::make_shared<PendingResultReader>(std::move(result), context);
-  *stream = std::make_unique<fl::RecordBatchStream>(reader);
+  *stream = std::make_unique<fl::RecordBatchStream>(reader, write_options);
   return arrow::Status::OK();
 }
 

@@ -36,6 +36,9 @@ struct FlightSqlOptions {
   std::chrono::milliseconds query_timeout{0};
   /// Parameter data one DoPut may bind (all its batches together).
   int64_t max_parameter_bytes = int64_t{64} << 20;
+  /// IPC body compression of query results when neither the DoGet call nor
+  /// the session asks for one.
+  arrow::Compression::type ipc_compression = arrow::Compression::UNCOMPRESSED;
 };
 
 /// Serves Flight SQL commands from an engine.

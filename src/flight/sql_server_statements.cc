@@ -45,6 +45,7 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
 arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
                        const std::string& sql, const engine::ParameterBatches& parameters,
                        PendingResult* pending) {
+  pending->compression = caller.session.ipc_compression.value_or(options_.ipc_compression);
   if (transaction) {
     pending->control->AttachEngine(InterruptOf(transaction));
     ARROW_ASSIGN_OR_RAISE(pending->stream, transaction->Execute(sql, parameters));

@@ -1,0 +1,227 @@
+"""Turns a benchmark run's samples into goal ratios, a markdown table and a chart."""
+
+import re
+import statistics
+
+MB = 1e6
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def seconds(samples):
+    return [s["seconds"] for s in samples]
+
+
+def throughput(samples):
+    """MB/s of Arrow data (uncompressed buffer bytes) per run."""
+    return [s["bytes"] / s["seconds"] / MB for s in samples if s.get("bytes")]
+
+
+def paired_ratios(numerators, denominators):
+    """Per-round ratios numerator/denominator of two interleaved variants."""
+    return [a / b for a, b in zip(numerators, denominators) if b]
+
+
+def span(values, fmt="{:.2f}"):
+    if not values:
+        return "n/a"
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def goal(name, values, target, higher_is_better, unit="x"):
+    """A goal as measured: median and min–max of per-round values."""
+    if not values:
+        return {"goal": name, "target": target, "median": None, "min": None, "max": None, "met": None, "unit": unit}
+    m = median(values)
+    met = m >= target if higher_is_better else m <= target
+    return {"goal": name, "target": target, "higher_is_better": higher_is_better, "median": m,
+            "min": min(values), "max": max(values), "met": met, "unit": unit}
+
+
+def goals(results):
+    s = results["sections"]
+    out = []
+    for table in ("narrow", "wide"):
+        t = s.get("transport", {}).get(f"{table}/1")
+        if t:
+            # Throughput ratio Squadron / raw = raw seconds / Squadron seconds.
+            out.append(goal(f"(1) transport, {table}, 1 stream: Squadron / raw Flight throughput",
+                            paired_ratios(seconds(t["raw_flight"]), seconds(t["squadron"])), 0.95, True))
+    e = s.get("engine", {}).get("select_star")
+    if e:
+        best = "duckdb_stream" if median(seconds(e["duckdb_stream"])) <= median(seconds(e["duckdb_table"])) \
+            else "duckdb_table"
+        out.append(goal(f"(2) SELECT * time: Squadron / DuckDB in-process export ({best})",
+                        paired_ratios(seconds(e["squadron"]), seconds(e[best])), 1.2, False))
+    p = s.get("postgres", {}).get("wide")
+    if p:
+        out.append(goal("(3) wide table: PostgreSQL binary COPY time / Squadron time",
+                        paired_ratios(seconds(p["postgres_copy"]), seconds(p["squadron"])), 10, True))
+    sm = s.get("small", {})
+    if "select_1/1" in sm:
+        out.append(goal("(4a) SELECT 1 p50, C++ client, warm connection",
+                        [r["p50_ms"] for r in sm["select_1/1"]["cpp"]], 0.3, False, "ms"))
+    if "select_1/8" in sm:
+        out.append(goal("(4b) SELECT 1 queries/s, C++ client, 8 clients",
+                        [r["qps"] for r in sm["select_1/8"]["cpp"]], 4000, True, "q/s"))
+    m = s.get("memory")
+    if m:
+        limit = m["budget_bytes"] + (256 << 20)
+        out.append(goal("(5) peak server RSS / (budget + 256 MB)", [m["peak_rss_bytes"] / limit], 1.0, False))
+    return out
+
+
+def fmt_goal_value(v, unit):
+    if v is None:
+        return "n/a"
+    if unit == "q/s":
+        return f"{v:,.0f}"
+    if unit == "ms":
+        return f"{v:.3f} ms"
+    return f"{v:.2f}x"
+
+
+def markdown(results, chart_name):
+    m = results["machine"]
+    sz = results.get("sizes", {})
+    lines = [
+        f"### Benchmark {results['date']} at `{results['git_sha']}`" + (" (quick smoke run)" if results["quick"] else ""),
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB, Linux {m['kernel']}; "
+        f"client and servers share the cores. DuckDB {results.get('duckdb_version', '?')}"
+        + (f", {results['postgres_version']}" if results.get("postgres_version") else "") + ".",
+        "",
+        f"Data: narrow = {sz.get('narrow_rows', 0):,} rows x 4 BIGINT ({sz.get('narrow_bytes', 0) / MB:,.0f} MB "
+        f"of Arrow); wide = {sz.get('wide_rows', 0):,} rows x 16 lineitem-like columns "
+        f"({sz.get('wide_bytes', 0) / MB:,.0f} MB). Each cell: median (min–max) of {results['runs']} counted runs "
+        "after a warm-up, variants interleaved.",
+        "",
+        "**Goals**",
+        "",
+        "| goal | target | measured median (min–max) | met |",
+        "|---|---|---|---|",
+    ]
+    for g in results["goals"]:
+        target = ("≥ " if g.get("higher_is_better") else "≤ ") + fmt_goal_value(g["target"], g["unit"])
+        measured = "n/a" if g["median"] is None else (
+            f"{fmt_goal_value(g['median'], g['unit'])} ({fmt_goal_value(g['min'], g['unit'])}–"
+            f"{fmt_goal_value(g['max'], g['unit'])})")
+        met = "n/a" if g["met"] is None else ("yes" if g["met"] else "**no**")
+        lines.append(f"| {g['goal']} | {target} | {measured} | {met} |")
+    s = results["sections"]
+    if "transport" in s:
+        lines += ["", "**Transport** (MB/s of Arrow data; ratio = Squadron / raw Flight)", "",
+                  "| data | streams | Squadron | raw Flight | ratio |", "|---|---|---|---|---|"]
+        for key, v in s["transport"].items():
+            table, n = key.split("/")
+            lines.append(f"| {table} | {n} | {span(throughput(v['squadron']), '{:,.0f}')} | "
+                         f"{span(throughput(v['raw_flight']), '{:,.0f}')} | "
+                         f"{span(paired_ratios(seconds(v['raw_flight']), seconds(v['squadron'])))} |")
+    if "engine" in s:
+        lines += ["", "**Engine** (seconds; ratio = Squadron / DuckDB in-process)", "",
+                  "| query | Squadron | DuckDB stream export | DuckDB table export | ratio to faster |",
+                  "|---|---|---|---|---|"]
+        for key, v in s["engine"].items():
+            best = min(("duckdb_stream", "duckdb_table"), key=lambda k: median(seconds(v[k])))
+            lines.append(f"| {key} | {span(seconds(v['squadron']), '{:.3f}')} | "
+                         f"{span(seconds(v['duckdb_stream']), '{:.3f}')} | {span(seconds(v['duckdb_table']), '{:.3f}')}"
+                         f" | {span(paired_ratios(seconds(v['squadron']), seconds(v[best])))} |")
+    if "postgres" in s:
+        lines += ["", "**Row protocol** (seconds; ratio = PostgreSQL / Squadron)", "",
+                  "| table | Squadron | PostgreSQL binary COPY (psycopg) | ratio |", "|---|---|---|---|"]
+        for key, v in s["postgres"].items():
+            lines.append(f"| {key} | {span(seconds(v['squadron']), '{:.3f}')} | "
+                         f"{span(seconds(v['postgres_copy']), '{:.3f}')} | "
+                         f"{span(paired_ratios(seconds(v['postgres_copy']), seconds(v['squadron'])))} |")
+    if "small" in s:
+        lines += ["", "**Small queries** (p50 / p99 in ms; queries/s)", "",
+                  "| query | clients | C++ p50 | C++ p99 | C++ q/s | ADBC p50 | ADBC p99 | ADBC q/s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, v in s["small"].items():
+            query, clients = key.split("/")
+            cells = []
+            for kind in ("cpp", "adbc"):
+                cells += [span([r["p50_ms"] for r in v[kind]], "{:.3f}"), span([r["p99_ms"] for r in v[kind]], "{:.3f}"),
+                          span([r["qps"] for r in v[kind]], "{:,.0f}")]
+            lines.append(f"| {query} | {clients} | " + " | ".join(cells) + " |")
+    if "memory" in s:
+        mm = s["memory"]
+        lines += ["", f"**Memory**: streamed {mm['result_bytes'] / MB:,.0f} MB ({mm['rows']:,} rows) through a server "
+                  f"with a {mm['budget_bytes'] >> 20} MiB budget (--memory-limit) in {mm['seconds']:.2f} s; "
+                  f"peak server RSS {mm['peak_rss_bytes'] / 2**20:,.0f} MiB "
+                  f"(idle {mm['idle_peak_rss_bytes'] / 2**20:,.0f} MiB)."]
+    if "compression" in s:
+        lines += ["", "**Compression** (MB/s of Arrow data, SELECT * FROM wide)", "",
+                  "| link | none | lz4 | zstd |", "|---|---|---|---|"]
+        for key, v in s["compression"].items():
+            lines.append(f"| {key} | " + " | ".join(span(throughput(v[c]), "{:,.0f}") for c in ("none", "lz4", "zstd"))
+                         + " |")
+    for key, why in results.get("skipped", {}).items():
+        lines.append(f"\nSkipped {key}: {why}")
+    for failure in results.get("failed", []):
+        lines.append(f"\nFailed: {failure}")
+    if chart_name:
+        lines += ["", f"![throughput and latency]({chart_name})"]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    transport = results["sections"].get("transport", {})
+    for table, style in (("narrow", "-"), ("wide", "--")):
+        for variant, color in (("squadron", "tab:blue"), ("raw_flight", "tab:gray")):
+            xs, ys = [], []
+            for n in (1, 2, 4):
+                v = transport.get(f"{table}/{n}")
+                if v:
+                    xs.append(n)
+                    ys.append(median(throughput(v[variant])))
+            if xs:
+                left.plot(xs, ys, style, marker="o", color=color, label=f"{variant} {table}")
+    left.set_xlabel("parallel streams")
+    left.set_ylabel("MB/s (median)")
+    left.set_xticks([1, 2, 4])
+    left.set_title("Transport throughput")
+    left.grid(alpha=0.3)
+    if transport:
+        left.legend(fontsize=8)
+    small = results["sections"].get("small", {})
+    for clients, color in ((1, "tab:blue"), (8, "tab:orange"), (32, "tab:red")):
+        for kind, style in (("cpp", "-"), ("adbc", ":")):
+            runs = small.get(f"select_1/{clients}", {}).get(kind)
+            if runs and runs[-1]["cdf_ms"]:
+                cdf = runs[-1]["cdf_ms"]
+                right.plot(cdf, [i / (len(cdf) - 1) for i in range(len(cdf))], style, color=color,
+                           label=f"{kind}, {clients} client(s)")
+    right.set_xscale("log")
+    right.set_xlabel("SELECT 1 latency, ms (log)")
+    right.set_ylabel("fraction of queries")
+    right.set_title("SELECT 1 latency CDF")
+    right.grid(alpha=0.3)
+    if small:
+        right.legend(fontsize=8)
+    fig.suptitle(f"Squadron bench {results['date']} {results['git_sha']} "
+                 f"({results['machine']['cores']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_readme(readme, table):
+    text = readme.read_text()
+    block = f"{BEGIN}\n{table}\n![throughput and latency](bench/results/latest.png)\n{END}"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text += f"\n{block}\n"
+    readme.write_text(text)

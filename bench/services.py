@@ -1,0 +1,203 @@
+"""The processes a benchmark run starts and always stops: Squadron, the raw
+Flight server, PostgreSQL, and a network namespace with a bandwidth cap."""
+
+import contextlib
+import glob
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process that announces readiness with a line on stdout or stderr."""
+
+    def __init__(self, name, argv, ready_pattern, log_path, env=None, timeout=120):
+        self.name = name
+        self.log_path = pathlib.Path(log_path)
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(ready_pattern)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.stop()
+                raise ServiceError(f"{name} exited before it was ready; log: {self.log_path}\n"
+                                   + self.log_path.read_text()[-2000:])
+            match = pattern.search(line)
+            if match:
+                self.uri = match.group(1)
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"{name} not ready after {timeout}s; log: {self.log_path}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def peak_rss_bytes(self):
+        """VmHWM: the process's peak resident set since it started."""
+        for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise ServiceError("no VmHWM in /proc status")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def start_squadron(binary, workdir, name, extra_args, host="127.0.0.1"):
+    argv = [str(binary), "serve", "--host", host, "--port", "0", "--log-level", "warn", *extra_args]
+    return Process(name, argv, r"squadron listening on (\S+)", pathlib.Path(workdir) / f"{name}.log")
+
+
+def start_raw_flight(binary, workdir, datasets):
+    argv = [str(binary)] + [f"{name}={path}" for name, path in datasets.items()]
+    return Process("raw-flight", argv, r"raw flight listening on (\S+)", pathlib.Path(workdir) / "raw-flight.log")
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on loopback, owned by the bench."""
+
+    def __init__(self, workdir):
+        bindir = self.find_bindir()
+        self.datadir = pathlib.Path(workdir) / "pgdata"
+        self.sockdir = pathlib.Path(workdir) / "pgsock"
+        self.port = free_port()
+        self.logfile = pathlib.Path(workdir) / "postgres.log"
+        self.pg_ctl = str(pathlib.Path(bindir) / "pg_ctl")
+        self.sockdir.mkdir()
+        # PostgreSQL refuses to run as root; run it as the postgres user then.
+        self.run_as = []
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError as e:
+                raise ServiceError("running as root and there is no postgres user to run PostgreSQL as") from e
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+            os.chmod(workdir, 0o755)
+            for path in (self.sockdir,):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            self.logfile.touch()
+            os.chown(self.logfile, pw.pw_uid, pw.pw_gid)
+            self.datadir.mkdir(mode=0o700)
+            os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
+        self.user = "postgres" if self.run_as else pwd.getpwuid(os.geteuid()).pw_name
+        self._run([str(pathlib.Path(bindir) / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", self.user,
+                   "--no-sync", "-E", "UTF8", "--locale=C"])
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sockdir} "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=512MB "
+                   "-c max_wal_size=4GB")
+        self._run([self.pg_ctl, "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
+                   "-o", options, "start"])
+        self.started = True
+
+    @staticmethod
+    def find_bindir():
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
+        preferred = [c for c in candidates if "/15/" in c]
+        chosen = (preferred or candidates or [None])[0]
+        if chosen is None:
+            raise ServiceError("no PostgreSQL server found in /usr/lib/postgresql (scripts/bootstrap --bench installs "
+                               "postgresql-15)")
+        return str(pathlib.Path(chosen).parent)
+
+    def _run(self, argv):
+        result = subprocess.run(self.run_as + argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"{' '.join(argv[:2])} failed: {result.stderr[-2000:]}")
+
+    def conninfo(self):
+        return f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres"
+
+    def version(self):
+        return subprocess.run([self.pg_ctl, "--version"], capture_output=True, text=True).stdout.strip()
+
+    def stop(self):
+        if getattr(self, "started", False):
+            subprocess.run(self.run_as + [self.pg_ctl, "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
+                           capture_output=True)
+            self.started = False
+
+
+class CappedLink:
+    """A network namespace joined to this one by a veth pair whose
+    host-to-namespace direction is capped with tc's token bucket filter.
+    Needs CAP_NET_ADMIN (root); raises ServiceError otherwise."""
+
+    HOST_IP = "10.213.7.1"
+    NS_IP = "10.213.7.2"
+
+    def __init__(self, rate):
+        tag = f"{os.getpid() % 100000}"
+        self.ns = f"sqbench{tag}"
+        self.host_if = f"sqb{tag}h"
+        self.ns_if = f"sqb{tag}n"
+        self.rate = rate
+        self.created = False
+        for tool in ("ip", "tc"):
+            if shutil.which(tool) is None:
+                raise ServiceError(f"'{tool}' not found (Debian package iproute2)")
+        steps = [
+            ["ip", "netns", "add", self.ns],
+            ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if],
+            ["ip", "link", "set", self.ns_if, "netns", self.ns],
+            ["ip", "addr", "add", f"{self.HOST_IP}/24", "dev", self.host_if],
+            ["ip", "link", "set", self.host_if, "up"],
+            ["ip", "netns", "exec", self.ns, "ip", "addr", "add", f"{self.NS_IP}/24", "dev", self.ns_if],
+            ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.ns_if, "up"],
+            ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
+            ["tc", "qdisc", "add", "dev", self.host_if, "root", "tbf", "rate", rate, "burst", "1mb", "latency",
+             "50ms"],
+        ]
+        self.created = True
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True)
+            if result.returncode != 0:
+                self.close()
+                raise ServiceError(f"{' '.join(step)}: {result.stderr.strip()}")
+
+    def exec_prefix(self):
+        return ["ip", "netns", "exec", self.ns]
+
+    def close(self):
+        if self.created:
+            subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+            self.created = False
+
+
+@contextlib.contextmanager
+def stopping(*services):
+    try:
+        yield
+    finally:
+        for service in services:
+            if service is not None:
+                with contextlib.suppress(Exception):
+                    service.stop()
