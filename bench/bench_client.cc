@@ -27,6 +27,7 @@
 
 #include "flight/command.h"
 #include "flight/compression.h"
+#include "common/malloc_tuning.h"
 
 namespace fl = arrow::flight;
 using Clock = std::chrono::steady_clock;
@@ -199,6 +200,7 @@ int main(int argc, char** argv) {
   latency->add_option("--warmup", warmup, "Uncounted duration first");
   latency->add_option("--key-max", key_max, "Range of {key}");
   CLI11_PARSE(app, argc, argv);
+  squadron::TuneMallocForStreaming();  // as `squadron query` does
   auto status = fetch->parsed() ? Fetch(common, sqls, tickets)
                                 : Latency(common, sql, std::max(1, clients), seconds, warmup, std::max<int64_t>(1, key_max));
   if (!status.ok()) {

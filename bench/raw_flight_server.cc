@@ -6,7 +6,8 @@
 //   squadron-raw-flight [--host H] [--port P] NAME=FILE.arrows ...
 //
 // Each FILE is an Arrow IPC stream read whole at startup; the ticket NAME
-// streams its batches, as they were written. Prints "raw flight listening on
+// streams its batches, as they were written; GetFlightInfo of any descriptor
+// points at the dataset select_1. Prints "raw flight listening on
 // grpc://H:P" once ready; stops on SIGINT/SIGTERM.
 #include <csignal>
 #include <cstdio>
@@ -23,6 +24,8 @@
 #include <arrow/ipc/reader.h>
 #include <arrow/record_batch.h>
 #include <arrow/util/byte_size.h>
+
+#include "common/malloc_tuning.h"
 
 namespace fl = arrow::flight;
 
@@ -46,6 +49,18 @@ class RawFlightServer final : public fl::FlightServerBase {
  public:
   explicit RawFlightServer(std::map<std::string, Dataset> data) : data_(std::move(data)) {}
 
+  // Any descriptor names the dataset "select_1": the small-query floor, the
+  // same two calls a Flight SQL query makes, with no work between them.
+  arrow::Status GetFlightInfo(const fl::ServerCallContext&, const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info) override {
+    auto it = data_.find("select_1");
+    if (it == data_.end()) return arrow::Status::KeyError("no dataset named 'select_1'");
+    fl::FlightEndpoint endpoint{fl::Ticket{"select_1"}, {}, std::nullopt, ""};
+    ARROW_ASSIGN_OR_RAISE(auto made, fl::FlightInfo::Make(*it->second.schema, descriptor, {endpoint}, -1, -1));
+    *info = std::make_unique<fl::FlightInfo>(std::move(made));
+    return arrow::Status::OK();
+  }
+
   arrow::Status DoGet(const fl::ServerCallContext&, const fl::Ticket& ticket,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
     auto it = data_.find(ticket.ticket);
@@ -60,6 +75,9 @@ class RawFlightServer final : public fl::FlightServerBase {
 };
 
 arrow::Status Main(int argc, char** argv) {
+  // The same allocator settings as Squadron, so the comparison is of the
+  // servers' work and not of malloc's.
+  squadron::TuneMallocForStreaming();
   // SIGINT/SIGTERM are taken by a thread with sigwait, blocked everywhere else.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -179,6 +179,10 @@ class Bench:
                     subprocess.run([self.squadron, "query", "--uri", self.server.uri, "--progress", "never",
                                     "--output", path, f"SELECT * FROM {name}"], check=True)
                     datasets[name] = path
+        path = self.workdir / "select_1.arrows"
+        subprocess.run([self.squadron, "query", "--uri", self.server.uri, "--progress", "never", "--output", path,
+                        "SELECT 1"], check=True)
+        datasets["select_1"] = path
         self.log("starting the raw Flight server")
         self.raw = services.start_raw_flight(self.raw_binary, self.workdir, datasets)
         self.stoppables.append(self.raw)
@@ -262,9 +266,10 @@ class Bench:
         return out
 
     def latency(self, kind, sql, clients, key_max):
-        common = ["--uri", self.server.uri, "--sql", sql, "--clients", clients, "--seconds", self.small_seconds,
+        uri = self.raw.uri if kind == "raw_cpp" else self.server.uri
+        common = ["--uri", uri, "--sql", sql, "--clients", clients, "--seconds", self.small_seconds,
                   "--warmup", 0.2, "--key-max", key_max]
-        if kind == "cpp":
+        if kind in ("cpp", "raw_cpp"):
             return self.run_json([self.client, "latency", *common])
         return self.run_json([sys.executable, pathlib.Path(__file__).parent / "adbc_latency.py", *common])
 
@@ -275,10 +280,15 @@ class Bench:
         for label, sql in queries.items():
             for clients in CLIENTS:
                 self.log(f"small: {label}, {clients} client(s)")
-                out[f"{label}/{clients}"] = self.interleave({
+                variants = {
                     "cpp": lambda sql=sql, c=clients: self.latency("cpp", sql, c, key_max),
                     "adbc": lambda sql=sql, c=clients: self.latency("adbc", sql, c, key_max),
-                })
+                }
+                if label == "select_1":
+                    # The floor: the same two calls to the raw Flight server,
+                    # which answers from memory with no work at all.
+                    variants["raw_cpp"] = lambda sql=sql, c=clients: self.latency("raw_cpp", sql, c, key_max)
+                out[f"{label}/{clients}"] = self.interleave(variants)
         return out
 
     def section_memory(self):

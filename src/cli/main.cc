@@ -8,6 +8,7 @@
 
 #include "cli/config.h"
 #include "cli/query.h"
+#include "common/malloc_tuning.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -22,6 +23,7 @@ int Serve(const squadron::cli::Invocation& invocation) {
   // Block the shutdown signals before any thread starts, so that only the
   // main thread receives them (in WaitForSignal).
   const sigset_t signals = squadron::server::BlockShutdownSignals();
+  spdlog::debug("event=malloc_tuned settings={:?}", squadron::TuneMallocForStreaming());
   auto server = squadron::server::Server::Start(invocation.serve);
   if (!server.ok()) {
     spdlog::error("event=start_failed error={:?}", server.status().message());
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     return invocation.exit_code;
   }
   if (invocation.action == squadron::cli::Invocation::Action::kQuery) {
+    squadron::TuneMallocForStreaming();
     return squadron::cli::RunQuery(invocation.query);
   }
   return Serve(invocation);

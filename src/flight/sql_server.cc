@@ -87,7 +87,7 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
     ARROW_ASSIGN_OR_RAISE(codec, ParseIpcCompression(it->second));
   }
   ARROW_ASSIGN_OR_RAISE(auto write_options, WriteOptionsFor(codec));
-  auto reader = std::make_shared<PendingResultReader>(std::move(result), context);
+  auto reader = std::make_shared<PendingResultReader>(std::move(result), context, IpcCompressionName(codec));
   *stream = std::make_unique<fl::RecordBatchStream>(reader, write_options);
   return arrow::Status::OK();
 }

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/periodic_task.h"
+#include "engine/read_ahead.h"
 #include "common/status.h"
 #include "flight/actions.h"
 #include "flight/command.h"
@@ -136,17 +137,22 @@ inline arrow::Result<Command> ParseDescriptor(const fl::FlightDescriptor& descri
 class PendingResultReader final : public arrow::RecordBatchReader {
  public:
   // `call` is the DoGet's context: it outlives this reader.
-  PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call)
-      : result_(std::move(result)), start_(Clock::now()) {
+  PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call,
+                      std::string compression = "none")
+      : result_(std::move(result)), compression_(std::move(compression)), start_(Clock::now()) {
     if (result_->control) result_->control->SetCall(&call);
+    // A stream on its own engine connection computes its next batch while
+    // this one is sent. Transaction streams share their connection with the
+    // transaction's later statements, so they are read only on demand.
+    if (result_->stream && result_->session) result_->stream = engine::ReadAhead(std::move(result_->stream));
   }
 
   ~PendingResultReader() override {
     if (result_->control) {
       result_->control->SetCall(nullptr);  // (~PendingResult detaches the engine)
     }
-    spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} query={:?}",
-                 rows_, batches_, bytes_, MillisSince(start_), complete_,
+    spdlog::info("event=result_streamed rows={} batches={} bytes={} ms={:.1f} complete={} compression={} query={:?}",
+                 rows_, batches_, bytes_, MillisSince(start_), complete_, compression_,
                  ForLog(result_->description));
   }
 
@@ -180,6 +186,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
 
  private:
   std::unique_ptr<PendingResult> result_;
+  const std::string compression_;
   size_t next_prefetched_ = 0;
   const Clock::time_point start_;
   int64_t rows_ = 0;

@@ -76,3 +76,49 @@ def test_help_lists_the_options():
     for flag in ["--uri", "--output", "--parallel", "--max-rows", "--timing", "--progress", "--username",
                  "--password", "--token"]:
         assert flag in out, flag
+
+
+def test_parallel_fetch_reads_every_endpoint_of_several_nodes(tmp_path):
+    """A FlightInfo whose three endpoints live on three Flight servers (the
+    shape a cluster answers with): --parallel 3 reads them all at once, each
+    from its own location, and keeps every row."""
+    import threading
+
+    import pyarrow.flight as flight
+
+    parts = [duckdb.sql(f"SELECT range AS id, 'node {n}' AS node FROM range({n * 1000}, {(n + 1) * 1000})")
+             .fetch_arrow_table() for n in range(3)]
+    started = threading.Barrier(3, timeout=30)
+
+    class Node(flight.FlightServerBase):
+        def __init__(self, table):
+            super().__init__("grpc://127.0.0.1:0")
+            self.table = table
+            self.calls = 0
+
+        def do_get(self, context, ticket):
+            self.calls += 1
+            started.wait()  # all three streams are open at the same time, or this times out
+            return flight.RecordBatchStream(self.table)
+
+    nodes = [Node(part) for part in parts]
+
+    class Coordinator(flight.FlightServerBase):
+        def get_flight_info(self, context, descriptor):
+            endpoints = [flight.FlightEndpoint(b"part", [f"grpc://127.0.0.1:{node.port}"]) for node in nodes]
+            return flight.FlightInfo(parts[0].schema, descriptor, endpoints, -1, -1, ordered=False)
+
+    coordinator = Coordinator("grpc://127.0.0.1:0")
+    try:
+        out = tmp_path / "all.arrows"
+        proc = subprocess.run([BIN, "query", "--uri", f"grpc://127.0.0.1:{coordinator.port}", "--parallel", "3",
+                               "--output", str(out), "SELECT * FROM everything"], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        got = ipc.open_stream(str(out)).read_all().sort_by("id")
+        assert got.equals(pa.concat_tables(parts))
+        assert [node.calls for node in nodes] == [1, 1, 1]
+    finally:
+        coordinator.shutdown()
+        for node in nodes:
+            node.shutdown()

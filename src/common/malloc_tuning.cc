@@ -1,0 +1,25 @@
+#include "common/malloc_tuning.h"
+
+#include <malloc.h>
+
+#include <cstdlib>
+#include <string_view>
+
+namespace squadron {
+
+std::string TuneMallocForStreaming() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr && std::string_view(tunables).find("malloc") != std::string_view::npos) {
+    return "left to GLIBC_TUNABLES";
+  }
+#if defined(__GLIBC__)
+  const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, 128 << 20) == 1;
+  if (mmap_ok && trim_ok) return "mmap_threshold=32MiB trim_threshold=128MiB";
+  return "mallopt refused";
+#else
+  return "not glibc";
+#endif
+}
+
+}  // namespace squadron
