@@ -422,7 +422,8 @@ class _Closer:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run on small data (part of `make test`): every section, two counted runs")
     parser.add_argument("--runs", type=int, help="counted runs per variant after the warm-up (default 5; 2 quick)")
