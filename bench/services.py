@@ -111,7 +111,7 @@ class Postgres:
         self._run([str(pathlib.Path(bindir) / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", self.user,
                    "--no-sync", "-E", "UTF8", "--locale=C"])
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sockdir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=512MB "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB "
                    "-c max_wal_size=4GB")
         self._run([self.pg_ctl, "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
                    "-o", options, "start"])
@@ -172,6 +172,8 @@ class CappedLink:
             ["ip", "netns", "exec", self.ns, "ip", "addr", "add", f"{self.NS_IP}/24", "dev", self.ns_if],
             ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.ns_if, "up"],
             ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
+            ["ip", "netns", "exec", self.ns, "ping", "-c", "1", "-W", "2", self.HOST_IP]
+            if shutil.which("ping") else ["ip", "netns", "exec", self.ns, "true"],
             ["tc", "qdisc", "add", "dev", self.host_if, "root", "tbf", "rate", rate, "burst", "1mb", "latency",
              "50ms"],
         ]
