@@ -1,7 +1,6 @@
 """The processes a benchmark run starts and always stops: Squadron, the raw
 Flight server, PostgreSQL, and a network namespace with a bandwidth cap."""
 
-import contextlib
 import glob
 import os
 import pathlib
@@ -101,8 +100,7 @@ class Postgres:
                 raise ServiceError("running as root and there is no postgres user to run PostgreSQL as") from e
             self.run_as = ["runuser", "-u", "postgres", "--"]
             os.chmod(workdir, 0o755)
-            for path in (self.sockdir,):
-                os.chown(path, pw.pw_uid, pw.pw_gid)
+            os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
             self.logfile.touch()
             os.chown(self.logfile, pw.pw_uid, pw.pw_gid)
             self.datadir.mkdir(mode=0o700)
@@ -193,13 +191,5 @@ class CappedLink:
             subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
             self.created = False
 
+    stop = close  # like the other services
 
-@contextlib.contextmanager
-def stopping(*services):
-    try:
-        yield
-    finally:
-        for service in services:
-            if service is not None:
-                with contextlib.suppress(Exception):
-                    service.stop()

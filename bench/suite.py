@@ -27,7 +27,6 @@ import os
 import pathlib
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -324,7 +323,7 @@ class Bench:
             self.results["skipped"]["compression/capped"] = f"no network namespace with a tc cap: {e}"
             self.log(f"compression: capped link skipped: {e}")
             return out
-        self.stoppables.append(_Closer(link))
+        self.stoppables.append(link)
         try:
             wide = self.workdir / "wide.parquet"
             init = self.workdir / "init-wide.sql"
@@ -411,14 +410,6 @@ class Bench:
             self.log("failed sections: " + "; ".join(failed))
             return 1
         return 0
-
-
-class _Closer:
-    def __init__(self, link):
-        self.link = link
-
-    def stop(self):
-        self.link.close()
 
 
 def main():

@@ -138,7 +138,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
  public:
   // `call` is the DoGet's context: it outlives this reader.
   PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call,
-                      std::string compression = "none")
+                      std::string compression)
       : result_(std::move(result)), compression_(std::move(compression)), start_(Clock::now()) {
     if (result_->control) result_->control->SetCall(&call);
     // A stream on its own engine connection computes its next batch while
