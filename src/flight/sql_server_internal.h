@@ -23,6 +23,7 @@
 #include "engine/read_ahead.h"
 #include "common/status.h"
 #include "flight/actions.h"
+#include "flight/client_batches.h"
 #include "flight/command.h"
 #include "flight/metadata.h"
 #include "flight/polls.h"
@@ -60,51 +61,6 @@ inline double MillisSince(Clock::time_point start) {
 inline arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::Schema>& schema) {
   ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(*schema));
   return buffer->ToString();
-}
-
-// The batches of a DoPut. gRPC reports a client that cancelled or
-// disconnected mid-stream as a plain end of stream; this reader turns that
-// into an error, so nothing half-sent is ever committed.
-class ClientStreamReader final : public arrow::RecordBatchReader {
- public:
-  ClientStreamReader(std::unique_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext& context)
-      : reader_(std::move(reader)), context_(context) {}
-
-  std::shared_ptr<arrow::Schema> schema() const override {
-    auto schema = reader_->GetSchema();
-    return schema.ok() ? *schema : arrow::schema({});
-  }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
-    ARROW_ASSIGN_OR_RAISE(auto chunk, reader_->Next());
-    if (chunk.data == nullptr && context_.is_cancelled()) {
-      return Cancelled("The client cancelled or disconnected before the end of its stream; "
-                       "nothing from it was written");
-    }
-    *batch = std::move(chunk.data);
-    return arrow::Status::OK();
-  }
-
- private:
-  std::unique_ptr<fl::FlightMessageReader> reader_;
-  const fl::ServerCallContext& context_;  // outlives the call's reader
-};
-
-// Reads every batch of a DoPut (parameter sets), up to `max_bytes` in all.
-inline arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchReader& reader,
-                                                             int64_t max_bytes) {
-  engine::ParameterBatches batches;
-  int64_t bytes = 0;
-  while (true) {
-    ARROW_ASSIGN_OR_RAISE(auto batch, reader.Next());
-    if (batch == nullptr) return batches;
-    bytes += arrow::util::TotalBufferSize(*batch);
-    if (bytes > max_bytes) {
-      return InvalidArgument("Parameter batches exceed ", max_bytes,
-                             " bytes in one DoPut: send fewer parameter rows per call");
-    }
-    batches.push_back(std::move(batch));
-  }
 }
 
 // Who is calling: their session, when their cookie names one.
