@@ -37,6 +37,10 @@ struct RawServeOptions {
   size_t max_transactions = 1000;
   size_t max_sessions = 10000;
   size_t max_prepared_statements = 10000;
+  size_t max_streams = 128;
+  int64_t max_statement_ctes = 256;
+  std::string first_batch_wait = "50ms";
+  std::string memory_release_interval = "10s";
   std::vector<std::string> data_paths;
   std::string config_file;
 };
@@ -125,6 +129,25 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "IPC body compression of results: none, zstd or lz4; sessions (option "
                             "ipc_compression) and calls (header squadron-ipc-compression) may override it"),
           "SQUADRON_IPC_COMPRESSION");
+  WithEnv(serve->add_option("--max-streams", raw->max_streams,
+                            "Result streams (DoGet) and uploads (DoPut) served at once; more get "
+                            "RESOURCE_EXHAUSTED, and their tickets stay valid for a retry")
+              ->check(CLI::PositiveNumber),
+          "SQUADRON_MAX_STREAMS");
+  WithEnv(serve->add_option("--max-statement-ctes", raw->max_statement_ctes,
+                            "Most common table expressions (WITH name AS (...)) in one statement; "
+                            "DuckDB's parser memory grows with their square; 0 = no limit")
+              ->check(CLI::NonNegativeNumber),
+          "SQUADRON_MAX_STATEMENT_CTES");
+  WithEnv(serve->add_option("--first-batch-wait", raw->first_batch_wait,
+                            "How long GetFlightInfo waits for a query's first rows before it answers "
+                            "(then the result streams while it is computed, and can be cancelled); "
+                            "results complete within it report their row count"),
+          "SQUADRON_FIRST_BATCH_WAIT");
+  WithEnv(serve->add_option("--memory-release-interval", raw->memory_release_interval,
+                            "How often freed memory is handed back to the operating system "
+                            "(malloc_trim); 0 = never"),
+          "SQUADRON_MEMORY_RELEASE_INTERVAL");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -198,6 +221,7 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   db.threads = raw.threads;
   db.memory_limit = raw.memory_limit;
   db.data_paths = raw.data_paths;
+  db.max_statement_ctes = raw.max_statement_ctes;
   if (!raw.init_sql_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(db.init_sql, ReadFile(raw.init_sql_file, "--init-sql file"));
   }
@@ -206,6 +230,9 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
     return arrow::Status::Invalid("Invalid --result-ttl: must be greater than zero");
   }
   options.flight.max_open_results = raw.max_open_results;
+  options.flight.max_streams = raw.max_streams;
+  ARROW_ASSIGN_OR_RAISE(options.flight.first_batch_wait, ParseDuration(raw.first_batch_wait));
+  ARROW_ASSIGN_OR_RAISE(options.memory_release_interval, ParseDuration(raw.memory_release_interval));
   if (!raw.ticket_secret_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.flight.ticket_secret,
                           ReadFile(raw.ticket_secret_file, "--ticket-secret-file"));

@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -20,6 +23,21 @@ std::string TuneMallocForStreaming() {
 #else
   return "not glibc";
 #endif
+}
+
+void ReleaseFreeHeapMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+int64_t ResidentBytes() {
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr) return 0;
+  long pages = 0, resident = 0;
+  const bool ok = std::fscanf(statm, "%ld %ld", &pages, &resident) == 2;
+  std::fclose(statm);
+  return ok ? static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE) : 0;
 }
 
 }  // namespace squadron

@@ -1,6 +1,7 @@
 // glibc malloc settings for processes that stream large Arrow batches.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace squadron {
@@ -15,5 +16,16 @@ namespace squadron {
 /// Does nothing when GLIBC_TUNABLES sets malloc tunables (the operator
 /// decides). Returns a description for the log.
 std::string TuneMallocForStreaming();
+
+/// Hands the heap's free memory back to the operating system (glibc's
+/// malloc_trim over every arena). The trim threshold above is per arena, and
+/// each thread that allocated gets an arena, so after a burst of load the
+/// process can keep hundreds of MiB it no longer uses. Costs a walk of the
+/// free lists; meant to run every few seconds, not per call.
+void ReleaseFreeHeapMemory();
+
+/// The resident set size of this process in bytes (from /proc/self/statm),
+/// or 0 where that cannot be read.
+int64_t ResidentBytes();
 
 }  // namespace squadron

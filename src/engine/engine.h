@@ -41,8 +41,10 @@ class ResultStream {
 struct StatementDescription {
   /// Schema of the rows it returns (for DDL/DML, DuckDB's count column).
   std::shared_ptr<arrow::Schema> result_schema;
-  /// One field per parameter, in parameter order; a parameter whose type the
-  /// engine cannot infer (e.g. `SELECT ?`) has Arrow type null.
+  /// One field per parameter, in parameter order. A parameter whose type the
+  /// engine cannot infer (`SELECT ? + 1`) is advertised as float64, the one
+  /// type the JDBC driver binds integers, decimals and doubles to; a value of
+  /// any Arrow type is accepted for it and bound with its own type.
   std::shared_ptr<arrow::Schema> parameter_schema;
   /// True when the statement returns rows; false for DDL and DML.
   bool is_query = true;
@@ -250,6 +252,10 @@ class Engine {
 
   /// True when the engine refuses every statement that writes.
   virtual bool read_only() const = 0;
+
+  /// Hands memory the engine's own allocator holds but no longer uses back
+  /// to the operating system. Thread-safe; may take a few milliseconds.
+  virtual void ReleaseFreeMemory() {}
 };
 
 }  // namespace squadron::engine

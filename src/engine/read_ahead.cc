@@ -1,82 +1,139 @@
 #include "engine/read_ahead.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace squadron::engine {
 
-namespace {
+ReadAheadPool::ReadAheadPool(size_t max_threads, std::chrono::milliseconds idle_timeout)
+    : max_threads_(std::max<size_t>(1, max_threads)), idle_timeout_(idle_timeout) {}
 
-class ReadAheadStream final : public ResultStream {
- public:
-  ReadAheadStream(std::unique_ptr<ResultStream> inner, size_t depth)
-      : inner_(std::move(inner)), schema_(inner_->schema()), num_rows_(inner_->num_rows()),
-        depth_(std::max<size_t>(1, depth)) {
-    producer_ = std::thread([this] { Produce(); });
+ReadAheadPool::~ReadAheadPool() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  stopping_ = true;
+  work_.notify_all();
+  exited_.wait(lock, [&] { return threads_ == 0; });
+}
+
+bool ReadAheadPool::TrySubmit(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return false;
+  if (idle_ > tasks_.size()) {
+    tasks_.push_back(std::move(task));
+    work_.notify_one();
+    return true;
   }
-
-  ~ReadAheadStream() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+  if (threads_ < max_threads_) {
+    try {
+      std::thread([this] { Work(); }).detach();
+      ++threads_;
+    } catch (const std::system_error&) {
+      // Out of threads or memory: queue behind the threads there are, or,
+      // with none, let the caller compute the batch itself.
+      if (threads_ == 0) return false;
     }
-    space_.notify_all();
-    producer_.join();
   }
+  tasks_.push_back(std::move(task));
+  return true;
+}
 
-  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-  std::optional<int64_t> num_rows() const override { return num_rows_; }
+size_t ReadAheadPool::threads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return threads_;
+}
 
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [&] { return !queue_.empty(); });
-    auto next = std::move(queue_.front());
-    // The end (null) and errors stay queued: every later call returns them too.
-    const bool last = !next.ok() || *next == nullptr;
-    if (!last) queue_.pop_front();
+void ReadAheadPool::Work() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    if (tasks_.empty()) {
+      ++idle_;
+      const bool woken = work_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !tasks_.empty(); });
+      --idle_;
+      if (!woken || tasks_.empty()) break;  // idle too long, or stopping with nothing to do
+    }
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
     lock.unlock();
-    if (!last) space_.notify_one();
+    task();
+    task = nullptr;  // release what it captured before the pool may go away
+    lock.lock();
+  }
+  --threads_;
+  exited_.notify_all();  // under the lock: the pool may be destroyed once it is released
+}
+
+ReadAheadStream::ReadAheadStream(std::unique_ptr<ResultStream> inner, ReadAheadPool* pool, size_t depth)
+    : inner_(std::move(inner)),
+      pool_(pool),
+      schema_(inner_->schema()),
+      num_rows_(inner_->num_rows()),
+      depth_(std::max<size_t>(1, depth)) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ScheduleLocked();
+}
+
+ReadAheadStream::~ReadAheadStream() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  stopping_ = true;
+  changed_.wait(lock, [&] { return !fetching_; });
+}
+
+bool ReadAheadStream::ScheduleLocked() {
+  if (fetching_ || ended_ || stopping_ || queue_.size() >= depth_) return true;
+  fetching_ = true;
+  if (pool_->TrySubmit([this] { Fetch(); })) return true;
+  fetching_ = false;
+  return false;
+}
+
+void ReadAheadStream::Fetch() {
+  auto next = inner_->Next();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ended_ = !next.ok() || *next == nullptr;
+  queue_.push_back(std::move(next));
+  fetching_ = false;
+  ScheduleLocked();
+  changed_.notify_all();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadAheadStream::Next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (queue_.empty() && !fetching_ && !ScheduleLocked()) {
+    // No pool thread to spare: compute this batch here. fetching_ keeps any
+    // other fetch away from inner_ meanwhile.
+    fetching_ = true;
+    lock.unlock();
+    auto next = inner_->Next();
+    lock.lock();
+    fetching_ = false;
+    ended_ = !next.ok() || *next == nullptr;
+    changed_.notify_all();
+    if (!ended_) ScheduleLocked();
+    if (ended_) queue_.push_back(next);  // the end and errors repeat on later calls
     return next;
   }
-
- private:
-  void Produce() {
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        space_.wait(lock, [&] { return stopping_ || queue_.size() < depth_; });
-        if (stopping_) return;
-      }
-      auto next = inner_->Next();
-      const bool last = !next.ok() || *next == nullptr;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        queue_.push_back(std::move(next));
-      }
-      ready_.notify_one();
-      if (last) return;
-    }
+  changed_.wait(lock, [&] { return !queue_.empty(); });
+  auto next = queue_.front();
+  // The end (null) and errors stay queued: every later call returns them too.
+  const bool last = !next.ok() || *next == nullptr;
+  if (!last) {
+    queue_.pop_front();
+    ScheduleLocked();
   }
+  return next;
+}
 
-  const std::unique_ptr<ResultStream> inner_;
-  const std::shared_ptr<arrow::Schema> schema_;
-  const std::optional<int64_t> num_rows_;
-  const size_t depth_;
-  std::mutex mutex_;
-  std::condition_variable ready_;  // the queue got an entry
-  std::condition_variable space_;  // the queue has room, or stopping_
-  std::deque<arrow::Result<std::shared_ptr<arrow::RecordBatch>>> queue_;
-  bool stopping_ = false;
-  std::thread producer_;  // last: started after everything it uses
-};
-
-}  // namespace
-
-std::unique_ptr<ResultStream> ReadAhead(std::unique_ptr<ResultStream> inner, size_t depth) {
-  return std::make_unique<ReadAheadStream>(std::move(inner), depth);
+bool ReadAheadStream::WaitReady(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Done waiting: a batch is there, or no fetch runs and none can start.
+  auto done = [&] { return !queue_.empty() || (!fetching_ && !ScheduleLocked()); };
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    changed_.wait(lock, done);
+  } else {
+    changed_.wait_until(lock, deadline, done);
+  }
+  return !queue_.empty();
 }
 
 }  // namespace squadron::engine

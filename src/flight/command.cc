@@ -6,6 +6,7 @@
 
 #include "proto/FlightSql.pb.h"
 #include "common/status.h"
+#include "common/text.h"
 
 namespace squadron::flight {
 
@@ -182,9 +183,9 @@ arrow::Result<Command> ParseCommand(std::string_view cmd) {
 
   const std::string_view name = TypeName(any.type_url());
   if (name.substr(0, kFlightSqlPackage.size()) == kFlightSqlPackage) {
-    return Unimplemented("Flight SQL command ", name, " is not implemented by Squadron");
+    return Unimplemented("Flight SQL command ", Clip(name), " is not implemented by Squadron");
   }
-  return Unimplemented("Unknown command type '", any.type_url(),
+  return Unimplemented("Unknown command type '", Clip(any.type_url()),
                        "': Squadron serves arrow.flight.protocol.sql commands");
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/status.h"
+#include "common/text.h"
 #include "flight/ticket.h"
 
 namespace squadron::flight {
@@ -62,7 +63,7 @@ size_t ResultStore::ReleaseExpired() {
     }
   }
   for (const auto& r : released) {
-    spdlog::info("event=result_released reason=ttl_expired query={:?}", r->description);
+    spdlog::info("event=result_released reason=ttl_expired query={:?}", Clip(r->description, 300));
   }
   return released.size();
 }

@@ -27,6 +27,9 @@ struct PendingResult {
   /// Detaches the control from the engine session before the session goes.
   ~PendingResult() {
     if (control) control->DetachEngine();
+    // Rows nobody will read: stop computing them before waiting for the stream.
+    if (stream && session) session->Interrupt();
+    stream.reset();
   }
 
   /// The exact schema of the batches.

@@ -10,13 +10,15 @@ static engine::Dialect DialectOf(engine::Engine* engine) {
   auto session = engine->OpenSession({});
   auto dialect = session.ok() ? (*session)->DescribeDialect() : session.status();
   if (dialect.ok()) return std::move(*dialect);
-  spdlog::warn("event=dialect_unavailable error={:?}", dialect.status().message());
+  spdlog::warn("event=dialect_unavailable error={:?}", ForLog(dialect.status()));
   return {};
 }
 
 FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
     : engine_(engine),
       options_(std::move(options)),
+      read_ahead_(options_.max_open_results + options_.max_streams),
+      stream_slots_(options_.max_streams),
       tickets_(options_.ticket_secret),
       results_({options_.result_ttl, options_.max_open_results}),
       statements_({options_.statement_idle_timeout, options_.max_prepared_statements}),
@@ -81,13 +83,17 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
                     std::unique_ptr<fl::FlightDataStream>* stream) {
   ARROW_ASSIGN_OR_RAISE(auto contents,
                         tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
-  ARROW_ASSIGN_OR_RAISE(auto result, results_.Take(contents.result_id));
-  auto codec = result->compression;
+  // Everything that can refuse the call comes before the ticket is used up.
+  ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this DoGet"));
+  std::optional<arrow::Compression::type> asked;
   for (auto [it, end] = context.incoming_headers().equal_range(std::string(kCompressionHeader)); it != end; ++it) {
-    ARROW_ASSIGN_OR_RAISE(codec, ParseIpcCompression(it->second));
+    ARROW_ASSIGN_OR_RAISE(asked, ParseIpcCompression(it->second));
   }
+  ARROW_ASSIGN_OR_RAISE(auto result, results_.Take(contents.result_id));
+  const auto codec = asked.value_or(result->compression);
   ARROW_ASSIGN_OR_RAISE(auto write_options, WriteOptionsFor(codec));
-  auto reader = std::make_shared<PendingResultReader>(std::move(result), context, IpcCompressionName(codec));
+  auto reader = std::make_shared<PendingResultReader>(std::move(result), context, IpcCompressionName(codec),
+                                                      std::move(slot));
   *stream = std::make_unique<fl::RecordBatchStream>(reader, write_options);
   return arrow::Status::OK();
 }
@@ -96,6 +102,7 @@ arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context,
                     std::unique_ptr<fl::FlightMetadataWriter> writer) {
   ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
+  ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this DoPut"));
   auto batches = std::make_shared<ClientStreamReader>(std::move(reader), context);
   if (auto* update = std::get_if<StatementUpdateCommand>(&command)) {
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, update->transaction_id));
@@ -146,7 +153,7 @@ arrow::Status FlightSqlServer::Impl::DoAction(const fl::ServerCallContext& conte
   if (action.type == fl::ActionType::kSetSessionOptions.type) return SetSessionOptions(context, body, result);
   if (action.type == fl::ActionType::kGetSessionOptions.type) return GetSessionOptions(context, result);
   if (action.type == fl::ActionType::kCloseSession.type) return CloseSession(context, result);
-  return Unimplemented("Action '", action.type,
+  return Unimplemented("Action '", Clip(action.type),
                        "' is not implemented by Squadron (ListActions names those that are)");
 }
 
@@ -212,29 +219,29 @@ FlightSqlServer::~FlightSqlServer() = default;
 arrow::Status FlightSqlServer::GetFlightInfo(const fl::ServerCallContext& context,
                                              const fl::FlightDescriptor& request,
                                              std::unique_ptr<fl::FlightInfo>* info) {
-  return impl_->GetFlightInfo(context, request, info);
+  return ClipMessage(impl_->GetFlightInfo(context, request, info));
 }
 
 arrow::Status FlightSqlServer::GetSchema(const fl::ServerCallContext& context,
                                          const fl::FlightDescriptor& request,
                                          std::unique_ptr<fl::SchemaResult>* schema) {
-  return impl_->GetSchema(context, request, schema);
+  return ClipMessage(impl_->GetSchema(context, request, schema));
 }
 
 arrow::Status FlightSqlServer::DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                                      std::unique_ptr<fl::FlightDataStream>* stream) {
-  return impl_->DoGet(context, request, stream);
+  return ClipMessage(impl_->DoGet(context, request, stream));
 }
 
 arrow::Status FlightSqlServer::DoPut(const fl::ServerCallContext& context,
                                      std::unique_ptr<fl::FlightMessageReader> reader,
                                      std::unique_ptr<fl::FlightMetadataWriter> writer) {
-  return impl_->DoPut(context, std::move(reader), std::move(writer));
+  return ClipMessage(impl_->DoPut(context, std::move(reader), std::move(writer)));
 }
 
 arrow::Status FlightSqlServer::DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                                         std::unique_ptr<fl::ResultStream>* result) {
-  return impl_->DoAction(context, action, result);
+  return ClipMessage(impl_->DoAction(context, action, result));
 }
 
 arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,
@@ -246,7 +253,7 @@ arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,
 arrow::Status FlightSqlServer::PollFlightInfo(const fl::ServerCallContext& context,
                                               const fl::FlightDescriptor& request,
                                               std::unique_ptr<fl::PollInfo>* info) {
-  return impl_->PollFlightInfo(context, request, info);
+  return ClipMessage(impl_->PollFlightInfo(context, request, info));
 }
 
 void FlightSqlServer::ReleaseResults() { impl_->ReleaseResults(); }

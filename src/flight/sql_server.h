@@ -17,6 +17,14 @@ struct FlightSqlOptions {
   std::chrono::milliseconds result_ttl{std::chrono::minutes(5)};
   /// Unfetched results held at once; beyond it GetFlightInfo is UNAVAILABLE.
   size_t max_open_results = 1024;
+  /// Result streams (DoGet) and uploads (DoPut) served at once. Each holds a
+  /// gRPC thread and up to about three result batches; past the limit calls
+  /// get RESOURCE_EXHAUSTED and a DoGet's ticket stays unused.
+  size_t max_streams = 128;
+  /// How long GetFlightInfo waits for a query's first batch before it
+  /// answers; the query goes on computing and can be cancelled meanwhile. A
+  /// result complete within the wait reports its exact row count.
+  std::chrono::milliseconds first_batch_wait{50};
   /// HMAC key for tickets, at least 16 bytes; shared by a cluster's nodes.
   std::string ticket_secret;
   /// A prepared statement handle unused this long is closed.

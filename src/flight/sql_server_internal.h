@@ -5,6 +5,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <utility>
 #include <chrono>
 #include <functional>
 #include <limits>
@@ -22,6 +24,7 @@
 #include "common/periodic_task.h"
 #include "engine/read_ahead.h"
 #include "common/status.h"
+#include "common/text.h"
 #include "flight/actions.h"
 #include "flight/client_batches.h"
 #include "flight/command.h"
@@ -47,12 +50,13 @@ constexpr std::string_view kPollPrefix = "squadron.poll:";
 // A first batch with fewer rows than this is probably the whole result.
 constexpr int64_t kSmallBatchRows = 2048;
 
-// Longest SQL text written into one log line.
+// Longest SQL text and error message written into one log field.
 constexpr size_t kMaxLoggedSql = 300;
+constexpr size_t kMaxLoggedError = 1000;
 
-inline std::string ForLog(const std::string& sql) {
-  return sql.size() <= kMaxLoggedSql ? sql : sql.substr(0, kMaxLoggedSql) + "...";
-}
+inline std::string ForLog(std::string_view sql) { return Clip(sql, kMaxLoggedSql); }
+
+inline std::string ForLog(const arrow::Status& status) { return Clip(status.message(), kMaxLoggedError); }
 
 inline double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -62,6 +66,42 @@ inline arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::S
   ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(*schema));
   return buffer->ToString();
 }
+
+// Counts the streams (DoGet) and uploads (DoPut) being served; each holds a
+// gRPC thread and up to a few batches. Thread-safe.
+class StreamSlots {
+ public:
+  // A place taken; given back when destroyed.
+  class Slot {
+   public:
+    explicit Slot(std::atomic<size_t>* open) : open_(open) {}
+    Slot(Slot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (open_) open_->fetch_sub(1);
+    }
+
+   private:
+    std::atomic<size_t>* open_;
+  };
+
+  explicit StreamSlots(size_t max) : max_(max) {}
+
+  // A slot, or UNAVAILABLE naming `what` when all are taken.
+  arrow::Result<Slot> Acquire(std::string_view what) {
+    if (open_.fetch_add(1) >= max_) {
+      open_.fetch_sub(1);
+      return Unavailable(Msg("Too many streams: ", max_, " result streams and uploads are being served "
+                             "(--max-streams); ", what, " was refused before it started (retry later; a "
+                             "ticket stays valid until it expires)"));
+    }
+    return Slot(&open_);
+  }
+
+ private:
+  const size_t max_;
+  std::atomic<size_t> open_{0};
+};
 
 // Who is calling: their session, when their cookie names one.
 struct Caller {
@@ -94,13 +134,10 @@ class PendingResultReader final : public arrow::RecordBatchReader {
  public:
   // `call` is the DoGet's context: it outlives this reader.
   PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call,
-                      std::string compression)
-      : result_(std::move(result)), compression_(std::move(compression)), start_(Clock::now()) {
+                      std::string compression, StreamSlots::Slot slot)
+      : result_(std::move(result)), compression_(std::move(compression)), slot_(std::move(slot)),
+        start_(Clock::now()) {
     if (result_->control) result_->control->SetCall(&call);
-    // A stream on its own engine connection computes its next batch while
-    // this one is sent. Transaction streams share their connection with the
-    // transaction's later statements, so they are read only on demand.
-    if (result_->stream && result_->session) result_->stream = engine::ReadAhead(std::move(result_->stream));
   }
 
   ~PendingResultReader() override {
@@ -121,7 +158,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
     } else if (result_->stream) {
       auto next = result_->stream->Next();
       if (!next.ok()) {
-        return result_->control ? result_->control->Explain(next.status()) : next.status();
+        return ClipMessage(result_->control ? result_->control->Explain(next.status()) : next.status());
       }
       *batch = std::move(*next);
       if (*batch == nullptr) result_->stream.reset();
@@ -143,6 +180,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
  private:
   std::unique_ptr<PendingResult> result_;
   const std::string compression_;
+  const StreamSlots::Slot slot_;
   size_t next_prefetched_ = 0;
   const Clock::time_point start_;
   int64_t rows_ = 0;
@@ -196,12 +234,14 @@ class FlightSqlServer::Impl {
                              const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::FlightInfo>* info);
 
-  // Runs the statement and fetches its first batch, so that errors raised by
-  // execution surface here rather than in DoGet, and small results are
-  // complete (with a known row count) before the client fetches them.
+  // Runs the statement and waits for its first batch until
+  // `first_batch_deadline` (no deadline: until it comes), so that errors
+  // raised early in execution surface here rather than in DoGet, and small
+  // results are complete (with a known row count) before the client fetches
+  // them. Past the deadline the rows go on being computed for the DoGet.
   arrow::Status RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
                          const std::string& sql, const engine::ParameterBatches& parameters,
-                         PendingResult* pending);
+                         std::optional<Clock::time_point> first_batch_deadline, PendingResult* pending);
 
   // Starts a query on a thread of its own and answers with a PollInfo whose
   // descriptor (a signed token) the client polls with.
@@ -284,6 +324,11 @@ class FlightSqlServer::Impl {
 
   engine::Engine* engine_;  // borrowed; outlives the server
   const FlightSqlOptions options_;
+  // Computes result batches ahead of their DoGet: for every stored result
+  // still computing and every stream being served. Before results_, which
+  // holds streams that use it.
+  engine::ReadAheadPool read_ahead_;
+  StreamSlots stream_slots_;
   const TicketCodec tickets_;
   ResultStore results_;
   PreparedStatementRegistry statements_;

@@ -26,12 +26,13 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
   auto pending = std::make_unique<PendingResult>();
   pending->description = sql;
   pending->control = Watch(context, caller, result_id);
-  auto status = RunQuery(caller, transaction, sql, parameters, pending.get());
+  auto status =
+      RunQuery(caller, transaction, sql, parameters, Clock::now() + options_.first_batch_wait, pending.get());
   pending->control->SetCall(nullptr);  // the GetFlightInfo call ends here
   if (!status.ok()) {
     status = pending->control->Explain(status);
     spdlog::info("event=query_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
-                 status.message(), ForLog(sql));
+                 ForLog(status), ForLog(sql));
     return status;
   }
   const int64_t total_records = KnownRowCount(*pending);
@@ -44,7 +45,7 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
 
 arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
                        const std::string& sql, const engine::ParameterBatches& parameters,
-                       PendingResult* pending) {
+                       std::optional<Clock::time_point> first_batch_deadline, PendingResult* pending) {
   pending->compression = caller.session.ipc_compression.value_or(options_.ipc_compression);
   if (transaction) {
     pending->control->AttachEngine(InterruptOf(transaction));
@@ -59,6 +60,22 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
     ARROW_ASSIGN_OR_RAISE(pending->stream, session->Execute(sql, parameters));
   }
   pending->schema = pending->stream->schema();
+  // A stream on its own engine connection computes ahead on the pool, and
+  // the call waits for its first rows only until the deadline: a long query
+  // answers with its FlightInfo at once and stays cancellable. Materialised
+  // results (DDL, DML) are complete already; transaction streams share their
+  // connection with the transaction's later statements and are read here.
+  engine::ReadAheadStream* ahead = nullptr;
+  if (pending->session && !pending->stream->num_rows()) {
+    auto stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
+    ahead = stream.get();
+    pending->stream = std::move(stream);
+  }
+  auto ready = [&] {
+    return ahead == nullptr || (first_batch_deadline ? ahead->WaitReady(*first_batch_deadline)
+                                                     : ahead->WaitReady(Clock::time_point::max()));
+  };
+  if (!ready()) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
   if (first == nullptr) {
     pending->control->DetachEngine();
@@ -71,7 +88,7 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
   // now and gives the client an exact row count.
   const bool small = first->num_rows() < kSmallBatchRows;
   pending->prefetched.push_back(std::move(first));
-  if (small && !pending->stream->num_rows()) {
+  if (small && !pending->stream->num_rows() && ready()) {
     ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
     if (second == nullptr) {
       pending->control->DetachEngine();
@@ -114,11 +131,13 @@ arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::
                descriptor]() -> arrow::Result<std::unique_ptr<fl::FlightInfo>> {
     const auto start = Clock::now();
     PendingResult* result = pending->get();
-    auto status = RunQuery(caller, transaction, sql, parameters, result);
+    // A poll has a thread of its own: it waits for the first rows, so that
+    // the poll reports progress until they can be fetched.
+    auto status = RunQuery(caller, transaction, sql, parameters, std::nullopt, result);
     if (!status.ok()) {
       status = result->control->Explain(status);
       spdlog::info("event=query_failed mode=poll ms={:.1f} error={:?} query={:?}", MillisSince(start),
-                   status.message(), ForLog(sql));
+                   ForLog(status), ForLog(sql));
       return status;
     }
     const int64_t total_records = KnownRowCount(*result);
@@ -166,7 +185,7 @@ arrow::Result<int64_t> FlightSqlServer::Impl::ExecuteUpdate(const fl::ServerCall
   if (!count.ok()) count = control->Explain(count.status());
   if (!count.ok()) {
     spdlog::info("event=update_failed ms={:.1f} error={:?} query={:?}", MillisSince(start),
-                 count.status().message(), ForLog(sql));
+                 ForLog(count.status()), ForLog(sql));
     return count.status();
   }
   spdlog::info("event=update_executed rows={} ms={:.1f} parameter_batches={} query={:?}", *count,
@@ -198,8 +217,8 @@ arrow::Result<int64_t> FlightSqlServer::Impl::Ingest(const fl::ServerCallContext
   control->SetCall(nullptr);
   if (!rows.ok()) rows = control->Explain(rows.status());
   spdlog::info("event={} table={:?} rows={} ms={:.1f}{}", rows.ok() ? "ingest_done" : "ingest_failed",
-               request.table, rows.ok() ? *rows : 0, MillisSince(start),
-               rows.ok() ? "" : fmt::format(" error={:?}", rows.status().message()));
+               ForLog(request.table), rows.ok() ? *rows : 0, MillisSince(start),
+               rows.ok() ? "" : fmt::format(" error={:?}", ForLog(rows.status())));
   return rows;
 }
 
@@ -209,9 +228,13 @@ arrow::Status FlightSqlServer::Impl::CreatePreparedStatement(const fl::ServerCal
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, request.transaction_id));
   ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), request.query));
-  ARROW_ASSIGN_OR_RAISE(auto dataset_schema, SerializeSchema(description.result_schema));
-  ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
   const bool is_update = !description.is_query;
+  // Statements that return no rows describe an empty dataset: the JDBC
+  // driver (18.x) reads an empty dataset_schema, not is_update, as "this is an
+  // update", and only then reports the update count.
+  ARROW_ASSIGN_OR_RAISE(auto dataset_schema,
+                        SerializeSchema(is_update ? arrow::schema({}) : description.result_schema));
+  ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
   ARROW_ASSIGN_OR_RAISE(auto handle,
                         statements_.Add({request.query, std::move(description), {}, request.transaction_id},
                                         caller.session_id));

@@ -5,6 +5,7 @@
 #include <arrow/flight/server_auth.h>
 #include <spdlog/spdlog.h>
 
+#include "common/malloc_tuning.h"
 #include "common/status.h"
 #include "common/units.h"
 #include "flight/ticket.h"
@@ -38,6 +39,18 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (!status.ok()) {
     server->flight_.reset();
     return Unavailable(Msg("Cannot listen on ", opts.host, ":", opts.port, ": ", status.message()));
+  }
+  if (opts.memory_release_interval.count() > 0) {
+    engine::Engine* engine = server->engine_.get();
+    server->release_memory_.Start(opts.memory_release_interval, [engine] {
+      const int64_t before = ResidentBytes();
+      engine->ReleaseFreeMemory();
+      ReleaseFreeHeapMemory();
+      const int64_t released = before - ResidentBytes();
+      if (released >= (16 << 20)) {
+        spdlog::debug("event=memory_released bytes={} rss={}", released, before - released);
+      }
+    });
   }
   spdlog::info("event=listening uri={} result_ttl={} batch_rows={} batch_bytes={}", server->uri(),
                FormatDuration(opts.flight.result_ttl), opts.duckdb.batch_rows,
@@ -75,6 +88,7 @@ arrow::Status Server::Shutdown() {
   // 2. Release results nobody fetched, then the engine.
   flight_->ReleaseResults();
   flight_.reset();
+  release_memory_.Stop();
   engine_.reset();
   spdlog::info("event=shutdown_done ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::steady_clock::now() - start)

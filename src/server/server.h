@@ -10,6 +10,7 @@
 #include <arrow/result.h>
 
 #include "engine/duckdb/duckdb_engine.h"
+#include "common/periodic_task.h"
 #include "flight/sql_server.h"
 
 namespace squadron::server {
@@ -24,6 +25,8 @@ struct ServerOptions {
   /// Protocol settings (result time-to-live, ticket secret...). An empty
   /// ticket secret is replaced by a random one at start-up.
   flight::FlightSqlOptions flight;
+  /// How often freed heap memory is handed back to the OS (malloc_trim); 0 = never.
+  std::chrono::milliseconds memory_release_interval{std::chrono::seconds(10)};
   /// How long shutdown waits for in-flight calls before cancelling them.
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
 };
@@ -57,6 +60,9 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<engine::Engine> engine_;  // outlives flight_
   std::unique_ptr<flight::FlightSqlServer> flight_;  // null before listening and after Shutdown
+  // Hands freed memory back to the OS every memory_release_interval; stopped
+  // before the engine goes.
+  PeriodicTask release_memory_;
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it starts

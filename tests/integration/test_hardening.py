@@ -63,3 +63,106 @@ def test_malformed_parameters_are_invalid_argument(server, make_bad):
     with pytest.raises(pa.ArrowInvalid, match="column 'p'"):
         put(client, prepared_statement_query(handle), [batch])
     alive(client)
+
+
+def chained_ctes(n):
+    return ("WITH c0 AS (SELECT 1 AS x), "
+            + ", ".join(f"c{i} AS (SELECT * FROM c{i - 1})" for i in range(1, n))
+            + f" SELECT * FROM c{n - 1}")
+
+
+def test_a_statement_with_too_many_ctes_is_refused_before_it_is_parsed(server):
+    client = flight.connect(server.uri)
+    sql = chained_ctes(10000)  # ~318 KB; parsing it alone took DuckDB past 24 GiB
+    assert len(sql) > 300_000
+    with pytest.raises(pa.ArrowInvalid, match=r"10000 common table expressions.*--max-statement-ctes"):
+        client.get_flight_info(descriptor(statement_query(sql)))
+    # The same limit guards prepared statements and updates.
+    with pytest.raises(pa.ArrowInvalid, match="--max-statement-ctes"):
+        list(client.do_action(flight.Action("CreatePreparedStatement", create_prepared_statement_request(sql))))
+    # Below the limit a chain still runs, and text that only mentions CTEs does not count.
+    assert query(client, chained_ctes(100)).column(0).to_pylist() == [1]
+    quoted = "SELECT '" + "c AS (" * 1000 + "' AS s -- x AS (\n"
+    assert len(query(client, quoted).column(0)[0].as_py()) == 6000
+    alive(client)
+
+
+def test_the_cte_limit_is_an_option(start_server):
+    server = start_server("--port", "0", "--max-statement-ctes", "10")
+    client = flight.connect(server.uri)
+    assert query(client, chained_ctes(10)).column(0).to_pylist() == [1]
+    with pytest.raises(pa.ArrowInvalid, match="11 common table expressions.*limit is 10"):
+        query(client, chained_ctes(11))
+
+
+def longest_log_line(server):
+    return max(len(line) for line in server.log().splitlines())
+
+
+def test_huge_junk_sql_gets_a_short_invalid_argument(start_server):
+    server = start_server("--port", "0")
+    client = flight.connect(server.uri)
+    # 16 MiB of junk after an opening quote: valid UTF-8 (a protobuf string),
+    # and DuckDB's error about the unterminated string quotes all of it.
+    alphabet = "ab()*;,\\\"é✈\t0123456789"
+    junk = "SELECT '" + "".join(alphabet[(i * 7919) % len(alphabet)] for i in range(1 << 16)) * 256
+    with pytest.raises(pa.ArrowInvalid) as error:
+        client.get_flight_info(descriptor(statement_query(junk)))
+    message = str(error.value)
+    assert len(message) < 4096 and "[cut:" in message, message[:300]
+    # The log repeats no unlimited client text either.
+    assert longest_log_line(server) < 8192
+    alive(client)
+
+
+def test_long_action_names_and_type_urls_are_cut(server):
+    client = flight.connect(server.uri)
+    with pytest.raises(pa.ArrowNotImplementedError) as error:
+        list(client.do_action(flight.Action("x" * (1 << 20), b"")))
+    assert len(str(error.value)) < 4096 and "[cut:" in str(error.value)
+    with pytest.raises(pa.ArrowNotImplementedError) as error:
+        client.get_flight_info(descriptor(pack_any("type.googleapis.com/" + "y" * (1 << 20))))
+    assert len(str(error.value)) < 4096 and "[cut:" in str(error.value)
+    alive(client)
+
+
+def prepare(client, sql):
+    [result] = client.do_action(flight.Action("CreatePreparedStatement", create_prepared_statement_request(sql)))
+    fields = decode_fields(unpack(result.body.to_pybytes(), "ActionCreatePreparedStatementResult"))
+    return fields[1][0], pa.ipc.read_schema(pa.py_buffer(fields[3][0]))
+
+
+def run_prepared(client, handle, batch):
+    put(client, prepared_statement_query(handle), [batch])
+    info = client.get_flight_info(descriptor(prepared_statement_query(handle)))
+    return client.do_get(info.endpoints[0].ticket).read_all()
+
+
+def test_untyped_parameters_are_advertised_as_float64_and_bind_any_type(server):
+    client = flight.connect(server.uri)
+    handle, parameters = prepare(client, "SELECT ? + 1 AS n")
+    # Arrow null (what DuckDB's unknown type maps to) cannot be bound by the
+    # JDBC or Go drivers; float64 takes their integer, decimal and double values.
+    assert parameters.field(0).type == pa.float64()
+    assert run_prepared(client, handle, pa.record_batch({"p": pa.array([41.0])})).column(0).to_pylist() == [42.0]
+    # A client that sends its own type is bound with that type.
+    assert run_prepared(client, handle, pa.record_batch({"p": pa.array([41], pa.int64())})).column(0).to_pylist() == [42]
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_union_parameters_bind_the_chosen_child(server, mode):
+    client = flight.connect(server.uri)
+    ints, strings = pa.array([5, 0, 7], pa.int64()), pa.array(["", "x", ""])
+    types = pa.array([0, 1, 0], pa.int8())
+    if mode == "dense":
+        union = pa.UnionArray.from_dense(types, pa.array([0, 1, 2], pa.int32()), [ints, strings], ["i", "s"])
+    else:
+        union = pa.UnionArray.from_sparse(types, [ints, strings], ["i", "s"])
+    handle, _ = prepare(client, "SELECT CAST(? AS VARCHAR) AS v")
+    result = run_prepared(client, handle, pa.RecordBatch.from_arrays([union], ["p"]))
+    assert result.column(0).to_pylist() == ["5", "x", "7"]
+    # Untyped: the value keeps the child's type.
+    handle, _ = prepare(client, "SELECT ? + 1 AS n")
+    one = pa.UnionArray.from_dense(pa.array([0], pa.int8()), pa.array([0], pa.int32()),
+                                   [pa.array([41], pa.int64()), pa.array([], pa.utf8())], ["i", "s"])
+    assert run_prepared(client, handle, pa.RecordBatch.from_arrays([one], ["p"])).column(0).to_pylist() == [42]

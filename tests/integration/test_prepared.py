@@ -125,8 +125,10 @@ def test_prepared_statement_actions_and_binding(server):
 def test_prepared_update_runs_once_per_row(server):
     client = flight.connect(server.uri)
     client.get_flight_info(descriptor(statement_query("CREATE TABLE raw_update (k INTEGER, v VARCHAR)")))
-    handle, _, parameter_schema, is_update = create(client, "INSERT INTO raw_update VALUES ($1, $2)")
+    handle, dataset_schema, parameter_schema, is_update = create(client, "INSERT INTO raw_update VALUES ($1, $2)")
     assert is_update
+    # The JDBC driver tells updates from queries by an empty dataset schema.
+    assert dataset_schema == pa.schema([])
     assert parameter_schema.types == [pa.int32(), pa.string()]
     batch = pa.record_batch([pa.array([1, 2, 3], pa.int32()), pa.array(["a", None, "c"])], names=["k", "v"])
     assert update(client, handle, batch) == 3

@@ -38,6 +38,7 @@ class DuckDbSession final : public Session {
       : connection_(db), options_(options) {}
 
   arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
+    ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
       // A script cannot be described before its first statements run (the
       // second may use a table the first creates). It is described as a query
@@ -55,7 +56,7 @@ class DuckDbSession final : public Session {
       const ParameterSpec spec = DescribeParameters(*prepared);
       duckdb::vector<std::string> names(spec.identifiers.begin(), spec.identifiers.end());
       ARROW_ASSIGN_OR_RAISE(description.parameter_schema,
-                            ToArrowSchema(KnownTypes({spec.types.begin(), spec.types.end()}), names,
+                            ToArrowSchema(AdvertisedParameterTypes({spec.types.begin(), spec.types.end()}), names,
                                           properties));
       return description;
     } catch (const std::exception& e) {
@@ -65,6 +66,7 @@ class DuckDbSession final : public Session {
 
   arrow::Result<std::unique_ptr<ResultStream>> Execute(const std::string& sql,
                                                        const ParameterBatches& parameters) override {
+    ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
       if (HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
@@ -79,6 +81,7 @@ class DuckDbSession final : public Session {
   }
 
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const ParameterBatches& parameters) override {
+    ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
       if (!HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/false));
@@ -285,6 +288,10 @@ class DuckDbEngine final : public Engine {
   std::string name() const override { return "duckdb"; }
   std::string version() const override { return duckdb::DuckDB::LibraryVersion(); }
   bool read_only() const override { return options_.read_only; }
+
+  // DuckDB allocates through its bundled jemalloc, whose arenas keep freed
+  // pages for reuse; this purges them.
+  void ReleaseFreeMemory() override { duckdb::Allocator::FlushAll(); }
 
   // Runs start-up SQL (data paths, --init-sql) with writes allowed.
   arrow::Status RunSetup() {

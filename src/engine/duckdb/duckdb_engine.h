@@ -26,6 +26,10 @@ struct DuckDbOptions {
   int64_t batch_rows = 65536;
   /// Target bytes in one result batch; the row count is lowered to stay near it.
   int64_t batch_bytes = 8 << 20;
+  /// Most common table expressions (`WITH name AS (...)`) one statement may
+  /// define; 0 = no limit. DuckDB's parser needs memory that grows with the
+  /// square of that count (about 200 MiB at 500, 2 GiB at 1,600).
+  int64_t max_statement_ctes = 256;
   /// SQL run once at start-up (the contents of --init-sql), may be empty.
   std::string init_sql;
   /// Files, directories or globs to expose as views (or attached databases).

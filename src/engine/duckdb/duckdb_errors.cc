@@ -119,4 +119,11 @@ duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalTyp
   return types;
 }
 
+duckdb::vector<duckdb::LogicalType> AdvertisedParameterTypes(duckdb::vector<duckdb::LogicalType> types) {
+  for (auto& type : types) {
+    if (type.id() == duckdb::LogicalTypeId::UNKNOWN) type = duckdb::LogicalType::DOUBLE;
+  }
+  return types;
+}
+
 }  // namespace squadron::engine

@@ -15,6 +15,14 @@
 
 namespace squadron::engine {
 
+/// The number of common table expressions (`name AS (...)`) in `sql`, from
+/// DuckDB's tokenizer (linear in the text; nothing is parsed).
+size_t CountCommonTableExpressions(const std::string& sql);
+
+/// Checks limits that must hold before DuckDB parses `sql` (see
+/// DuckDbOptions::max_statement_ctes). Errors: Invalid saying which limit.
+arrow::Status CheckStatementLimits(const std::string& sql, const DuckDbOptions& options);
+
 /// Maps a DuckDB error to the status the client should see.
 arrow::Status FromDuckDb(const duckdb::ErrorData& error);
 
@@ -36,6 +44,10 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(
 /// Replaces types DuckDB cannot know before parameters are bound (`SELECT ?`)
 /// by SQLNULL, which Arrow describes as its null type.
 duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalType> types);
+
+/// The parameter types clients are told: those DuckDB inferred, and DOUBLE
+/// for parameters it could not type (see StatementDescription).
+duckdb::vector<duckdb::LogicalType> AdvertisedParameterTypes(duckdb::vector<duckdb::LogicalType> types);
 
 /// Streams a DuckDB result as Arrow batches, imported without copying.
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(

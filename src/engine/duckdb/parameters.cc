@@ -1,6 +1,7 @@
 // Parameter sets: Arrow batches from clients bound to DuckDB statements.
 #include <algorithm>
 
+#include <arrow/array.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 #include <arrow/util/decimal.h>
@@ -141,6 +142,17 @@ arrow::Result<Value> Convert(const arrow::Array& array, int64_t row) {
       if (null) return Value(duckdb::LogicalType::INTERVAL);
       const auto v = static_cast<const arrow::MonthDayNanoIntervalArray&>(array).GetValue(row);
       return Value::INTERVAL(v.months, v.days, v.nanoseconds / 1000);
+    }
+    case arrow::Type::DENSE_UNION:
+    case arrow::Type::SPARSE_UNION: {
+      // The value is the chosen child's; a union has no nulls of its own.
+      const auto& un = static_cast<const arrow::UnionArray&>(array);
+      const int child = un.child_id(row);
+      // A sparse union's field() is already sliced to the union's rows.
+      const int64_t index = array.type_id() == arrow::Type::DENSE_UNION
+                                ? static_cast<const arrow::DenseUnionArray&>(array).value_offset(row)
+                                : row;
+      return Convert(*un.field(child), index);
     }
     case arrow::Type::DICTIONARY: {
       const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
