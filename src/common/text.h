@@ -17,9 +17,10 @@ namespace squadron {
 constexpr size_t kMaxQuotedBytes = 200;
 
 /// Longest status message sent to a client. gRPC percent-encodes the message
-/// into a trailer (non-ASCII bytes take three), and clients refuse trailers
+/// into a trailer (non-ASCII bytes take three), Arrow repeats it in a second
+/// trailer, and clients refuse trailers
 /// over 8 KiB by default; this keeps any message well inside that.
-constexpr size_t kMaxStatusMessageBytes = 2048;
+constexpr size_t kMaxStatusMessageBytes = 1024;
 
 /// Returns `text` if it has at most `max_bytes` bytes; otherwise its first
 /// bytes (never splitting a UTF-8 sequence) and a note of how much was cut.

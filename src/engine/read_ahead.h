@@ -23,7 +23,7 @@ namespace squadron::engine {
 class ReadAheadPool {
  public:
   explicit ReadAheadPool(size_t max_threads,
-                         std::chrono::milliseconds idle_timeout = std::chrono::seconds(30));
+                         std::chrono::milliseconds idle_timeout = std::chrono::seconds(10));
   /// Waits for running tasks and for every thread to exit.
   ~ReadAheadPool();
   ReadAheadPool(const ReadAheadPool&) = delete;

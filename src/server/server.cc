@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <arrow/flight/server_auth.h>
+#include <arrow/memory_pool.h>
 #include <spdlog/spdlog.h>
 
 #include "common/malloc_tuning.h"
@@ -45,6 +46,8 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     server->release_memory_.Start(opts.memory_release_interval, [engine] {
       const int64_t before = ResidentBytes();
       engine->ReleaseFreeMemory();
+      // Arrow's pool (jemalloc in the wheel's build) keeps freed IPC buffers too.
+      arrow::default_memory_pool()->ReleaseUnused();
       ReleaseFreeHeapMemory();
       const int64_t released = before - ResidentBytes();
       if (released >= (16 << 20)) {

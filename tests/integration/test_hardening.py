@@ -1,11 +1,13 @@
 """Untrusted input never crashes or exhausts the server: malformed Arrow data,
 statements that would eat all memory, oversized messages, too many streams."""
 
+import time
+
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from flightsql import (create_prepared_statement_request, decode_fields, descriptor, pack_any,
+from flightsql import (create_prepared_statement_request, decode_fields, descriptor, get_tables, pack_any,
                        prepared_statement_query, put, put_count, statement_ingest, statement_query, unpack)
 
 
@@ -166,3 +168,103 @@ def test_union_parameters_bind_the_chosen_child(server, mode):
     one = pa.UnionArray.from_dense(pa.array([0], pa.int8()), pa.array([0], pa.int32()),
                                    [pa.array([41], pa.int64()), pa.array([], pa.utf8())], ["i", "s"])
     assert run_prepared(client, handle, pa.RecordBatch.from_arrays([one], ["p"])).column(0).to_pylist() == [42]
+
+
+def test_an_ingest_in_progress_is_invisible_to_other_clients(server):
+    """The ingest's stream is scanned through a view; another client that
+    listed it with its columns bound a stream being consumed (a crash)."""
+    client, other = flight.connect(server.uri), flight.connect(server.uri)
+    batch = pa.record_batch({"id": pa.array(range(1000), pa.int64())})
+    writer, reader = client.do_put(descriptor(statement_ingest("ingest_in_progress")), batch.schema)
+    writer.write_batch(batch)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # the view exists for as long as the upload lasts
+        info = other.get_flight_info(descriptor(get_tables(include_schema=True)))
+        names = other.do_get(info.endpoints[0].ticket).read_all().column("table_name").to_pylist()
+        assert not [n for n in names if n.startswith("__squadron")], names
+    writer.write_batch(batch)
+    writer.done_writing()
+    reader.read()
+    writer.close()
+    assert query(other, "SELECT count(*) FROM ingest_in_progress").column(0).to_pylist() == [2000]
+
+
+def test_a_long_query_answers_get_flight_info_at_once_and_cancels_there(start_server):
+    from test_cancel import ENDLESS, assert_idle, cancel
+    from flightsql import CANCEL_STATUS_CANCELLED
+    server = start_server("--port", "0")
+    client = flight.connect(server.uri)
+    # Before, GetFlightInfo computed up to the first batch: minutes for this
+    # aggregate, and a client (JDBC) could not cancel a call in progress.
+    info = client.get_flight_info(descriptor(statement_query(ENDLESS)), flight.FlightCallOptions(timeout=30))
+    assert info.total_records == -1
+    assert cancel(client, info) == CANCEL_STATUS_CANCELLED
+    assert_idle(server)
+    with pytest.raises(pa.ArrowKeyError):  # its result is gone
+        client.do_get(info.endpoints[0].ticket).read_all()
+    # Small results still come complete, with their row count, and DDL and
+    # bad SQL still take effect and fail at GetFlightInfo.
+    assert client.get_flight_info(descriptor(statement_query("SELECT * FROM range(10)"))).total_records == 10
+    client.get_flight_info(descriptor(statement_query("CREATE TABLE made_at_get_flight_info AS SELECT 1 AS x")))
+    assert query(client, "SELECT x FROM made_at_get_flight_info").column(0).to_pylist() == [1]
+    with pytest.raises(pa.ArrowInvalid, match="syntax error"):
+        client.get_flight_info(descriptor(statement_query("SELEC 1")))
+
+
+def test_streams_past_the_limit_are_refused_and_their_tickets_stay_valid(start_server):
+    server = start_server("--port", "0", "--max-streams", "2", "--batch-rows", "2048")
+    client = flight.connect(server.uri)
+    big = "SELECT i FROM range(5000000) t(i)"
+    infos = [client.get_flight_info(descriptor(statement_query(big))) for _ in range(3)]
+    readers = [client.do_get(info.endpoints[0].ticket) for info in infos[:2]]
+    for reader in readers:
+        reader.read_chunk()  # both streams are open, neither is read on
+    with pytest.raises(flight.FlightUnavailableError, match="--max-streams"):
+        client.do_get(infos[2].endpoints[0].ticket).read_chunk()
+    # Uploads hold a thread per call too, and count against the same limit.
+    with pytest.raises(flight.FlightUnavailableError, match="--max-streams"):
+        put_count(client, statement_ingest("never_ingested"), [pa.record_batch({"x": [1]})])
+    readers[0].cancel()
+    # The refused ticket was not used up: once a stream ends it is served.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            table = client.do_get(infos[2].endpoints[0].ticket).read_all()
+            break
+        except flight.FlightUnavailableError:
+            assert time.monotonic() < deadline, "the cancelled stream never gave its slot back"
+    assert table.num_rows == 5000000
+    assert readers[1].read_all().num_rows == 5000000 - 2048
+
+
+def test_memory_is_handed_back_after_load(start_server):
+    server = start_server("--port", "0", "--memory-release-interval", "200ms")
+    client = flight.connect(server.uri)
+    sort = "SELECT i, md5(i::VARCHAR) AS h FROM range({n}) t(i) ORDER BY h"
+    group = "SELECT i % 10000 AS g, string_agg(i::VARCHAR, ',') FROM range({n}) t(i) GROUP BY g"
+    for sql in (sort, group):  # warm up: code pages and caches count as idle
+        query(client, sql.format(n=100000))
+    time.sleep(1)
+    idle = server.status("VmRSS")
+
+    def load():
+        own = flight.connect(server.uri)
+        for _ in range(2):
+            query(own, sort.format(n=1500000))
+            query(own, group.format(n=2000000))
+
+    import threading
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    peak = idle
+    while any(worker.is_alive() for worker in workers):
+        peak = max(peak, server.status("VmRSS"))
+        time.sleep(0.1)
+    assert peak > idle + 200 * 1024, (idle, peak)  # the load really used memory
+    # Within a few release intervals most of it is back with the OS (glibc's
+    # arenas, DuckDB's jemalloc and Arrow's pool kept it all before).
+    deadline = time.monotonic() + 20
+    while server.status("VmRSS") > idle + (peak - idle) // 4:
+        assert time.monotonic() < deadline, (idle, peak, server.status("VmRSS"))
+        time.sleep(0.2)

@@ -73,7 +73,14 @@ class DuckDbSession final : public Session {
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
         return MakeParameterizedResultStream(std::move(prepared), parameters, options_);
       }
-      ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/true));
+      // Planning errors surface here; a streaming query is started by the
+      // stream's first Next(), which the caller may run on another thread.
+      ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(sql, /*stream_last=*/true));
+      if (last->AllowStreamResult()) {
+        return MakeDeferredResultStream(std::move(last), connection_.context->GetClientProperties(), options_);
+      }
+      auto result = last->Execute();
+      if (result->HasError()) return FromDuckDb(result->GetErrorObject());
       return MakeResultStream(std::move(result), options_);
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
@@ -84,7 +91,7 @@ class DuckDbSession final : public Session {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
       if (!HasParameterFields(parameters)) {
-        ARROW_ASSIGN_OR_RAISE(auto result, Run(sql, /*stream_last=*/false));
+        ARROW_ASSIGN_OR_RAISE(auto result, Run(sql));
         return ChangedRows(*result);
       }
       ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
@@ -231,18 +238,24 @@ class DuckDbSession final : public Session {
     return total;
   }
 
-  // Runs every statement of `sql`; all but the last to completion. The last
-  // one's result streams when `stream_last` and DuckDB allows it.
-  arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(const std::string& sql, bool stream_last) {
+  // Runs every statement of `sql` but the last to completion, and plans the
+  // last one. It may stream when `stream_last` and DuckDB allows it.
+  arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> PlanLast(const std::string& sql, bool stream_last) {
     auto statements = connection_.ExtractStatements(sql);
     if (statements.empty()) return InvalidArgument("Empty SQL: the query holds no statement");
-    duckdb::unique_ptr<duckdb::QueryResult> result;
-    for (size_t i = 0; i < statements.size(); ++i) {
-      const bool stream = i + 1 == statements.size() && stream_last;
-      ARROW_ASSIGN_OR_RAISE(auto pending, Pending(std::move(statements[i]), stream));
-      result = pending->Execute();
+    for (size_t i = 0; i + 1 < statements.size(); ++i) {
+      ARROW_ASSIGN_OR_RAISE(auto pending, Pending(std::move(statements[i]), /*stream=*/false));
+      auto result = pending->Execute();
       if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     }
+    return Pending(std::move(statements.back()), stream_last);
+  }
+
+  // Runs every statement of `sql` to completion; returns the last result.
+  arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(const std::string& sql) {
+    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(sql, /*stream_last=*/false));
+    auto result = last->Execute();
+    if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return result;
   }
 

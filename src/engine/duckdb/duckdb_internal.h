@@ -53,6 +53,13 @@ duckdb::vector<duckdb::LogicalType> AdvertisedParameterTypes(duckdb::vector<duck
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options);
 
+/// Streams a query DuckDB has planned but not started: the first Next() runs
+/// it (on whichever thread calls it), so a caller can hand a long query to a
+/// worker and stay responsive. `pending` must allow a streaming result.
+arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
+    duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
+    const DuckDbOptions& options);
+
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.
 /// `prepared` must belong to a connection that runs nothing else meanwhile.

@@ -5,7 +5,9 @@
 #include <arrow/record_batch.h>
 
 #include "common/status.h"
-#include "duckdb.h"
+#include "duckdb/common/arrow/arrow_wrapper.hpp"
+#include "duckdb/function/table/arrow.hpp"
+#include "duckdb/main/relation.hpp"
 #include "engine/duckdb/data_paths.h"
 #include "engine/duckdb/duckdb_internal.h"
 
@@ -28,8 +30,11 @@ arrow::Result<duckdb::unique_ptr<duckdb::MaterializedQueryResult>> Run(duckdb::C
   return result;
 }
 
-// The client's stream as a DuckDB view, dropped (and the stream released)
-// when this goes away. DuckDB reads the stream once, when the view is scanned.
+// The client's stream as a temporary DuckDB view, dropped (and the stream
+// released) when this goes away. DuckDB reads the stream once, when the view
+// is scanned. The view is temporary, so it lives in this connection's own
+// catalog: other clients' catalog browsing never sees it (binding it from
+// another connection would read a stream that is being consumed or freed).
 class StreamView {
  public:
   static arrow::Result<std::unique_ptr<StreamView>> Make(duckdb::Connection& connection,
@@ -38,10 +43,15 @@ class StreamView {
     auto view = std::unique_ptr<StreamView>(
         new StreamView(connection, "__squadron_ingest_" + std::to_string(++counter)));
     ARROW_RETURN_NOT_OK(arrow::ExportRecordBatchReader(std::move(data), &view->stream_));
-    // The C API takes the C++ connection as its handle (duckdb_connect does the same).
-    if (duckdb_arrow_scan(reinterpret_cast<duckdb_connection>(&connection), view->name_.c_str(),
-                          reinterpret_cast<duckdb_arrow_stream>(&view->stream_)) != DuckDBSuccess) {
-      return InvalidArgument("Cannot read the ingest stream: its schema has types DuckDB cannot import");
+    try {
+      duckdb::vector<duckdb::Value> parameters{
+          duckdb::Value::POINTER(reinterpret_cast<uintptr_t>(&view->stream_)),
+          duckdb::Value::POINTER(reinterpret_cast<uintptr_t>(&Produce)),
+          duckdb::Value::POINTER(reinterpret_cast<uintptr_t>(&GetSchema))};
+      connection.TableFunction("arrow_scan", parameters)->CreateView(view->name_, /*replace=*/true,
+                                                                      /*temporary=*/true);
+    } catch (const std::exception& e) {
+      return InvalidArgument("Cannot read the ingest stream: ", duckdb::ErrorData(e).Message());
     }
     view->created_ = true;
     return view;
@@ -58,6 +68,26 @@ class StreamView {
   StreamView(duckdb::Connection& connection, std::string name)
       : connection_(connection), name_(std::move(name)) {
     stream_.release = nullptr;
+  }
+
+  // DuckDB's arrow_scan asks for the stream once per scan: the first takes it.
+  static duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Produce(uintptr_t factory,
+                                                                    duckdb::ArrowStreamParameters&) {
+    auto* source = reinterpret_cast<ArrowArrayStream*>(factory);
+    auto wrapper = duckdb::make_uniq<duckdb::ArrowArrayStreamWrapper>();
+    wrapper->number_of_rows = -1;
+    if (source->release == nullptr) {
+      throw duckdb::InvalidInputException("the ingest stream was already read");
+    }
+    wrapper->arrow_array_stream = *source;  // the wrapper releases it now
+    source->release = nullptr;
+    return wrapper;
+  }
+
+  static void GetSchema(ArrowArrayStream* factory, ArrowSchema& schema) {
+    if (factory->release == nullptr || factory->get_schema(factory, &schema) != 0) {
+      throw duckdb::InvalidInputException("cannot read the ingest stream's schema");
+    }
   }
 
   duckdb::Connection& connection_;

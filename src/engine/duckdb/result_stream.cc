@@ -97,6 +97,38 @@ class DuckDbResultStream final : public ResultStream {
   const int64_t batch_bytes_;
 };
 
+// A planned streaming query, run by the first Next().
+class DeferredResultStream final : public ResultStream {
+ public:
+  DeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending, std::shared_ptr<arrow::Schema> schema,
+                       const DuckDbOptions& options)
+      : pending_(std::move(pending)), schema_(std::move(schema)), options_(options) {}
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+  std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (inner_ == nullptr) {
+      if (pending_ == nullptr) return arrow::Status::Invalid("The query failed to start earlier");
+      auto pending = std::move(pending_);
+      try {
+        auto result = pending->Execute();
+        if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+        ARROW_ASSIGN_OR_RAISE(inner_, MakeResultStream(std::move(result), options_));
+      } catch (const std::exception& e) {
+        return FromDuckDb(duckdb::ErrorData(e));
+      }
+    }
+    return inner_->Next();
+  }
+
+ private:
+  duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // until the first Next()
+  const std::shared_ptr<arrow::Schema> schema_;
+  const DuckDbOptions& options_;  // owned by the engine
+  std::unique_ptr<ResultStream> inner_;
+};
+
 // Runs a prepared statement once per parameter set, streaming each result
 // in turn. Only one DuckDB result is open at a time.
 class ParameterizedResultStream final : public ResultStream {
@@ -183,6 +215,14 @@ class ParameterizedResultStream final : public ResultStream {
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options) {
   return DuckDbResultStream::Make(std::move(result), options);
+}
+
+arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
+    duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
+    const DuckDbOptions& options) {
+  // The schema DuckDB's Arrow export will produce, from the planned types.
+  ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(pending->types, pending->names, std::move(properties)));
+  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options);
 }
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
