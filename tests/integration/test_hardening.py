@@ -268,3 +268,39 @@ def test_memory_is_handed_back_after_load(start_server):
     while server.status("VmRSS") > idle + (peak - idle) // 4:
         assert time.monotonic() < deadline, (idle, peak, server.status("VmRSS"))
         time.sleep(0.2)
+
+
+def origin(field):
+    meta = field.metadata or {}
+    return tuple(meta.get(f"ARROW:FLIGHT:SQL:{key}_NAME".encode(), b"").decode()
+                 for key in ("CATALOG", "SCHEMA", "TABLE"))
+
+
+def test_result_columns_name_the_table_they_come_from(start_server, tmp_path):
+    init = tmp_path / "init.sql"
+    init.write_text("CREATE SCHEMA sales; CREATE TABLE sales.customers (id INTEGER, name VARCHAR);"
+                    "CREATE TABLE sales.orders (id INTEGER, customer_id INTEGER, amount DOUBLE);"
+                    "CREATE VIEW sales.names AS SELECT name FROM sales.customers WHERE id > 0;"
+                    "INSERT INTO sales.customers VALUES (1, 'Ada');")
+    server = start_server("--port", "0", "--init-sql", str(init))
+    client = flight.connect(server.uri)
+    customers, orders = ("memory", "sales", "customers"), ("memory", "sales", "orders")
+    none = ("", "", "")
+    cases = {
+        "SELECT id, name FROM sales.customers": [customers, customers],
+        "SELECT * FROM sales.customers WHERE id > 0 ORDER BY name LIMIT 5": [customers, customers],
+        "SELECT id + 1 AS x, name FROM sales.customers": [none, customers],
+        "SELECT c.name, o.amount FROM sales.customers c JOIN sales.orders o ON o.customer_id = c.id":
+            [customers, orders],
+        "SELECT name FROM sales.names": [customers],
+        "SELECT count(*) AS n FROM sales.customers": [none],
+        "SELECT 1 AS one": [none],
+    }
+    for sql, expected in cases.items():
+        info = client.get_flight_info(descriptor(statement_query(sql)))
+        assert [origin(f) for f in info.schema] == expected, sql
+        # The stream carries them too, and so does a prepared statement's dataset schema.
+        assert [origin(f) for f in client.do_get(info.endpoints[0].ticket).read_all().schema] == expected, sql
+        [result] = client.do_action(flight.Action("CreatePreparedStatement", create_prepared_statement_request(sql)))
+        fields = decode_fields(unpack(result.body.to_pybytes(), "ActionCreatePreparedStatementResult"))
+        assert [origin(f) for f in pa.ipc.read_schema(pa.py_buffer(fields[2][0]))] == expected, sql

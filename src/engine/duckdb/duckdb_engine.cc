@@ -46,13 +46,16 @@ class DuckDbSession final : public Session {
       if (connection_.ExtractStatements(sql).size() > 1) {
         return StatementDescription{arrow::schema({}), arrow::schema({}), /*is_query=*/true};
       }
+      ClearColumnOrigins(*connection_.context);
       ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
+      const ColumnOrigins origins = TakeColumnOrigins(*connection_.context);
       StatementDescription description;
       description.is_query =
           prepared->GetStatementProperties().return_type == duckdb::StatementReturnType::QUERY_RESULT;
       const auto properties = connection_.context->GetClientProperties();
       ARROW_ASSIGN_OR_RAISE(description.result_schema,
                             ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(), properties));
+      description.result_schema = WithColumnOrigins(description.result_schema, origins);
       const ParameterSpec spec = DescribeParameters(*prepared);
       duckdb::vector<std::string> names(spec.identifiers.begin(), spec.identifiers.end());
       ARROW_ASSIGN_OR_RAISE(description.parameter_schema,
@@ -68,16 +71,19 @@ class DuckDbSession final : public Session {
                                                        const ParameterBatches& parameters) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
+      ClearColumnOrigins(*connection_.context);
       if (HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
-        return MakeParameterizedResultStream(std::move(prepared), parameters, options_);
+        return MakeParameterizedResultStream(std::move(prepared), parameters,
+                                             TakeColumnOrigins(*connection_.context), options_);
       }
       // Planning errors surface here; a streaming query is started by the
       // stream's first Next(), which the caller may run on another thread.
       ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(sql, /*stream_last=*/true));
       if (last->AllowStreamResult()) {
-        return MakeDeferredResultStream(std::move(last), connection_.context->GetClientProperties(), options_);
+        return MakeDeferredResultStream(std::move(last), connection_.context->GetClientProperties(),
+                                        TakeColumnOrigins(*connection_.context), options_);
       }
       auto result = last->Execute();
       if (result->HasError()) return FromDuckDb(result->GetErrorObject());
@@ -348,6 +354,9 @@ arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& opt
     }
     const bool in_memory = options.database.empty() || options.database == ":memory:";
     auto db = duckdb::make_uniq<duckdb::DuckDB>(in_memory ? nullptr : options.database.c_str(), &config);
+    // As an extension would: on the running instance's configuration (the
+    // one passed in is copied without its extensions).
+    TrackColumnOrigins(duckdb::DBConfig::GetConfig(*db->instance));
     auto engine = std::make_unique<DuckDbEngine>(std::move(db), options);
     ARROW_RETURN_NOT_OK(engine->RunSetup());
     return engine;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include <arrow/array.h>
@@ -53,19 +55,39 @@ duckdb::vector<duckdb::LogicalType> AdvertisedParameterTypes(duckdb::vector<duck
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options);
 
+/// The table a result column is read from, unchanged.
+struct ColumnOrigin {
+  std::string catalog, schema, table;
+};
+/// One entry per result column; empty where the column is computed.
+using ColumnOrigins = std::vector<std::optional<ColumnOrigin>>;
+
+/// Makes every connection of a database opened with `config` record the
+/// column origins of each statement it plans (see column_origin.cc).
+void TrackColumnOrigins(duckdb::DBConfig& config);
+/// Forgets the origins recorded on `context`; call before planning.
+void ClearColumnOrigins(duckdb::ClientContext& context);
+/// The origins of the statement planned last on `context` (none if it had no
+/// optimised plan).
+ColumnOrigins TakeColumnOrigins(duckdb::ClientContext& context);
+/// Adds ARROW:FLIGHT:SQL:CATALOG_NAME, SCHEMA_NAME and TABLE_NAME to the
+/// fields that have an origin; `schema` unchanged if the counts differ.
+std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Schema>& schema,
+                                                 const ColumnOrigins& origins);
+
 /// Streams a query DuckDB has planned but not started: the first Next() runs
 /// it (on whichever thread calls it), so a caller can hand a long query to a
 /// worker and stay responsive. `pending` must allow a streaming result.
 arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
     duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
-    const DuckDbOptions& options);
+    const ColumnOrigins& origins, const DuckDbOptions& options);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.
 /// `prepared` must belong to a connection that runs nothing else meanwhile.
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    const DuckDbOptions& options);
+    ColumnOrigins origins, const DuckDbOptions& options);
 
 /// The parameters of a prepared statement, in order.
 struct ParameterSpec {

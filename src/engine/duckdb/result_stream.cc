@@ -134,10 +134,12 @@ class DeferredResultStream final : public ResultStream {
 class ParameterizedResultStream final : public ResultStream {
  public:
   ParameterizedResultStream(duckdb::unique_ptr<duckdb::PreparedStatement> prepared,
-                            ParameterBatches parameters, ParameterSpec spec, const DuckDbOptions& options)
+                            ParameterBatches parameters, ParameterSpec spec, ColumnOrigins origins,
+                            const DuckDbOptions& options)
       : prepared_(std::move(prepared)),
         parameters_(std::move(parameters)),
         spec_(std::move(spec)),
+        origins_(std::move(origins)),
         options_(options) {}
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
@@ -160,11 +162,12 @@ class ParameterizedResultStream final : public ResultStream {
   arrow::Status Start() {
     if (AdvanceToNextSet()) {
       ARROW_RETURN_NOT_OK(RunCurrentSet());
-      schema_ = current_->schema();
+      schema_ = WithColumnOrigins(current_->schema(), origins_);
       return arrow::Status::OK();
     }
     ARROW_ASSIGN_OR_RAISE(schema_, ToArrowSchema(KnownTypes(prepared_->GetTypes()), prepared_->GetNames(),
                                                  prepared_->context->GetClientProperties()));
+    schema_ = WithColumnOrigins(schema_, origins_);
     return arrow::Status::OK();
   }
 
@@ -202,6 +205,7 @@ class ParameterizedResultStream final : public ResultStream {
   duckdb::unique_ptr<duckdb::PreparedStatement> prepared_;
   const ParameterBatches parameters_;
   const ParameterSpec spec_;
+  const ColumnOrigins origins_;
   std::shared_ptr<arrow::Schema> schema_;  // set by Start()
   const DuckDbOptions& options_;  // owned by the engine
   std::unique_ptr<ResultStream> current_;
@@ -219,19 +223,19 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
     duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
-    const DuckDbOptions& options) {
+    const ColumnOrigins& origins, const DuckDbOptions& options) {
   // The schema DuckDB's Arrow export will produce, from the planned types.
   ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(pending->types, pending->names, std::move(properties)));
-  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options);
+  return std::make_unique<DeferredResultStream>(std::move(pending), WithColumnOrigins(schema, origins), options);
 }
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    const DuckDbOptions& options) {
+    ColumnOrigins origins, const DuckDbOptions& options) {
   ParameterSpec spec = DescribeParameters(*prepared);
   for (const auto& batch : parameters) ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
   auto stream = std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
-                                                            std::move(spec), options);
+                                                            std::move(spec), std::move(origins), options);
   ARROW_RETURN_NOT_OK(stream->Start());
   return stream;
 }
