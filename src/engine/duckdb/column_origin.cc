@@ -3,7 +3,7 @@
 // (JDBC's getTableName; DBeaver makes a grid editable with it).
 //
 // DuckDB's prepared statements keep no logical plan, so an optimizer
-// extension records the origins of the plan it has just optimised in the
+// extension records the origins of the plan it is about to optimise in the
 // connection's client state; the adapter clears the record before it plans a
 // statement and takes it afterwards. Columns read unchanged from a table (also
 // through views, subqueries, filters, orders, limits and joins) get their
@@ -16,7 +16,6 @@
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
-#include "duckdb/planner/expression/bound_function_expression.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 #include "engine/duckdb/duckdb_internal.h"
@@ -34,19 +33,6 @@ class ColumnOriginState final : public duckdb::ClientContextState {
 
 // Deep plans are rare; past this depth a column simply has no origin.
 constexpr int kMaxDepth = 256;
-
-// The optimizer's compressed materialisation wraps columns that cross an
-// ORDER BY or a join in __internal_compress_* / __internal_decompress_*
-// calls: the value is still the column's.
-const duckdb::Expression* SeeThroughCompression(const duckdb::Expression& expression) {
-  const duckdb::Expression* current = &expression;
-  while (current->GetExpressionClass() == duckdb::ExpressionClass::BOUND_FUNCTION) {
-    const auto& function = current->Cast<duckdb::BoundFunctionExpression>();
-    if (function.function.name.rfind("__internal_", 0) != 0 || function.children.empty()) break;
-    current = function.children[0].get();
-  }
-  return current;
-}
 
 std::optional<ColumnOrigin> Resolve(duckdb::LogicalOperator& op, const duckdb::ColumnBinding& binding, int depth) {
   using duckdb::LogicalOperatorType;
@@ -66,7 +52,7 @@ std::optional<ColumnOrigin> Resolve(duckdb::LogicalOperator& op, const duckdb::C
     if (projection.table_index != binding.table_index || binding.column_index >= projection.expressions.size()) {
       return std::nullopt;
     }
-    const auto* expression = SeeThroughCompression(*projection.expressions[binding.column_index]);
+    const auto* expression = projection.expressions[binding.column_index].get();
     if (expression->GetExpressionClass() != duckdb::ExpressionClass::BOUND_COLUMN_REF || op.children.empty()) {
       return std::nullopt;  // computed here
     }
@@ -96,7 +82,10 @@ void RecordOrigins(duckdb::OptimizerExtensionInput& input, duckdb::unique_ptr<du
 
 void TrackColumnOrigins(duckdb::DBConfig& config) {
   duckdb::OptimizerExtension extension;
-  extension.optimize_function = RecordOrigins;
+  // Before DuckDB's optimizers: the plan is still as bound (no column
+  // compression, no scans replaced by an empty result because statistics
+  // rule every row out), and the optimizers keep the output columns.
+  extension.pre_optimize_function = RecordOrigins;
   config.optimizer_extensions.push_back(std::move(extension));
 }
 
