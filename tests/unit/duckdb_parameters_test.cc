@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/duckdb/duckdb_engine.h"
+#include "engine/duckdb/duckdb_internal.h"
 
 namespace squadron::engine {
 namespace {
@@ -122,6 +123,29 @@ TEST_F(DuckDbParametersTest, TypedValuesRoundTrip) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0], "12.34|2024-02-29|2024-02-29 12:34:56|2.5|true");
   EXPECT_EQ(got[1], "NULL");
+}
+
+}  // namespace
+}  // namespace squadron::engine
+
+namespace squadron::engine {
+namespace {
+
+TEST(StatementLimitsTest, CountsCommonTableExpressionsFromTokens) {
+  EXPECT_EQ(CountCommonTableExpressions("SELECT 1"), 0u);
+  EXPECT_EQ(CountCommonTableExpressions("WITH a AS (SELECT 1), b AS MATERIALIZED (SELECT 2), "
+                                        "c AS NOT MATERIALIZED (SELECT 3) SELECT * FROM a, b, c"),
+            3u);
+  // Text inside strings and comments, and AS without a parenthesis, are not CTEs.
+  EXPECT_EQ(CountCommonTableExpressions("SELECT 'x AS (' AS y -- z AS (\n FROM t AS u"), 0u);
+  DuckDbOptions options;
+  options.max_statement_ctes = 2;
+  EXPECT_TRUE(CheckStatementLimits("WITH a AS (SELECT 1), b AS (SELECT 2) SELECT 1", options).ok());
+  auto refused = CheckStatementLimits("WITH a AS (SELECT 1), b AS (SELECT 2), c AS (SELECT 3) SELECT 1", options);
+  EXPECT_TRUE(refused.IsInvalid());
+  EXPECT_NE(refused.message().find("3 common table expressions"), std::string::npos);
+  options.max_statement_ctes = 0;
+  EXPECT_TRUE(CheckStatementLimits("WITH a AS (SELECT 1), b AS (SELECT 2), c AS (SELECT 3) SELECT 1", options).ok());
 }
 
 }  // namespace
