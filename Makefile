@@ -1,15 +1,21 @@
 # Squadron — the two commands of the README, and the steps behind them.
 #   make run    set everything up, build, start the server with demo data
-#   make test   set everything up, build, run unit and integration tests and a
-#               quick smoke run of the benchmark suite
+#   make test   set everything up, build, run unit and integration tests, a
+#               quick smoke run of the benchmark suite, a 20 s soak and the
+#               fuzz targets for 30 s each
 #   make bench  the full benchmark suite (bench/results/, README table)
+#   make soak   a 5-minute mixed soak with 32 clients (bench/soak.py; SOAK_ARGS=--quick for 20 s)
+#   make fuzz   the libFuzzer targets in fuzz/, FUZZ_SECONDS (30) each (docs/fuzzing.md)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
 
 .PHONY: all bootstrap build run test unit integration bench bench-quick clean
+.PHONY: soak soak-quick
+.PHONY: fuzz fuzz-build
 
 all: build
 
@@ -26,7 +32,7 @@ run: build
 	@scripts/run-demo $(BUILD_DIR)/squadron
 
 test: build
-	$(MAKE) --no-print-directory unit integration bench-quick
+	$(MAKE) --no-print-directory unit integration bench-quick soak-quick fuzz
 
 unit:
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
@@ -39,6 +45,27 @@ bench: build
 
 bench-quick:
 	bench/run --quick --build-dir $(BUILD_DIR)
+
+soak: build
+	$(PYTHON) bench/soak.py --squadron-bin $(BUILD_DIR)/squadron $(SOAK_ARGS)
+
+soak-quick:
+	$(PYTHON) bench/soak.py --squadron-bin $(BUILD_DIR)/squadron --quick
+
+# libFuzzer targets (fuzz/, docs/fuzzing.md) in their own clang build;
+# FUZZ_SECONDS per target (make fuzz FUZZ_SECONDS=600 for a longer run).
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 30
+
+$(FUZZ_DIR)/build.ninja: CMakeLists.txt | bootstrap
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSQUADRON_FUZZ=ON -DSQUADRON_BUILD_TESTS=OFF
+
+fuzz-build: bootstrap $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR)
+
+fuzz: fuzz-build
+	fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD_DIR)
