@@ -50,9 +50,10 @@ arrow::Status ClientStreamReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* 
 }
 
 arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchReader& reader,
-                                                             int64_t max_bytes) {
+                                                             int64_t max_bytes, int64_t max_sets) {
   engine::ParameterBatches batches;
   int64_t bytes = 0;
+  int64_t sets = 0;
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto batch, reader.Next());
     if (batch == nullptr) return batches;
@@ -60,6 +61,12 @@ arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchR
     if (bytes > max_bytes) {
       return InvalidArgument("Parameter batches exceed ", max_bytes,
                              " bytes in one DoPut: send fewer parameter rows per call");
+    }
+    sets += batch->num_rows();
+    if (sets > max_sets) {
+      return InvalidArgument("Parameter batches hold more than ", max_sets,
+                             " parameter sets (rows) in one DoPut, each a run of the statement: send fewer "
+                             "per call, or load rows with bulk ingest (CommandStatementIngest)");
     }
     batches.push_back(std::move(batch));
   }

@@ -39,9 +39,9 @@ class ClientStreamReader final : public arrow::RecordBatchReader {
   const arrow::flight::ServerCallContext& context_;
 };
 
-/// Reads every batch of `reader` as parameter sets, up to `max_bytes` in all.
-/// Errors: Invalid past the limit; the reader's own errors.
+/// Reads every batch of `reader` as parameter sets, up to `max_bytes` and
+/// `max_sets` rows in all. Errors: Invalid past a limit; the reader's own.
 arrow::Result<engine::ParameterBatches> ReadParameterBatches(arrow::RecordBatchReader& reader,
-                                                             int64_t max_bytes);
+                                                             int64_t max_bytes, int64_t max_sets);
 
 }  // namespace squadron::flight

@@ -265,6 +265,22 @@ std::string SerializeCommand(const Command& command) {
           if (c.request.catalog) m.set_catalog(*c.request.catalog);
           m.set_temporary(c.request.temporary);
           if (c.transaction_id) m.set_transaction_id(*c.transaction_id);
+          using Options = pb::CommandStatementIngest::TableDefinitionOptions;
+          auto* options = m.mutable_table_definition_options();
+          options->set_if_not_exist(c.request.if_missing == engine::IngestRequest::IfMissing::kCreate
+                                        ? Options::TABLE_NOT_EXIST_OPTION_CREATE
+                                        : Options::TABLE_NOT_EXIST_OPTION_FAIL);
+          switch (c.request.if_exists) {
+            case engine::IngestRequest::IfExists::kAppend:
+              options->set_if_exists(Options::TABLE_EXISTS_OPTION_APPEND);
+              break;
+            case engine::IngestRequest::IfExists::kReplace:
+              options->set_if_exists(Options::TABLE_EXISTS_OPTION_REPLACE);
+              break;
+            case engine::IngestRequest::IfExists::kFail:
+              options->set_if_exists(Options::TABLE_EXISTS_OPTION_FAIL);
+              break;
+          }
           any.PackFrom(m);
         }
       },

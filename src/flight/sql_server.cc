@@ -112,7 +112,8 @@ arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context,
   if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
     ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle, caller.session_id));
     ARROW_ASSIGN_OR_RAISE(auto parameters,
-                          ReadParameterBatches(*batches, options_.max_parameter_bytes));
+                          ReadParameterBatches(*batches, options_.max_parameter_bytes,
+                                               options_.max_parameter_sets));
     if (parameters.empty()) parameters = statement.parameters;
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
     ARROW_ASSIGN_OR_RAISE(auto count, ExecuteUpdate(context, caller, transaction, statement.sql, parameters));
@@ -126,7 +127,8 @@ arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context,
   if (auto* query = std::get_if<PreparedStatementQueryCommand>(&command)) {
     // Binds parameters for the following GetFlightInfo of the same handle.
     ARROW_ASSIGN_OR_RAISE(auto parameters,
-                          ReadParameterBatches(*batches, options_.max_parameter_bytes));
+                          ReadParameterBatches(*batches, options_.max_parameter_bytes,
+                                               options_.max_parameter_sets));
     ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, caller.session_id, std::move(parameters)));
     return writer->WriteMetadata(
         *arrow::Buffer::FromString(SerializeDoPutPreparedStatementResult(query->handle)));

@@ -44,6 +44,9 @@ struct FlightSqlOptions {
   std::chrono::milliseconds query_timeout{0};
   /// Parameter data one DoPut may bind (all its batches together).
   int64_t max_parameter_bytes = int64_t{64} << 20;
+  /// Parameter sets (rows) one DoPut may bind: each runs the statement once,
+  /// and a few bytes (a null or run-end encoded column) can declare billions.
+  int64_t max_parameter_sets = 1000000;
   /// IPC body compression of query results when neither the DoGet call nor
   /// the session asks for one.
   arrow::Compression::type ipc_compression = arrow::Compression::UNCOMPRESSED;

@@ -1,5 +1,7 @@
 #include "flight/ticket.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -80,8 +82,10 @@ arrow::Result<TicketContents> TicketCodec::Decode(std::string_view ticket,
   }
   TicketContents contents;
   contents.result_id = body.result_id();
+  // A time point counts nanoseconds: an expiry past ~2262 would overflow it.
+  constexpr int64_t kMaxExpiryMs = int64_t{9'000'000'000'000};  // the year 2255
   contents.expires_at = std::chrono::system_clock::time_point(
-      std::chrono::milliseconds(body.expires_at_unix_ms()));
+      std::chrono::milliseconds(std::clamp<int64_t>(body.expires_at_unix_ms(), -kMaxExpiryMs, kMaxExpiryMs)));
   if (now >= contents.expires_at) {
     return NotFound("Ticket expired at ", FormatUtc(contents.expires_at),
                     "; results not fetched within their time-to-live are released. "

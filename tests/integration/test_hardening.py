@@ -307,3 +307,17 @@ def test_result_columns_name_the_table_they_come_from(start_server, tmp_path):
         [result] = client.do_action(flight.Action("CreatePreparedStatement", create_prepared_statement_request(sql)))
         fields = decode_fields(unpack(result.body.to_pybytes(), "ActionCreatePreparedStatementResult"))
         assert [origin(f) for f in pa.ipc.read_schema(pa.py_buffer(fields[2][0]))] == expected, sql
+
+
+def test_parameter_sets_are_bounded_and_out_of_range_times_refused(server):
+    client = flight.connect(server.uri)
+    handle, _ = prepare(client, "SELECT CAST(? AS VARCHAR) AS v")
+    # A null column costs no bytes: 2,000,000 parameter sets in a few hundred.
+    many = pa.RecordBatch.from_arrays([pa.nulls(2_000_000)], ["p"])
+    with pytest.raises(pa.ArrowInvalid, match="more than 1000000 parameter sets.*bulk ingest"):
+        put(client, prepared_statement_query(handle), [many])
+    handle, _ = prepare(client, "SELECT CAST(? AS TIMESTAMP) AS t")
+    far = pa.RecordBatch.from_arrays([pa.array([10**16], pa.timestamp("s"))], ["p"])
+    with pytest.raises(pa.ArrowInvalid, match="out of range for microseconds"):
+        run_prepared(client, handle, far)
+    alive(client)

@@ -68,6 +68,21 @@ TEST(ParseCommandTest, RoundTripsThroughSerializeCommand) {
   EXPECT_EQ(CommandName(*out), "CommandStatementUpdate");
 }
 
+TEST(ParseCommandTest, IngestOptionsRoundTrip) {
+  StatementIngestCommand in;
+  in.request.table = "t";
+  in.request.if_missing = engine::IngestRequest::IfMissing::kCreate;
+  for (auto if_exists : {engine::IngestRequest::IfExists::kAppend, engine::IngestRequest::IfExists::kReplace,
+                         engine::IngestRequest::IfExists::kFail}) {
+    in.request.if_exists = if_exists;
+    auto out = ParseCommand(SerializeCommand(in));
+    ASSERT_TRUE(out.ok());
+    const auto& request = std::get<StatementIngestCommand>(*out).request;
+    EXPECT_EQ(request.if_missing, engine::IngestRequest::IfMissing::kCreate);
+    EXPECT_EQ(request.if_exists, if_exists);
+  }
+}
+
 TEST(ParseCommandTest, GetTablesWithFilters) {
   pb::CommandGetTables m;
   m.set_catalog("memory");

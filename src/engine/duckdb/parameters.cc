@@ -16,18 +16,27 @@ namespace {
 
 using duckdb::Value;
 
-int64_t ToMicros(int64_t value, arrow::TimeUnit::type unit) {
+// Converts a time value to microseconds; Invalid when it does not fit.
+arrow::Result<int64_t> ToMicros(int64_t value, arrow::TimeUnit::type unit) {
+  int64_t factor = 1;
   switch (unit) {
     case arrow::TimeUnit::SECOND:
-      return value * 1000000;
+      factor = 1000000;
+      break;
     case arrow::TimeUnit::MILLI:
-      return value * 1000;
+      factor = 1000;
+      break;
     case arrow::TimeUnit::MICRO:
       return value;
     case arrow::TimeUnit::NANO:
       return value / 1000;
   }
-  return value;
+  int64_t micros = 0;
+  if (__builtin_mul_overflow(value, factor, &micros)) {
+    return InvalidArgument("time value ", value, " (", unit,
+                           ") is out of range for microseconds");
+  }
+  return micros;
 }
 
 duckdb::hugeint_t ToHugeint(const arrow::Decimal128& d) {
@@ -128,13 +137,15 @@ arrow::Result<Value> Convert(const arrow::Array& array, int64_t row) {
       const int64_t raw = array.type_id() == arrow::Type::TIME32
                               ? static_cast<const arrow::Time32Array&>(array).Value(row)
                               : static_cast<const arrow::Time64Array&>(array).Value(row);
-      return Value::TIME(duckdb::dtime_t(ToMicros(raw, unit)));
+      ARROW_ASSIGN_OR_RAISE(const int64_t micros, ToMicros(raw, unit));
+      return Value::TIME(duckdb::dtime_t(micros));
     }
     case arrow::Type::TIMESTAMP: {
       const auto& type = static_cast<const arrow::TimestampType&>(*array.type());
       const bool tz = !type.timezone().empty();
       if (null) return Value(tz ? duckdb::LogicalType::TIMESTAMP_TZ : duckdb::LogicalType::TIMESTAMP);
-      const int64_t micros = ToMicros(static_cast<const arrow::TimestampArray&>(array).Value(row), type.unit());
+      ARROW_ASSIGN_OR_RAISE(const int64_t micros,
+                            ToMicros(static_cast<const arrow::TimestampArray&>(array).Value(row), type.unit()));
       return tz ? Value::TIMESTAMPTZ(duckdb::timestamp_tz_t(micros))
                 : Value::TIMESTAMP(duckdb::timestamp_t(micros));
     }
