@@ -4,6 +4,7 @@
 // it; nothing above this header knows which engine runs a statement.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -35,6 +36,13 @@ class ResultStream {
   /// The total row count when the engine knows it up front (materialised
   /// results such as DML counts), else nullopt.
   virtual std::optional<int64_t> num_rows() const = 0;
+
+  /// Works towards the next batch on the calling thread until `deadline`.
+  /// True when Next() can now return without a long wait; false when the
+  /// work goes on (Next() carries it on, on whatever thread calls it). Lets a
+  /// caller answer quickly for a long query without handing short ones to
+  /// another thread.
+  virtual bool Advance(std::chrono::steady_clock::time_point /*deadline*/) { return true; }
 };
 
 /// What a statement takes and returns, known before it runs.

@@ -16,9 +16,20 @@ ReadAheadPool::~ReadAheadPool() {
   exited_.wait(lock, [&] { return threads_ == 0; });
 }
 
+namespace {
+// The pool whose worker runs on this thread, if any.
+thread_local const ReadAheadPool* current_pool = nullptr;
+}  // namespace
+
 bool ReadAheadPool::TrySubmit(std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return false;
+  if (current_pool == this) {
+    // Queued by a task of ours as it ends (a stream's next fetch): this
+    // thread takes it next, with the stream's data still in its caches.
+    tasks_.push_back(std::move(task));
+    return true;
+  }
   if (idle_ > tasks_.size()) {
     tasks_.push_back(std::move(task));
     work_.notify_one();
@@ -44,6 +55,7 @@ size_t ReadAheadPool::threads() const {
 }
 
 void ReadAheadPool::Work() {
+  current_pool = this;
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     if (tasks_.empty()) {
@@ -88,6 +100,16 @@ bool ReadAheadStream::ScheduleLocked() {
 }
 
 void ReadAheadStream::Fetch() {
+  {
+    // A fetch queued behind busy threads may start after the stream began
+    // to go away: it must not compute a batch nobody will read.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      fetching_ = false;
+      changed_.notify_all();
+      return;
+    }
+  }
   auto next = inner_->Next();
   std::lock_guard<std::mutex> lock(mutex_);
   ended_ = !next.ok() || *next == nullptr;

@@ -60,45 +60,40 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
     ARROW_ASSIGN_OR_RAISE(pending->stream, session->Execute(sql, parameters));
   }
   pending->schema = pending->stream->schema();
-  // A stream on its own engine connection computes ahead on the pool, and
-  // the call waits for its first rows only until the deadline: a long query
-  // answers with its FlightInfo at once and stays cancellable. Materialised
-  // results (DDL, DML) are complete already; transaction streams share their
-  // connection with the transaction's later statements and are read here.
-  engine::ReadAheadStream* ahead = nullptr;
-  if (pending->session && !pending->stream->num_rows()) {
-    auto stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
-    ahead = stream.get();
-    pending->stream = std::move(stream);
-  }
-  auto ready = [&] {
-    return ahead == nullptr || (first_batch_deadline ? ahead->WaitReady(*first_batch_deadline)
-                                                     : ahead->WaitReady(Clock::time_point::max()));
+  // A stream on its own engine connection is worked on here until the
+  // deadline. A short query is then complete, with no hand-off to another
+  // thread; a long one answers at once and goes on computing on the
+  // read-ahead pool, so it stays cancellable. Materialised results (DDL, DML)
+  // are complete already; transaction streams share their connection with
+  // the transaction's later statements and are read here, on demand.
+  const bool own_connection = pending->session != nullptr;
+  const auto deadline = first_batch_deadline.value_or(Clock::time_point::max());
+  auto compute_ahead = [&] {
+    pending->stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
+    return arrow::Status::OK();
   };
-  if (!ready()) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
-  if (first == nullptr) {
+  auto finished = [&] {
     pending->control->DetachEngine();
     pending->stream.reset();
     pending->session.reset();
     return arrow::Status::OK();
+  };
+  if (own_connection && !pending->stream->num_rows() && !pending->stream->Advance(deadline)) {
+    return compute_ahead();
   }
+  ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
+  if (first == nullptr) return finished();
   // A first batch shorter than one engine vector almost always means the
   // result has ended; one more pull confirms it, frees the engine session
   // now and gives the client an exact row count.
   const bool small = first->num_rows() < kSmallBatchRows;
   pending->prefetched.push_back(std::move(first));
-  if (small && !pending->stream->num_rows() && ready()) {
+  if (small && !pending->stream->num_rows() && pending->stream->Advance(deadline)) {
     ARROW_ASSIGN_OR_RAISE(auto second, pending->stream->Next());
-    if (second == nullptr) {
-      pending->control->DetachEngine();
-      pending->stream.reset();
-      pending->session.reset();
-    } else {
-      pending->prefetched.push_back(std::move(second));
-    }
+    if (second == nullptr) return finished();
+    pending->prefetched.push_back(std::move(second));
   }
-  return arrow::Status::OK();
+  return own_connection ? compute_ahead() : arrow::Status::OK();
 }
 
 arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,

@@ -1,5 +1,6 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
+#include <thread>
 
 #include <arrow/c/bridge.h>
 #include <arrow/type.h>
@@ -106,6 +107,29 @@ class DeferredResultStream final : public ResultStream {
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  // Runs the query's tasks here, as PendingQueryResult::Execute would, but
+  // stops at the deadline; Execute() later resumes where this stopped.
+  bool Advance(std::chrono::steady_clock::time_point deadline) override {
+    if (pending_ == nullptr) return true;
+    try {
+      while (std::chrono::steady_clock::now() < deadline) {
+        const auto state = pending_->ExecuteTask();
+        if (duckdb::PendingQueryResult::IsResultReady(state) ||
+            state == duckdb::PendingExecutionResult::EXECUTION_ERROR) {
+          return true;  // rows (or the error) are ready for Next()
+        }
+        if (state == duckdb::PendingExecutionResult::BLOCKED ||
+            state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE) {
+          // DuckDB's worker threads hold the work; look again shortly.
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+      }
+    } catch (const std::exception&) {
+      return true;  // Next() runs Execute(), which reports it
+    }
+    return false;
+  }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
     if (inner_ == nullptr) {
