@@ -1,6 +1,5 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
-#include <thread>
 
 #include <arrow/c/bridge.h>
 #include <arrow/type.h>
@@ -121,8 +120,9 @@ class DeferredResultStream final : public ResultStream {
         }
         if (state == duckdb::PendingExecutionResult::BLOCKED ||
             state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE) {
-          // DuckDB's worker threads hold the work; look again shortly.
-          std::this_thread::sleep_for(std::chrono::microseconds(100));
+          // DuckDB's worker threads hold the work: wait until one of them
+          // finishes a task (as Execute() does), at most about one task long.
+          pending_->WaitForTask();
         }
       }
     } catch (const std::exception&) {
