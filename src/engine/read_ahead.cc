@@ -12,7 +12,7 @@ ReadAheadPool::ReadAheadPool(size_t max_threads, std::chrono::milliseconds idle_
 ReadAheadPool::~ReadAheadPool() {
   std::unique_lock<std::mutex> lock(mutex_);
   stopping_ = true;
-  work_.notify_all();
+  for (IdleWorker* worker : idle_) worker->wake.notify_one();
   exited_.wait(lock, [&] { return threads_ == 0; });
 }
 
@@ -30,22 +30,29 @@ bool ReadAheadPool::TrySubmit(std::function<void()> task) {
     tasks_.push_back(std::move(task));
     return true;
   }
-  if (idle_ > tasks_.size()) {
-    tasks_.push_back(std::move(task));
-    work_.notify_one();
+  if (!idle_.empty()) {
+    // The thread idle for the shortest time: a stream read steadily keeps
+    // getting the same thread, as with a thread of its own.
+    IdleWorker* worker = idle_.back();
+    idle_.pop_back();
+    worker->task = std::move(task);
+    worker->wake.notify_one();
     return true;
   }
+  tasks_.push_back(std::move(task));
   if (threads_ < max_threads_) {
     try {
       std::thread([this] { Work(); }).detach();
       ++threads_;
     } catch (const std::system_error&) {
-      // Out of threads or memory: queue behind the threads there are, or,
-      // with none, let the caller compute the batch itself.
-      if (threads_ == 0) return false;
+      // Out of threads or memory: wait for the threads there are, or, with
+      // none, let the caller compute the batch itself.
+      if (threads_ == 0) {
+        tasks_.pop_back();
+        return false;
+      }
     }
   }
-  tasks_.push_back(std::move(task));
   return true;
 }
 
@@ -56,16 +63,24 @@ size_t ReadAheadPool::threads() const {
 
 void ReadAheadPool::Work() {
   current_pool = this;
+  IdleWorker self;
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    if (tasks_.empty()) {
-      ++idle_;
-      const bool woken = work_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !tasks_.empty(); });
-      --idle_;
-      if (!woken || tasks_.empty()) break;  // idle too long, or stopping with nothing to do
+    std::function<void()> task;
+    if (!tasks_.empty()) {
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    } else {
+      if (stopping_) break;
+      idle_.push_back(&self);
+      self.wake.wait_for(lock, idle_timeout_, [&] { return self.task != nullptr || stopping_; });
+      if (self.task == nullptr) {
+        idle_.erase(std::find(idle_.begin(), idle_.end(), &self));
+        break;  // idle too long, or stopping
+      }
+      task = std::move(self.task);
+      self.task = nullptr;
     }
-    auto task = std::move(tasks_.front());
-    tasks_.pop_front();
     lock.unlock();
     task();
     task = nullptr;  // release what it captured before the pool may go away

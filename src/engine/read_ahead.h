@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "engine/engine.h"
 
@@ -41,14 +42,19 @@ class ReadAheadPool {
  private:
   void Work();
 
+  // A thread waiting for work; lives on its own stack.
+  struct IdleWorker {
+    std::condition_variable wake;  // a task was handed over, or stopping_
+    std::function<void()> task;    // GUARDED_BY(mutex_)
+  };
+
   const size_t max_threads_;
   const std::chrono::milliseconds idle_timeout_;
   mutable std::mutex mutex_;
-  std::condition_variable work_;     // a task was queued, or stopping_
-  std::condition_variable exited_;   // a thread exited
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mutex_)
+  std::condition_variable exited_;            // a thread exited
+  std::deque<std::function<void()>> tasks_;   // waiting for a thread; GUARDED_BY(mutex_)
+  std::vector<IdleWorker*> idle_;             // the most recently idle last; GUARDED_BY(mutex_)
   size_t threads_ = 0;                        // GUARDED_BY(mutex_)
-  size_t idle_ = 0;                           // GUARDED_BY(mutex_)
   bool stopping_ = false;                     // GUARDED_BY(mutex_)
 };
 
