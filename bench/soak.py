@@ -204,6 +204,17 @@ class Client:
             self.stats.latencies[op].append(time.monotonic() - started)
         self.close()
 
+    # Range scans: the same SQL through either client's query().
+    def op_query_small(self):
+        lo = self.rng.randrange(self.scan_rows - SMALL_ROWS)
+        t = self.query(f"SELECT id, k, label FROM scan WHERE id >= {lo} AND id < {lo + SMALL_ROWS}")
+        self.check_range(t, lo, SMALL_ROWS)
+
+    def op_query_medium(self):
+        lo = self.rng.randrange(self.scan_rows - MEDIUM_ROWS)
+        t = self.query(f"SELECT id, x, label FROM scan WHERE id >= {lo} AND id < {lo + MEDIUM_ROWS}")
+        self.check_range(t, lo, MEDIUM_ROWS)
+
     def op_name(self, op):
         return f"{op}/{self.variant}" if self.variant else op
 
@@ -287,16 +298,6 @@ class AdbcClient(Client):
         table = cur.fetch_arrow_table()
         self.stats.statements += 1
         return table
-
-    def op_query_small(self):
-        lo = self.rng.randrange(self.scan_rows - SMALL_ROWS)
-        t = self.query(f"SELECT id, k, label FROM scan WHERE id >= {lo} AND id < {lo + SMALL_ROWS}")
-        self.check_range(t, lo, SMALL_ROWS)
-
-    def op_query_medium(self):
-        lo = self.rng.randrange(self.scan_rows - MEDIUM_ROWS)
-        t = self.query(f"SELECT id, x, label FROM scan WHERE id >= {lo} AND id < {lo + MEDIUM_ROWS}")
-        self.check_range(t, lo, MEDIUM_ROWS)
 
     def op_query_agg(self):
         t = self.query("SELECT k, count(*) AS n FROM scan WHERE k < 50 GROUP BY k")
@@ -529,16 +530,6 @@ class FlightClient(Client):
     def run_prepared(self, handle, params):
         self.put(fsql.prepared_statement_query(handle), [params])
         return self.fetch(fsql.prepared_statement_query(handle))
-
-    def op_query_small(self):
-        lo = self.rng.randrange(self.scan_rows - SMALL_ROWS)
-        t = self.query(f"SELECT id, k, label FROM scan WHERE id >= {lo} AND id < {lo + SMALL_ROWS}")
-        self.check_range(t, lo, SMALL_ROWS)
-
-    def op_query_medium(self):
-        lo = self.rng.randrange(self.scan_rows - MEDIUM_ROWS)
-        t = self.query(f"SELECT id, x, label FROM scan WHERE id >= {lo} AND id < {lo + MEDIUM_ROWS}")
-        self.check_range(t, lo, MEDIUM_ROWS)
 
     def op_query_agg(self):
         t = self.query("SELECT k, count(*) AS n FROM scan WHERE k >= 950 GROUP BY k")
