@@ -12,7 +12,9 @@ namespace squadron {
 /// page clearing were ~15% of the server's CPU time while streaming.
 ///
 /// Raises the mmap threshold to 32 MiB (glibc's maximum) and the trim
-/// threshold to 128 MiB, so at most that much freed memory stays mapped.
+/// threshold to 128 MiB, so at most that much freed memory stays mapped per
+/// arena, and limits glibc to two arenas per core (see
+/// ReleaseFreeHeapMemory).
 /// Does nothing when GLIBC_TUNABLES sets malloc tunables (the operator
 /// decides). Returns a description for the log.
 std::string TuneMallocForStreaming();
