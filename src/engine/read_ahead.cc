@@ -161,7 +161,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadAheadStream::Next() {
   return next;
 }
 
-bool ReadAheadStream::WaitReady(std::chrono::steady_clock::time_point deadline) {
+bool ReadAheadStream::Advance(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   // Done waiting: a batch is there, or no fetch runs and none can start.
   auto done = [&] { return !queue_.empty() || (!fetching_ && !ScheduleLocked()); };

@@ -83,8 +83,9 @@ class ReadAheadStream final : public ResultStream {
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override;
 
   /// Waits until Next() would return without computing (a batch, the end or
-  /// an error is waiting), or until `deadline`. True when it would.
-  bool WaitReady(std::chrono::steady_clock::time_point deadline);
+  /// an error is waiting), or until `deadline`; the pool does the work. True
+  /// when it would.
+  bool Advance(std::chrono::steady_clock::time_point deadline) override;
 
  private:
   // Queues a fetch on the pool if there is room and none is running. Returns

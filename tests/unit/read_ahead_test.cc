@@ -99,7 +99,7 @@ TEST(ReadAheadTest, UnreadStreamsHoldNoThread) {
     streams.push_back(std::make_unique<ReadAheadStream>(std::make_unique<CountingStream>(10, false, &produced), &pool));
   }
   // Each stream computed its first batch ahead, on at most two threads...
-  for (auto& stream : streams) ASSERT_TRUE(stream->WaitReady(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  for (auto& stream : streams) ASSERT_TRUE(stream->Advance(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
   EXPECT_LE(pool.threads(), 2u);
   // ...which exit once idle, though no stream was read.
   for (int i = 0; i < 3000 && pool.threads() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -131,7 +131,7 @@ TEST(ReadAheadTest, WaitsForAThreadPastTheLimit) {
   auto blocked = std::make_unique<ReadAheadStream>(std::make_unique<BlockingStream>(&release), &pool);
   auto other = std::make_unique<ReadAheadStream>(std::make_unique<CountingStream>(3, false, &produced), &pool);
   // The only thread is busy: the other stream's fetch waits for it.
-  EXPECT_FALSE(other->WaitReady(std::chrono::steady_clock::now() + std::chrono::milliseconds(20)));
+  EXPECT_FALSE(other->Advance(std::chrono::steady_clock::now() + std::chrono::milliseconds(20)));
   EXPECT_EQ(produced.load(), 0);
   release = true;
   EXPECT_EQ(*blocked->Next(), nullptr);
