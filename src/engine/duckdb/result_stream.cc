@@ -1,5 +1,6 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
+#include <thread>
 
 #include <arrow/c/bridge.h>
 #include <arrow/type.h>
@@ -107,28 +108,30 @@ class DeferredResultStream final : public ResultStream {
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
 
-  // Runs the query's tasks here, as PendingQueryResult::Execute would, but
-  // stops at the deadline; Execute() later resumes where this stopped.
+  // Waits for DuckDB's worker threads to make the result ready, until the
+  // deadline. It runs no task here: one task of a large join can take
+  // seconds, and the deadline must hold (the JDBC driver cannot cancel
+  // during GetFlightInfo). Next() later runs Execute(), which resumes.
   bool Advance(std::chrono::steady_clock::time_point deadline) override {
     if (pending_ == nullptr) return true;
     try {
-      while (std::chrono::steady_clock::now() < deadline) {
-        const auto state = pending_->ExecuteTask();
+      for (int polls = 0;; ++polls) {
+        const auto state = pending_->CheckPulse();
         if (duckdb::PendingQueryResult::IsResultReady(state) ||
             state == duckdb::PendingExecutionResult::EXECUTION_ERROR) {
           return true;  // rows (or the error) are ready for Next()
         }
-        if (state == duckdb::PendingExecutionResult::BLOCKED ||
-            state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE) {
-          // DuckDB's worker threads hold the work: wait until one of them
-          // finishes a task (as Execute() does), at most about one task long.
-          pending_->WaitForTask();
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        // Short queries are ready within microseconds: yield first, then sleep.
+        if (polls < 200) {
+          std::this_thread::yield();
+        } else {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
       }
     } catch (const std::exception&) {
       return true;  // Next() runs Execute(), which reports it
     }
-    return false;
   }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
