@@ -1,5 +1,6 @@
 # Squadron — the two commands of the README, and the steps behind them.
 #   make run    set everything up, build, start the server with demo data
+#   make run-cluster  the same, as a local cluster: ZooKeeper and 3 nodes (docs/cluster.md)
 #   make test   set everything up, build, run unit and integration tests, a
 #               quick smoke run of the benchmark suite, a 20 s soak and the
 #               fuzz targets for 30 s each
@@ -13,7 +14,7 @@ PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: all bootstrap build run test unit integration bench bench-quick clean
+.PHONY: all bootstrap build run run-cluster test unit integration bench bench-quick clean
 .PHONY: soak soak-quick
 .PHONY: fuzz fuzz-build
 
@@ -30,6 +31,9 @@ build: bootstrap $(BUILD_DIR)/build.ninja
 
 run: build
 	@scripts/run-demo $(BUILD_DIR)/squadron
+
+run-cluster: build
+	@scripts/run-cluster $(BUILD_DIR)/squadron
 
 test: build
 	$(MAKE) --no-print-directory unit integration bench-quick soak-quick fuzz

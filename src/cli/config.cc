@@ -1,5 +1,6 @@
 #include "cli/config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -41,6 +42,13 @@ struct RawServeOptions {
   int64_t max_statement_ctes = 256;
   std::string first_batch_wait = "50ms";
   std::string memory_release_interval = "10s";
+  std::string cluster;
+  std::string node_id;
+  std::string advertise_uri;
+  std::string cluster_session_timeout = "10s";
+  std::string spool_memory = "256MiB";
+  std::string spool_dir;
+  std::string spool_disk = "10GiB";
   std::vector<std::string> data_paths;
   std::string config_file;
 };
@@ -148,6 +156,33 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "How often freed memory is handed back to the operating system "
                             "(malloc_trim); 0 = never"),
           "SQUADRON_MEMORY_RELEASE_INTERVAL");
+  WithEnv(serve->add_option("--cluster", raw->cluster,
+                            "Join a cluster coordinated by ZooKeeper: zk://HOST:PORT[,HOST:PORT...]/PATH "
+                            "(docs/cluster.md); every node needs the same --ticket-secret-file"),
+          "SQUADRON_CLUSTER");
+  WithEnv(serve->add_option("--node-id", raw->node_id,
+                            "This node's id in the cluster, unique among its nodes; default: "
+                            "HOSTNAME-PORT"),
+          "SQUADRON_NODE_ID");
+  WithEnv(serve->add_option("--advertise-uri", raw->advertise_uri,
+                            "The URI clients and other nodes reach this node at (grpc://host:port); "
+                            "default: grpc://HOST:PORT, with the machine's name for 0.0.0.0"),
+          "SQUADRON_ADVERTISE_URI");
+  WithEnv(serve->add_option("--cluster-session-timeout", raw->cluster_session_timeout,
+                            "ZooKeeper session timeout: a node that dies leaves the cluster, and its "
+                            "queries fail, this long after"),
+          "SQUADRON_CLUSTER_SESSION_TIMEOUT");
+  WithEnv(serve->add_option("--spool-memory", raw->spool_memory,
+                            "Memory for batches producers push into this node (cluster exchange) "
+                            "before they go to --spool-dir"),
+          "SQUADRON_SPOOL_MEMORY");
+  WithEnv(serve->add_option("--spool-dir", raw->spool_dir,
+                            "Directory for the exchange's spill files; default: the system's temp "
+                            "directory ($TMPDIR or /tmp)"),
+          "SQUADRON_SPOOL_DIR");
+  WithEnv(serve->add_option("--spool-disk", raw->spool_disk,
+                            "Disk for spill files; when memory and disk are full, producers wait"),
+          "SQUADRON_SPOOL_DISK");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -253,6 +288,22 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   auto codec = flight::ParseIpcCompression(raw.ipc_compression);
   if (!codec.ok()) return arrow::Status::Invalid("Invalid --ipc-compression: ", codec.status().message());
   options.flight.ipc_compression = *codec;
+  options.cluster.uri = raw.cluster;
+  options.cluster.node_id = raw.node_id;
+  options.cluster.advertise_uri = raw.advertise_uri;
+  ARROW_ASSIGN_OR_RAISE(options.cluster.session_timeout, ParseDuration(raw.cluster_session_timeout));
+  ARROW_ASSIGN_OR_RAISE(options.cluster.spool.memory_bytes, ParseByteSize(raw.spool_memory));
+  ARROW_ASSIGN_OR_RAISE(options.cluster.spool.disk_bytes, ParseByteSize(raw.spool_disk));
+  if (!raw.spool_dir.empty()) {
+    options.cluster.spool.dir = raw.spool_dir;
+  } else if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') {
+    options.cluster.spool.dir = tmp;
+  }
+  if (!options.cluster.uri.empty() && raw.ticket_secret_file.empty()) {
+    return arrow::Status::Invalid(
+        "--cluster needs --ticket-secret-file: every node of a cluster signs and checks tickets with the "
+        "same secret (e.g. head -c 32 /dev/urandom > cluster.secret, shared with every node)");
+  }
   return options;
 }
 
@@ -270,6 +321,9 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
   QueryOptions query;
   CLI::App* query_cmd = app.add_subcommand("query", "Run one SQL query against a Flight SQL server");
   query_cmd->add_option("sql", query.sql, "The SQL; read from stdin when absent");
+  query_cmd->add_option("--path", query.path,
+                        "Ask for a Flight path descriptor instead of SQL (e.g. a directory of the "
+                        "distributed Parquet example service)");
   query_cmd->add_option("--uri", query.uri, "Server to ask")->envname("SQUADRON_URI")->capture_default_str();
   query_cmd->add_option("-o,--output", query.output,
                         "Write every row to this file instead of printing a table: .arrow (Arrow IPC "
@@ -294,6 +348,19 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
   query_cmd->add_option("--token", query.token, "Bearer token (sent as Bearer authorization)")
       ->envname("SQUADRON_TOKEN");
 
+  ClusterStatusOptions cluster_status;
+  CLI::App* cluster_cmd = app.add_subcommand("cluster", "Inspect a cluster of Squadron nodes");
+  cluster_cmd->require_subcommand(1);
+  CLI::App* status_cmd = cluster_cmd->add_subcommand(
+      "status", "List the cluster's nodes (id, URI, engine, load) and its distributed queries with their state");
+  status_cmd->add_option("--cluster", cluster_status.cluster, "zk://HOST:PORT[,HOST:PORT...]/PATH")
+      ->envname("SQUADRON_CLUSTER")
+      ->required();
+  status_cmd->add_flag("--json", cluster_status.json, "Print JSON instead of tables");
+  status_cmd->add_option("--timeout", cluster_status.timeout_seconds, "Seconds to wait for ZooKeeper")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
   Invocation invocation;
   std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -302,6 +369,11 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
     std::ostringstream out;
     invocation.exit_code = app.exit(e, out, out);
     invocation.output = out.str();
+    return invocation;
+  }
+  if (status_cmd->parsed()) {
+    invocation.action = Invocation::Action::kClusterStatus;
+    invocation.cluster_status = std::move(cluster_status);
     return invocation;
   }
   if (query_cmd->parsed()) {

@@ -17,6 +17,8 @@ struct Invocation {
     kServe,
     /// Run one query with `query`.
     kQuery,
+    /// Print a cluster's nodes and queries with `cluster status`.
+    kClusterStatus,
     /// Print `output` (help, version or an error) and exit with `exit_code`.
     kExit,
   };
@@ -25,6 +27,7 @@ struct Invocation {
   std::string output;
   server::ServerOptions serve;
   QueryOptions query;
+  ClusterStatusOptions cluster_status;
   std::string log_level = "info";
 };
 

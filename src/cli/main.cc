@@ -54,5 +54,9 @@ int main(int argc, char** argv) {
     squadron::TuneMallocForStreaming();
     return squadron::cli::RunQuery(invocation.query);
   }
+  if (invocation.action == squadron::cli::Invocation::Action::kClusterStatus) {
+    (void)squadron::server::InitLogging("warn");  // stdout carries the status only
+    return squadron::cli::RunClusterStatus(invocation.cluster_status);
+  }
   return Serve(invocation);
 }

@@ -259,9 +259,17 @@ arrow::Status FetchAll(fl::FlightClient& client, const fl::FlightCallOptions& ca
           ARROW_ASSIGN_OR_RAISE(other, fl::FlightClient::Connect(endpoints[i].locations[0]));
           source = other.get();
         }
-        ARROW_ASSIGN_OR_RAISE(auto stream, source->DoGet(call, endpoints[i].ticket));
+        auto where = [&](const arrow::Status& status) {
+          const std::string at = endpoints[i].locations.empty() ? "" : " at " + endpoints[i].locations[0].ToString();
+          return status.WithMessage("endpoint ", i + 1, " of ", endpoints.size(), at, ": ", status.message());
+        };
+        auto opened = source->DoGet(call, endpoints[i].ticket);
+        if (!opened.ok()) return where(opened.status());
+        auto stream = std::move(*opened);
         while (true) {
-          ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+          auto next = stream->Next();
+          if (!next.ok()) return where(next.status());
+          auto chunk = std::move(*next);
           if (!chunk.data) return arrow::Status::OK();
           progress->Add(chunk.data->num_rows(), arrow::util::TotalBufferSize(*chunk.data));
           std::lock_guard<std::mutex> lock(sink_mutex);
@@ -289,7 +297,9 @@ arrow::Status Run(const QueryOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
   ARROW_ASSIGN_OR_RAISE(auto call, CallOptions(options));
   const auto descriptor =
-      fl::FlightDescriptor::Command(flight::SerializeCommand(flight::StatementQueryCommand{options.sql, {}}));
+      options.path.empty()
+          ? fl::FlightDescriptor::Command(flight::SerializeCommand(flight::StatementQueryCommand{options.sql, {}}))
+          : fl::FlightDescriptor::Path({options.path});
   ARROW_ASSIGN_OR_RAISE(auto info, client->GetFlightInfo(call, descriptor));
   const auto planned = Clock::now();
   arrow::ipc::DictionaryMemo memo;
@@ -329,12 +339,12 @@ arrow::Status Run(const QueryOptions& options) {
 
 int RunQuery(const QueryOptions& options) {
   QueryOptions resolved = options;
-  if (resolved.sql.empty()) {
+  if (resolved.sql.empty() && resolved.path.empty()) {
     std::stringstream in;
     in << std::cin.rdbuf();
     resolved.sql = in.str();
   }
-  if (resolved.sql.find_first_not_of(" \t\r\n;") == std::string::npos) {
+  if (resolved.path.empty() && resolved.sql.find_first_not_of(" \t\r\n;") == std::string::npos) {
     std::cerr << "squadron query: no SQL given (as an argument or on stdin)\n";
     return 2;
   }

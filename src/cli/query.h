@@ -8,8 +8,11 @@ namespace squadron::cli {
 struct QueryOptions {
   /// Server to ask, e.g. grpc://127.0.0.1:31337.
   std::string uri = "grpc://127.0.0.1:31337";
-  /// The SQL; read from stdin when empty.
+  /// The SQL; read from stdin when empty (and no path is given).
   std::string sql;
+  /// Instead of SQL, a Flight path descriptor (for Flight services such as
+  /// the distributed Parquet example, which plan a directory).
+  std::string path;
   /// Write every row here instead of printing a table: .arrow (Arrow IPC
   /// file), .arrows (IPC stream), .parquet or .csv.
   std::string output;
@@ -28,6 +31,19 @@ struct QueryOptions {
   std::string password;
   std::string token;
 };
+
+/// What `squadron cluster status` asks for.
+struct ClusterStatusOptions {
+  /// zk://HOST:PORT[,HOST:PORT...]/PATH
+  std::string cluster;
+  /// Print JSON instead of tables.
+  bool json = false;
+  /// How long to wait for ZooKeeper.
+  int timeout_seconds = 10;
+};
+
+/// Prints the cluster's nodes and distributed queries; returns the exit code.
+int RunClusterStatus(const ClusterStatusOptions& options);
 
 /// Runs the query; returns the process exit code (0 ok, 1 query failed,
 /// 2 bad options). Output goes to stdout; errors, progress and timings to stderr.

@@ -30,4 +30,8 @@ arrow::Status Internal(std::string message) {
   return FlightError(arrow::flight::FlightStatusCode::Internal, std::move(message));
 }
 
+arrow::Status Failed(std::string message) {
+  return FlightError(arrow::flight::FlightStatusCode::Failed, std::move(message));
+}
+
 }  // namespace squadron

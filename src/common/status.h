@@ -46,6 +46,9 @@ arrow::Status DeadlineExceeded(std::string message);
 /// Squadron's own bug or an impossible state: INTERNAL.
 arrow::Status Internal(std::string message);
 
+/// Failed elsewhere (a producer, a driver), for a reason it gave: UNKNOWN.
+arrow::Status Failed(std::string message);
+
 /// Builds a message from pieces, as arrow::Status does.
 template <typename... Args>
 std::string Msg(Args&&... args) {

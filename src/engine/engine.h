@@ -56,6 +56,9 @@ struct StatementDescription {
   std::shared_ptr<arrow::Schema> parameter_schema;
   /// True when the statement returns rows; false for DDL and DML.
   bool is_query = true;
+  /// A query that changes nothing (no DML, DDL or side effect): it may run on any node of
+  /// a cluster over the same data.
+  bool read_only = false;
 };
 
 /// Parameter sets: every row of every batch is one set, fields in parameter

@@ -45,13 +45,31 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
   ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(descriptor));
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   if (auto* query = std::get_if<StatementQueryCommand>(&command)) {
+    ARROW_ASSIGN_OR_RAISE(auto routed_caller, RoutedCaller(context));
+    if (routed_caller) return ExecuteQuery(context, *routed_caller, nullptr, query->query, {}, descriptor, info);
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
+    if (transaction == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto routed, Route(caller, query->query, descriptor));
+      if (routed) {
+        *info = std::move(routed);
+        return arrow::Status::OK();
+      }
+    }
     return ExecuteQuery(context, caller, transaction, query->query, {}, descriptor, info);
   }
   if (MetadataSchema(command) != nullptr) return AnswerMetadata(caller, command, descriptor, info);
   if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
     ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
+    // The handle stays here; a statement without parameters may still run
+    // elsewhere (ADBC and the JDBC driver prepare every query).
+    if (transaction == nullptr && statement.parameters.empty() && statement.description.read_only) {
+      ARROW_ASSIGN_OR_RAISE(auto routed, Route(caller, statement.sql, descriptor, /*read_only=*/true));
+      if (routed) {
+        *info = std::move(routed);
+        return arrow::Status::OK();
+      }
+    }
     return ExecuteQuery(context, caller, transaction, statement.sql, statement.parameters, descriptor, info);
   }
   return InvalidArgument(CommandName(command), " is sent with DoPut, not GetFlightInfo");
@@ -85,6 +103,13 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
                         tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
   // Everything that can refuse the call comes before the ticket is used up.
   ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this DoGet"));
+  if (auto query_id = cluster::FlightManager::ExchangeQueryId(contents.result_id)) {
+    auto* cluster = cluster_.load();
+    if (cluster == nullptr) return NotFound("This ticket names a distributed query, and this node is in no cluster");
+    ARROW_RETURN_NOT_OK(cluster->HandleGet(context, *query_id, stream));
+    *stream = std::make_unique<SlotHoldingStream>(std::move(*stream), std::move(slot));
+    return arrow::Status::OK();
+  }
   std::optional<arrow::Compression::type> asked;
   for (auto [it, end] = context.incoming_headers().equal_range(std::string(kCompressionHeader)); it != end; ++it) {
     ARROW_ASSIGN_OR_RAISE(asked, ParseIpcCompression(it->second));
@@ -100,6 +125,12 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
 
 arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context, std::unique_ptr<fl::FlightMessageReader> reader,
                     std::unique_ptr<fl::FlightMetadataWriter> writer) {
+  if (cluster::FlightManager::IsExchangePut(reader->descriptor())) {
+    auto* cluster = cluster_.load();
+    if (cluster == nullptr) return InvalidArgument("This node is in no cluster: it takes no exchange pushes");
+    ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this exchange push"));
+    return cluster->HandlePut(context, std::move(reader), std::move(writer));
+  }
   ARROW_ASSIGN_OR_RAISE(auto command, ParseDescriptor(reader->descriptor()));
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this DoPut"));
@@ -144,6 +175,11 @@ arrow::Status FlightSqlServer::Impl::DoAction(const fl::ServerCallContext& conte
     return CancelFlightInfo(action, result);
   }
   if (action.type == kCancelQuery) return CancelQuery(body, result);
+  if (cluster::FlightManager::IsExchangeAction(action.type)) {
+    auto* cluster = cluster_.load();
+    if (cluster == nullptr) return InvalidArgument("This node is in no cluster: ", action.type, " is refused");
+    return cluster->HandleAction(context, action, result);
+  }
   if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(context, body, result);
   if (action.type == kClosePreparedStatement) return ClosePreparedStatement(context, body, result);
   if (action.type == kBeginTransaction) return BeginTransaction(context, body, result);
@@ -259,6 +295,10 @@ arrow::Status FlightSqlServer::PollFlightInfo(const fl::ServerCallContext& conte
 }
 
 void FlightSqlServer::ReleaseResults() { impl_->ReleaseResults(); }
+
+void FlightSqlServer::SetCluster(cluster::FlightManager* cluster) { impl_->SetCluster(cluster); }
+
+int64_t FlightSqlServer::Load() const { return impl_->Load(); }
 
 
 }  // namespace squadron::flight

@@ -10,6 +10,10 @@
 
 #include "engine/engine.h"
 
+namespace squadron::cluster {
+class FlightManager;
+}
+
 namespace squadron::flight {
 
 struct FlightSqlOptions {
@@ -93,6 +97,16 @@ class FlightSqlServer : public arrow::flight::FlightServerBase {
 
   /// Releases every unfetched result; called by the server on shutdown.
   void ReleaseResults();
+
+  /// Makes this server a node of a cluster (null: leave it). `cluster` is
+  /// borrowed and must outlive the server or be unset first. With it, the
+  /// exchange's calls are served, and read-only queries may run on the least
+  /// loaded node.
+  void SetCluster(cluster::FlightManager* cluster);
+
+  /// Work in progress, for load balancing: queries running, results
+  /// waiting for their fetch and streams being served.
+  int64_t Load() const;
 
  private:
   class Impl;

@@ -15,12 +15,14 @@
 #include <string>
 #include <vector>
 
+#include <arrow/flight/client.h>
 #include <arrow/flight/types.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 #include <arrow/util/byte_size.h>
 #include <spdlog/spdlog.h>
 
+#include "cluster/flight_manager.h"
 #include "common/periodic_task.h"
 #include "engine/read_ahead.h"
 #include "common/status.h"
@@ -87,6 +89,9 @@ class StreamSlots {
 
   explicit StreamSlots(size_t max) : max_(max) {}
 
+  // Slots taken now.
+  size_t open() const { return open_.load(); }
+
   // A slot, or UNAVAILABLE naming `what` when all are taken.
   arrow::Result<Slot> Acquire(std::string_view what) {
     if (open_.fetch_add(1) >= max_) {
@@ -101,6 +106,21 @@ class StreamSlots {
  private:
   const size_t max_;
   std::atomic<size_t> open_{0};
+};
+
+// A stream that holds its StreamSlot as long as it is served.
+class SlotHoldingStream final : public fl::FlightDataStream {
+ public:
+  SlotHoldingStream(std::unique_ptr<fl::FlightDataStream> stream, StreamSlots::Slot slot)
+      : stream_(std::move(stream)), slot_(std::move(slot)) {}
+  std::shared_ptr<arrow::Schema> schema() override { return stream_->schema(); }
+  arrow::Result<fl::FlightPayload> GetSchemaPayload() override { return stream_->GetSchemaPayload(); }
+  arrow::Result<fl::FlightPayload> Next() override { return stream_->Next(); }
+  arrow::Status Close() override { return stream_->Close(); }
+
+ private:
+  std::unique_ptr<fl::FlightDataStream> stream_;
+  StreamSlots::Slot slot_;
 };
 
 // Who is calling: their session, when their cookie names one.
@@ -218,6 +238,12 @@ class FlightSqlServer::Impl {
 
   void ReleaseResults();
 
+  void SetCluster(cluster::FlightManager* cluster) { cluster_.store(cluster); }
+
+  int64_t Load() const {
+    return executing_.load() + static_cast<int64_t>(results_.size() + stream_slots_.open());
+  }
+
   ~Impl();
 
  private:
@@ -322,6 +348,24 @@ class FlightSqlServer::Impl {
 
   static std::function<void()> InterruptOf(const std::shared_ptr<Transaction>& transaction);
 
+  // --- cluster (sql_server_cluster.cc) ---
+  // The caller a routed call stands for: the settings its node sent along.
+  // Null when the call was not routed; UNAUTHENTICATED for a forged header.
+  arrow::Result<std::optional<Caller>> RoutedCaller(const fl::ServerCallContext& context);
+  // Runs a read-only query on the least loaded live node when that is not
+  // this one, and answers with that node's FlightInfo (its URI as the
+  // endpoint's location). Null when the query should run here.
+  // `descriptor` is the client's; the peer is sent the SQL as a statement.
+  // `read_only`: known already (a prepared statement's description), or
+  // found by preparing the statement here when a peer is chosen.
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Route(const Caller& caller, const std::string& sql,
+                                                       const fl::FlightDescriptor& descriptor,
+                                                       std::optional<bool> read_only = std::nullopt);
+  // Sends CancelFlightInfo on to the nodes the info's endpoints name, when
+  // they are other nodes. True if one of them cancelled something.
+  bool CancelOnPeers(const fl::FlightInfo& info);
+  arrow::Result<std::shared_ptr<fl::FlightClient>> Peer(const std::string& uri);
+
   engine::Engine* engine_;  // borrowed; outlives the server
   const FlightSqlOptions options_;
   // Computes result batches ahead of their DoGet: for every stored result
@@ -337,6 +381,15 @@ class FlightSqlServer::Impl {
   RunningQueries running_;
   PollRegistry polls_;  // after running_ and results_: its threads use them
   const SqlInfoMap sql_info_;
+  // The cluster this node belongs to, or null (borrowed; see SetCluster).
+  std::atomic<cluster::FlightManager*> cluster_{nullptr};
+  // GetFlightInfo calls executing a query now (part of Load()).
+  std::atomic<int64_t> executing_{0};
+  // Queries this node has routed to each peer and not yet had answered:
+  // added to the peer's reported load, so that a burst spreads.
+  std::mutex peers_mutex_;
+  std::map<std::string, std::shared_ptr<fl::FlightClient>> peers_;  // GUARDED_BY(peers_mutex_)
+  std::map<std::string, int64_t> routed_in_flight_;                 // GUARDED_BY(peers_mutex_)
   // Reaps idle sessions, transactions and finished polls on a timer, so an
   // idle server does not keep their DuckDB connections until the next call.
   PeriodicTask maintenance_;

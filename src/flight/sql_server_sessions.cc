@@ -124,6 +124,11 @@ arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const fl::Action& action, 
 }
 
 arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info) {
+  if (auto* cluster = cluster_.load()) {
+    ARROW_ASSIGN_OR_RAISE(auto distributed, cluster->CancelFlightInfo(info));
+    if (distributed) return *distributed;
+    if (CancelOnPeers(info)) return true;
+  }
   bool cancelled = false;
   std::vector<std::string> tickets;
   for (const auto& endpoint : info.endpoints()) tickets.push_back(endpoint.ticket.ticket);

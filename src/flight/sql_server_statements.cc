@@ -22,6 +22,11 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
                            const fl::FlightDescriptor& descriptor,
                            std::unique_ptr<fl::FlightInfo>* info) {
   const auto start = Clock::now();
+  executing_.fetch_add(1);
+  struct Done {
+    std::atomic<int64_t>* executing;
+    ~Done() { executing->fetch_sub(1); }
+  } done{&executing_};
   const std::string result_id = ResultStore::NewId();
   auto pending = std::make_unique<PendingResult>();
   pending->description = sql;

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <arrow/flight/server_auth.h>
 #include <arrow/memory_pool.h>
@@ -12,6 +13,17 @@
 #include "flight/ticket.h"
 
 namespace squadron::server {
+
+namespace {
+
+// This machine's host name, for default node ids and advertised URIs.
+std::string MachineName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+}  // namespace
 
 arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   auto server = std::unique_ptr<Server>(new Server());
@@ -41,6 +53,15 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     server->flight_.reset();
     return Unavailable(Msg("Cannot listen on ", opts.host, ":", opts.port, ": ", status.message()));
   }
+  // 3. The cluster: peers and clients reach this node at its advertised URI.
+  if (!opts.cluster.uri.empty()) {
+    auto joined = JoinCluster(*server);
+    if (!joined.ok()) {
+      (void)server->flight_->Shutdown();
+      server->flight_.reset();
+      return joined;
+    }
+  }
   if (opts.memory_release_interval.count() > 0) {
     engine::Engine* engine = server->engine_.get();
     server->release_memory_.Start(opts.memory_release_interval, [engine] {
@@ -59,6 +80,31 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                FormatDuration(opts.flight.result_ttl), opts.duckdb.batch_rows,
                opts.duckdb.batch_bytes);
   return server;
+}
+
+arrow::Status Server::JoinCluster(Server& server) {
+  const auto& opts = server.options_;
+  cluster::FlightManagerOptions cluster;
+  cluster.cluster_uri = opts.cluster.uri;
+  const std::string host = opts.host == "0.0.0.0" || opts.host == "::" ? MachineName() : opts.host;
+  cluster.node_id = opts.cluster.node_id.empty() ? Msg(MachineName(), "-", server.port()) : opts.cluster.node_id;
+  cluster.advertise_uri = opts.cluster.advertise_uri;
+  if (cluster.advertise_uri.empty()) {
+    const bool ipv6 = host.find(':') != std::string::npos;
+    cluster.advertise_uri = "grpc://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
+  }
+  cluster.engine = server.engine_->name();
+  cluster.version = SQUADRON_VERSION;
+  cluster.secret = opts.flight.ticket_secret;
+  cluster.spool = opts.cluster.spool;
+  cluster.session_timeout = opts.cluster.session_timeout;
+  cluster.result_ttl = opts.flight.result_ttl;
+  if (opts.flight.query_timeout.count() > 0) cluster.default_query_timeout = opts.flight.query_timeout;
+  flight::FlightSqlServer* flight = server.flight_.get();
+  cluster.load = [flight] { return flight->Load(); };
+  ARROW_ASSIGN_OR_RAISE(server.cluster_, cluster::FlightManager::Join(std::move(cluster)));
+  server.flight_->SetCluster(server.cluster_.get());
+  return arrow::Status::OK();
 }
 
 Server::~Server() {
@@ -90,6 +136,8 @@ arrow::Status Server::Shutdown() {
   if (status.ok()) status = flight_->Wait();
   // 2. Release results nobody fetched, then the engine.
   flight_->ReleaseResults();
+  flight_->SetCluster(nullptr);
+  cluster_.reset();  // leaves the cluster
   flight_.reset();
   release_memory_.Stop();
   engine_.reset();

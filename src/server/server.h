@@ -9,11 +9,27 @@
 
 #include <arrow/result.h>
 
+#include "cluster/flight_manager.h"
 #include "engine/duckdb/duckdb_engine.h"
 #include "common/periodic_task.h"
 #include "flight/sql_server.h"
 
 namespace squadron::server {
+
+/// Cluster membership (docs/cluster.md); off when `uri` is empty.
+struct ClusterOptions {
+  /// zk://HOST:PORT[,HOST:PORT...]/PATH, or empty for a single node.
+  std::string uri;
+  /// Unique in the cluster; empty: HOSTNAME-PORT.
+  std::string node_id;
+  /// How clients and peers reach this node; empty: grpc://HOST:PORT (the
+  /// machine's name when listening on all addresses).
+  std::string advertise_uri;
+  /// ZooKeeper session timeout.
+  std::chrono::milliseconds session_timeout{std::chrono::seconds(10)};
+  /// Where producers' batches wait for their readers.
+  cluster::SpoolOptions spool;
+};
 
 struct ServerOptions {
   /// Address to listen on.
@@ -25,6 +41,8 @@ struct ServerOptions {
   /// Protocol settings (result time-to-live, ticket secret...). An empty
   /// ticket secret is replaced by a random one at start-up.
   flight::FlightSqlOptions flight;
+  /// Joining a cluster of nodes.
+  ClusterOptions cluster;
   /// How often freed heap memory is handed back to the OS (malloc_trim); 0 = never.
   std::chrono::milliseconds memory_release_interval{std::chrono::seconds(10)};
   /// How long shutdown waits for in-flight calls before cancelling them.
@@ -57,9 +75,15 @@ class Server {
  private:
   Server() = default;
 
+  // Joins options_.cluster.uri and hands the membership to the Flight server.
+  static arrow::Status JoinCluster(Server& server);
+
   ServerOptions options_;
   std::unique_ptr<engine::Engine> engine_;  // outlives flight_
   std::unique_ptr<flight::FlightSqlServer> flight_;  // null before listening and after Shutdown
+  // Membership in a cluster, or null; joined after listening (peers need the
+  // port), left after the Flight server has drained.
+  std::unique_ptr<cluster::FlightManager> cluster_;
   // Hands freed memory back to the OS every memory_release_interval; stopped
   // before the engine goes.
   PeriodicTask release_memory_;

@@ -50,8 +50,9 @@ class DuckDbSession final : public Session {
       ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
       const ColumnOrigins origins = TakeColumnOrigins(*connection_.context);
       StatementDescription description;
-      description.is_query =
-          prepared->GetStatementProperties().return_type == duckdb::StatementReturnType::QUERY_RESULT;
+      auto statement_properties = prepared->GetStatementProperties();
+      description.is_query = statement_properties.return_type == duckdb::StatementReturnType::QUERY_RESULT;
+      description.read_only = description.is_query && statement_properties.IsReadOnly();
       const auto properties = connection_.context->GetClientProperties();
       ARROW_ASSIGN_OR_RAISE(description.result_schema,
                             ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(), properties));

@@ -1,0 +1,149 @@
+// A Flight SQL server as a node of a cluster: routing read-only queries to
+// the least loaded node, and cancelling on the node that runs a query.
+#include <random>
+
+#include "cluster/credentials.h"
+#include "flight/sql_server_internal.h"
+
+namespace squadron::flight {
+
+namespace {
+
+// Marks a GetFlightInfo that a node routed here: the driver credential,
+// so that clients cannot claim it.
+constexpr char kRoutedHeader[] = "x-squadron-routed";
+constexpr char kCatalogHeader[] = "x-squadron-session-catalog";
+constexpr char kSchemaHeader[] = "x-squadron-session-schema";
+constexpr char kTimezoneHeader[] = "x-squadron-session-timezone";
+
+std::optional<std::string> Header(const fl::ServerCallContext& context, const char* name) {
+  auto it = context.incoming_headers().find(name);
+  if (it == context.incoming_headers().end()) return std::nullopt;
+  return std::string(it->second);
+}
+
+}  // namespace
+
+arrow::Result<std::optional<Caller>> FlightSqlServer::Impl::RoutedCaller(const fl::ServerCallContext& context) {
+  auto routed = Header(context, kRoutedHeader);
+  if (!routed) return std::nullopt;
+  if (!cluster::ClusterCredentials::Matches(cluster::ClusterCredentials(options_.ticket_secret).DriverCredential(),
+                                            *routed)) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unauthenticated,
+                               "Invalid routing credential: only nodes of this cluster may route queries here");
+  }
+  Caller caller;
+  caller.session.settings.catalog = Header(context, kCatalogHeader);
+  caller.session.settings.schema = Header(context, kSchemaHeader);
+  caller.session.settings.timezone = Header(context, kTimezoneHeader);
+  return caller;
+}
+
+arrow::Result<std::shared_ptr<fl::FlightClient>> FlightSqlServer::Impl::Peer(const std::string& uri) {
+  std::lock_guard<std::mutex> lock(peers_mutex_);
+  auto it = peers_.find(uri);
+  if (it != peers_.end()) return it->second;
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(uri));
+  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
+  std::shared_ptr<fl::FlightClient> shared = std::move(client);
+  peers_[uri] = shared;
+  return shared;
+}
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Route(const Caller& caller,
+                                                                           const std::string& sql,
+                                                                           const fl::FlightDescriptor& descriptor,
+                                                                           std::optional<bool> read_only) {
+  auto* cluster = cluster_.load();
+  if (cluster == nullptr) return nullptr;
+  // Per-session timeouts and compression live on this node only.
+  if (caller.session.query_timeout || caller.session.ipc_compression) return nullptr;
+  auto members = cluster->Members();
+  if (members.size() < 2) return nullptr;
+  // The least loaded node: this one by its live load, the others by what
+  // they last reported plus what this node has sent them since.
+  std::shuffle(members.begin(), members.end(), std::mt19937(std::random_device()()));
+  const cluster::MemberInfo* target = nullptr;
+  int64_t best = 0;
+  {
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    for (const auto& member : members) {
+      const bool self = member.id == cluster->node_id();
+      const int64_t load = self ? Load() : member.load + routed_in_flight_[member.id];
+      if (target == nullptr || load < best) {
+        target = &member;
+        best = load;
+      }
+    }
+  }
+  if (target == nullptr || target->id == cluster->node_id()) return nullptr;
+  // Only a statement that changes nothing may run elsewhere.
+  if (!read_only) {
+    auto description = Prepare(caller, nullptr, sql);
+    read_only = description.ok() && description->read_only;
+  }
+  if (!*read_only) return nullptr;
+
+  fl::FlightCallOptions call;
+  call.headers.emplace_back(kRoutedHeader,
+                            cluster::ClusterCredentials(options_.ticket_secret).DriverCredential());
+  const auto& settings = caller.session.settings;
+  if (settings.catalog) call.headers.emplace_back(kCatalogHeader, *settings.catalog);
+  if (settings.schema) call.headers.emplace_back(kSchemaHeader, *settings.schema);
+  if (settings.timezone) call.headers.emplace_back(kTimezoneHeader, *settings.timezone);
+  const auto start = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    ++routed_in_flight_[target->id];
+  }
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> info = Unavailable("no peer");
+  auto peer = Peer(target->uri);
+  const auto statement = fl::FlightDescriptor::Command(SerializeCommand(StatementQueryCommand{sql, {}}));
+  if (peer.ok()) info = (*peer)->GetFlightInfo(call, statement);
+  {
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    --routed_in_flight_[target->id];
+  }
+  if (!info.ok()) {
+    auto detail = fl::FlightStatusDetail::UnwrapStatus(info.status());
+    if (!peer.ok() || (detail && detail->code() == fl::FlightStatusCode::Unavailable)) {
+      // The peer is going or gone: run here rather than fail the query.
+      spdlog::warn("event=route_failed node={} uri={} error={:?}", target->id, target->uri, ForLog(info.status()));
+      return nullptr;
+    }
+    return info.status();
+  }
+  // The result waits on the peer: its endpoints are read there.
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(target->uri));
+  std::vector<fl::FlightEndpoint> endpoints = (*info)->endpoints();
+  for (auto& endpoint : endpoints) {
+    if (endpoint.locations.empty()) endpoint.locations.push_back(location);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto schema, (*info)->GetSchema(nullptr));
+  ARROW_ASSIGN_OR_RAISE(auto routed, fl::FlightInfo::Make(*schema, descriptor, endpoints, (*info)->total_records(),
+                                                          (*info)->total_bytes(), (*info)->ordered()));
+  spdlog::info("event=query_routed node={} uri={} ms={:.1f} query={:?}", target->id, target->uri,
+               MillisSince(start), ForLog(sql));
+  return std::make_unique<fl::FlightInfo>(std::move(routed));
+}
+
+bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
+  auto* cluster = cluster_.load();
+  if (cluster == nullptr) return false;
+  bool cancelled = false;
+  for (const auto& endpoint : info.endpoints()) {
+    if (endpoint.locations.empty()) continue;
+    const std::string uri = endpoint.locations[0].ToString();
+    if (uri == cluster->advertise_uri()) continue;
+    bool member = false;
+    for (const auto& m : cluster->Members()) member = member || m.uri == uri;
+    if (!member) continue;  // only nodes of this cluster, never an arbitrary address
+    auto peer = Peer(uri);
+    if (!peer.ok()) continue;
+    auto result = (*peer)->CancelFlightInfo(fl::CancelFlightInfoRequest{std::make_unique<fl::FlightInfo>(info)});
+    if (result.ok() && result->status == fl::CancelStatus::kCancelled) cancelled = true;
+  }
+  return cancelled;
+}
+
+}  // namespace squadron::flight
