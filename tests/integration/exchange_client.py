@@ -269,7 +269,11 @@ def read_endpoint(endpoint, default_uri=None, options=None):
     `default_uri` is for an endpoint without a location (read where the info came from)."""
     uri = endpoint.locations[0] if endpoint.locations else default_uri
     with _Client(uri) as client:
-        return client.do_get(endpoint.ticket, options=options).read_all()
+        reader = client.do_get(endpoint.ticket, options=options)
+        # Chunk by chunk, not read_all(): pyarrow's read_all turns a CANCELLED
+        # status into a simulated SIGINT (KeyboardInterrupt in the main thread).
+        batches = [chunk.data for chunk in reader]
+        return pa.Table.from_batches(batches, schema=reader.schema)
 
 
 def read_parallel(flight_info, default_uri=None, return_exceptions=False, options=None):
