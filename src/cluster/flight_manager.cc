@@ -72,6 +72,7 @@ arrow::Result<MemberInfo> ParseMember(const std::string& id, const std::string& 
     member.load = json.value("load", int64_t{0});
     member.started_ms = json.value("started_ms", int64_t{0});
     member.registered_ms = json.value("registered_ms", member.started_ms);
+    member.draining = json.value("draining", false);
     return member;
   } catch (const std::exception& e) {
     return InvalidArgument("Invalid member znode ", id, ": ", e.what());
@@ -165,7 +166,7 @@ arrow::Status FlightManager::Impl::CheckFingerprint() {
 std::string FlightManager::Impl::MemberJson(int64_t load) const {
   return Json{{"id", options_.node_id},      {"uri", options_.advertise_uri}, {"engine", options_.engine},
               {"version", options_.version}, {"load", load},                  {"started_ms", started_ms_},
-              {"registered_ms", registered_ms_.load()}}
+              {"registered_ms", registered_ms_.load()}, {"draining", draining_.load()}}
       .dump();
 }
 
@@ -323,6 +324,7 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
   if (plan.partitions < 1) return InvalidArgument("A distributed query needs at least one partition");
   if (plan.schema == nullptr) return InvalidArgument("A distributed query needs a result schema");
   auto members = Members();
+  std::erase_if(members, [](const MemberInfo& m) { return m.draining; });
   if (members.empty()) return Unavailable("No live nodes in the cluster to serve the query");
   // The least loaded first; ties broken at random so that bursts spread.
   std::shuffle(members.begin(), members.end(), std::mt19937(std::random_device()()));
@@ -658,6 +660,12 @@ arrow::Result<std::unique_ptr<FlightManager>> FlightManager::Join(FlightManagerO
   auto impl = std::make_unique<Impl>(std::move(options), std::move(address), std::move(coordination), std::move(spool));
   ARROW_RETURN_NOT_OK(impl->Start());
   return std::unique_ptr<FlightManager>(new FlightManager(std::move(impl)));
+}
+
+void FlightManager::Drain() {
+  impl_->draining_ = true;
+  auto error = impl_->coordination_->Set(impl_->members_path_ + "/" + node_id(), impl_->MemberJson(std::max<int64_t>(0, impl_->last_load_.load())));
+  spdlog::info("event=cluster_draining node={} announced={}", node_id(), error.ok());
 }
 
 const std::string& FlightManager::node_id() const { return impl_->options_.node_id; }

@@ -70,6 +70,8 @@ struct MemberInfo {
   /// ZooKeeper session (later after a rejoin).
   int64_t started_ms = 0;
   int64_t registered_ms = 0;
+  /// Shutting down: serves what it has, takes no new queries.
+  bool draining = false;
 };
 
 /// What a coordinator knows about a query before any producer runs.
@@ -147,6 +149,11 @@ class FlightManager {
 
   /// The live members, this node included, as last seen.
   std::vector<MemberInfo> Members() const;
+
+  /// Starts shutting down: the member znode says so, and other nodes plan
+  /// and route no new queries here; streams and pushes go on. Call before
+  /// draining the Flight server, then destroy the manager.
+  void Drain();
 
   /// Plans and registers a query (RUNNING), this node coordinating it.
   /// UNAVAILABLE without a session or without live nodes.

@@ -104,8 +104,9 @@ class FlightManager::Impl {
   std::string unavailable_reason_;              // guarded by mutex_
   std::map<std::string, QueryRecord> tracked_;  // guarded by mutex_: queries this node serves or coordinates
   std::set<std::string> watching_;              // guarded by mutex_: queries with armed watches
+  std::atomic<bool> draining_{false};
   std::atomic<int64_t> registered_ms_{0};      // when the current member znode was created
-  int64_t last_load_ = -1;                      // refresh thread only
+  std::atomic<int64_t> last_load_{-1};         // written by the refresh thread
   int64_t last_full_sweep_ms_ = 0;              // refresh thread only
   std::atomic<bool> stopping_{false};
 

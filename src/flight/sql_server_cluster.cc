@@ -59,6 +59,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Route(cons
   // Per-session timeouts and compression live on this node only.
   if (caller.session.query_timeout || caller.session.ipc_compression) return nullptr;
   auto members = cluster->Members();
+  std::erase_if(members, [](const cluster::MemberInfo& m) { return m.draining; });
   if (members.size() < 2) return nullptr;
   // The least loaded node: this one by its live load, the others by what
   // they last reported plus what this node has sent them since.

@@ -131,7 +131,9 @@ arrow::Status Server::Shutdown() {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = std::chrono::system_clock::now() + options_.shutdown_timeout;
   spdlog::info("event=shutdown_started timeout={}", FormatDuration(options_.shutdown_timeout));
-  // 1. Stop accepting calls; in-flight streams drain until the deadline.
+  // 1. Other nodes of a cluster stop sending work here; then stop accepting
+  // calls, and let in-flight streams drain until the deadline.
+  if (cluster_) cluster_->Drain();
   auto status = flight_->Shutdown(&deadline);
   if (status.ok()) status = flight_->Wait();
   // 2. Release results nobody fetched, then the engine.
