@@ -189,7 +189,7 @@ def zookeeper_on(host):
             with socket.socket() as s:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
-            super().__init__(client_port=port, tick_time=500)
+            super().__init__(client_port=port)
             cfg = self.config_path.read_text().replace(
                 f"clientPortAddress={zookeeper.HOST}", f"clientPortAddress={host}")
             self.config_path.write_text(cfg)
@@ -243,11 +243,26 @@ def _cpu_ticks():
     return sum(fields) - idle, sum(fields)
 
 
-def read_parallel(endpoints):
+def _cpu_seconds(pids):
+    """CPU seconds (user + system) of this process and of `pids` so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = time.process_time()
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def read_parallel(endpoints, node_pids=()):
     """DoGet of every endpoint at once, one thread and one client each, chunk by
     chunk (never read_all). Returns the wall time from a common start to the
-    last byte, bytes (IPC size of the batches, ~ wire bytes), rows, and each
-    endpoint's own bytes and seconds."""
+    last byte, bytes (IPC size of the batches, ~ wire bytes), rows, each
+    endpoint's own bytes and seconds, the cores the client and the nodes kept
+    busy (`cpu_cores`) and how busy the whole machine was (`machine_busy`, 0-1:
+    other work on it included)."""
     import pyarrow as pa
     import pyarrow.flight as flight
 
@@ -272,19 +287,19 @@ def read_parallel(endpoints):
     try:
         with concurrent.futures.ThreadPoolExecutor(len(endpoints)) as pool:
             futures = [pool.submit(read, c, e) for c, e in zip(clients, endpoints)]
+            ours0, machine0 = _cpu_seconds(node_pids), _cpu_ticks()
             barrier.wait()
-            cpu0 = _cpu_ticks()
             start = time.perf_counter()
             parts = [f.result() for f in futures]
             seconds = max(p["end"] for p in parts) - start
-            cpu1 = _cpu_ticks()
+            ours1, machine1 = _cpu_seconds(node_pids), _cpu_ticks()
     finally:
         for c in clients:
             c.close()
-    busy = (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1])
     return {"seconds": seconds, "bytes": sum(p["bytes"] for p in parts), "rows": sum(p["rows"] for p in parts),
             "endpoints": [{"bytes": p["bytes"], "seconds": p["end"] - p["start"]} for p in parts],
-            "cpu_busy": busy}
+            "cpu_cores": (ours1 - ours0) / seconds,
+            "machine_busy": (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])}
 
 
 class ClusterBench:
@@ -316,6 +331,7 @@ class ClusterBench:
             node = services.Process(f"node n{i + 1}", [str(a) for a in argv], r"squadron listening on (\S+)",
                                     self.workdir / f"n{i + 1}.log", timeout=60)
             self.stoppables.append(node)
+            atexit.register(node.stop)
             nodes.append(node)
         deadline = time.monotonic() + 30
         while True:
@@ -327,11 +343,12 @@ class ClusterBench:
                 raise RuntimeError(f"nodes did not all join: {out.stdout or out.stderr}")
             time.sleep(0.2)
 
-    def one_read(self, coordinator, n, batches):
+    def one_read(self, nodes, n, batches):
         """Begin a query on n nodes, push `batches` into each node's one
         partition, complete, then time the parallel read of all endpoints."""
         import exchange_client as xc
 
+        coordinator = nodes[0].uri
         begun = xc.begin(coordinator, SECRET, batches[0].schema, partitions=n, nodes=n,
                          description=f"bench cluster N={n}")
         if len({node for _, node, _ in begun.assignment}) != n:
@@ -340,13 +357,14 @@ class ClusterBench:
             list(pool.map(lambda a: xc.push(a[2], begun.query_id, begun.credential, a[0], 0, batches),
                           begun.assignment))
         xc.complete(coordinator, begun.query_id, begun.credential, [(p, 0) for p, _, _ in begun.assignment])
-        sample = read_parallel(list(begun.flight_info.endpoints))
+        sample = read_parallel(list(begun.flight_info.endpoints), [node.pid for node in nodes])
         expect = n * sum(b.num_rows for b in batches)
         if sample["rows"] != expect:
             raise RuntimeError(f"N={n} read {sample['rows']} rows, expected {expect}")
         return sample
 
     def run(self):
+        started = time.monotonic()
         try:
             topo = Topology(max(NODES), CAP_RATE)
         except Skip as e:
@@ -370,13 +388,14 @@ class ClusterBench:
                 for n in NODES:
                     self.log(f"{'warm-up' if round_ == 0 else f'run {round_}/{self.runs}'}: "
                              f"N={n}, {n} x {per_node / MB:,.0f} MB")
-                    sample = self.one_read(nodes[0].uri, n, batches)
+                    sample = self.one_read(nodes, n, batches)
                     if round_ > 0:
                         samples[str(n)].append(sample)
             out = {"cap_rate": CAP_RATE, "cap_bytes_per_s": rate_bytes_per_s(CAP_RATE),
                    "bytes_per_node": per_node, "rows_per_node": sum(b.num_rows for b in batches),
-                   "runs": self.runs, "nodes": samples}
-            self.log(summary(out))
+                   "runs": self.runs, "cores": os.cpu_count(), "nodes": samples,
+                   "seconds": time.monotonic() - started}
+            self.log(summary(out) + f"; section took {out['seconds']:.0f} s")
             return out
         finally:
             for s in reversed(self.stoppables):
@@ -423,9 +442,9 @@ def goals(results, report):
     c = results["sections"].get("cluster")
     if not c or "nodes" not in c:
         return []
-    return [report.goal(f"(6) cluster, {n} nodes: aggregate read throughput / ({n} x one node's), "
+    return [report.goal(f"(6{'abc'[i]}) cluster, {n} nodes: aggregate read throughput / ({n} x one node's), "
                         f"links capped at {c['cap_rate']}", efficiencies(c, n), 0.85, True)
-            for n in NODES[1:]]
+            for i, n in enumerate(NODES[1:])]
 
 
 def markdown_lines(results, report):
@@ -433,12 +452,13 @@ def markdown_lines(results, report):
     if not c or "nodes" not in c:
         return []
     cap = c["cap_bytes_per_s"]
-    t1 = throughputs(c["nodes"]["1"])
-    lines = ["", f"**Cluster** (one distributed result of {c['bytes_per_node'] / MB:,.0f} MB per node, every "
-             f"endpoint read at once; each node's client-facing link capped at {c['cap_rate']} = "
-             f"{cap / MB:.1f} MB/s by tc in its own network namespace; efficiency = aggregate / "
-             "(N x one node's), per round)", "",
-             "| nodes | aggregate MB/s | per node MB/s | of the cap | efficiency | cpu busy |", "|---|---|---|---|---|---|"]
+    lines = ["", f"**Cluster** (one distributed result, {c['bytes_per_node'] / MB:,.0f} MB on each node, every "
+             f"endpoint read at once by one client; each node in its own network namespace with its client-facing "
+             f"link capped at {c['cap_rate']} = {cap / MB:.1f} MB/s by tc; efficiency = aggregate / (N x one "
+             f"node's) per round; median (min–max) of {c['runs']} counted rounds after a warm-up. CPU: cores the "
+             f"client and the nodes used during the read, and how busy all {c.get('cores', '?')} cores were)", "",
+             "| nodes | aggregate MB/s | per node MB/s | of the cap | efficiency | CPU, ours (cores) | machine busy |",
+             "|---|---|---|---|---|---|---|"]
     for n in NODES:
         samples = c["nodes"][str(n)]
         agg = throughputs(samples)
@@ -446,8 +466,8 @@ def markdown_lines(results, report):
         lines.append(f"| {n} | {report.span([a / MB for a in agg], '{:,.1f}')} | "
                      f"{report.span([a / MB / n for a in agg], '{:,.1f}')} | "
                      f"{report.span([a / n / cap for a in agg], '{:.0%}')} | {eff} | "
-                     f"{report.span([s['cpu_busy'] for s in samples], '{:.0%}')} |")
-    del t1
+                     f"{report.span([s['cpu_cores'] for s in samples], '{:.2f}')} | "
+                     f"{report.span([s['machine_busy'] for s in samples], '{:.0%}')} |")
     return lines
 
 
@@ -477,8 +497,8 @@ def register(suite):
         if not extra:
             return text
         # Before the skipped/failed notes and the chart, after the other tables.
-        cut = min([i for i in (text.find("\nSkipped "), text.find("\nFailed: "), text.find("\n![")) if i >= 0]
+        cut = min([i for i in (text.find("\n\nSkipped "), text.find("\n\nFailed: "), text.find("\n\n![")) if i >= 0]
                   or [len(text.rstrip("\n"))])
-        return text[:cut] + "\n" + "\n".join(extra).lstrip("\n") .join(["\n", ""]) + text[cut:]
+        return text[:cut] + "\n" + "\n".join(extra) + text[cut:]
 
     report.goals, report.markdown = all_goals, markdown

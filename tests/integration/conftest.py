@@ -113,3 +113,15 @@ def server(tmp_path_factory):
     yield proc
     code = proc.stop()
     assert code == 0, proc.log()
+
+
+@pytest.fixture(scope="session")
+def zookeeper():
+    """One standalone ZooKeeper on loopback for the whole session (it starts in
+    about a second); each test uses its own root path in it."""
+    from zookeeper import ZooKeeperServer
+
+    server = ZooKeeperServer()
+    server.start()
+    yield server
+    server.stop()

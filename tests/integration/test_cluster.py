@@ -18,22 +18,13 @@ import pytest
 
 import exchange_client as xc
 from conftest import BIN, ServerProcess
-from zookeeper import ZooKeeperEnsemble, ZooKeeperServer, children, get, zk_client, zk_uri
+from zookeeper import ZooKeeperEnsemble, ZooKeeperServer, zk_client, zk_uri
 
 SESSION_TIMEOUT_S = 2.0
 SECRET = b"cluster-test-secret-0123456789abcdef"
 
 
 # --- fixtures ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def zookeeper():
-    """One standalone ZooKeeper for the module; each test uses its own root path."""
-    server = ZooKeeperServer()
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
 def zk(zookeeper):

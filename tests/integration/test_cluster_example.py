@@ -14,18 +14,10 @@ import pytest
 
 import exchange_client as xc
 from conftest import BIN
-from zookeeper import ZooKeeperServer, zk_uri
+from zookeeper import zk_uri
 
 EXAMPLE = str(pathlib.Path(BIN).with_name("squadron-parquet-example"))
 READY = "parquet-service listening on "
-
-
-@pytest.fixture(scope="module")
-def zookeeper():
-    server = ZooKeeperServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -203,7 +203,10 @@ def test_a_long_query_answers_get_flight_info_at_once_and_cancels_there(start_se
     with pytest.raises(pa.ArrowKeyError):  # its result is gone
         client.do_get(info.endpoints[0].ticket).read_all()
     # Small results still come complete, with their row count, and DDL and
-    # bad SQL still take effect and fail at GetFlightInfo.
+    # bad SQL still take effect and fail at GetFlightInfo. (A generous wait:
+    # on a loaded machine 50 ms may not be enough for even a small query.)
+    server = start_server("--port", "0", "--first-batch-wait", "20s")
+    client = flight.connect(server.uri)
     assert client.get_flight_info(descriptor(statement_query("SELECT * FROM range(10)"))).total_records == 10
     client.get_flight_info(descriptor(statement_query("CREATE TABLE made_at_get_flight_info AS SELECT 1 AS x")))
     assert query(client, "SELECT x FROM made_at_get_flight_info").column(0).to_pylist() == [1]
