@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,10 +40,10 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 MB = 1e6
 NODES = [1, 2, 3]
-# The client-facing cap of every node. On this 2-core machine 3 nodes, the
-# client and the kernel's veth/bridge/tbf work stay well under the cores at
-# 3 x 500 Mbit/s (the section reports how busy the cores were), so the link
-# is the bottleneck; lower it if `cpu busy` nears 100 %.
+# The client-facing cap of every node. At 3 x 500 Mbit/s the client and the
+# three nodes use about half a core of a 2-core machine (the table's "CPU,
+# ours" column), so the links, not the cores, set the pace. If that column
+# nears the core count, lower the cap (e.g. SQUADRON_BENCH_CLUSTER_CAP=200mbit).
 CAP_RATE = os.environ.get("SQUADRON_BENCH_CLUSTER_CAP", "500mbit")
 SUBNET = "10.77.0"  # bridge .1, node i .1i
 NODE_PORT = 31337
@@ -412,7 +413,16 @@ class ClusterBench:
 
 
 def section(bench):
-    return ClusterBench(bench).run()
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the finally blocks
+    # remove the namespaces and stop the nodes; restored afterwards.
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        return ClusterBench(bench).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -472,33 +482,3 @@ def markdown_lines(results, report):
 
 
 # --- registration -----------------------------------------------------------------------
-
-def register(suite):
-    """Adds the section to bench/suite.py's Bench, its section list and help,
-    and its goals and table to bench/report.py's output (called by bench/run)."""
-    report = suite.report
-    if "cluster" in suite.SECTIONS:
-        return
-    suite.SECTIONS.append("cluster")
-    suite.Bench.section_cluster = section
-    suite.__doc__ = suite.__doc__.replace(
-        "\n\nWrites <out>",
-        "\n  cluster      One distributed result read from 1, 2 and 3 nodes in network\n"
-        "               namespaces, each link capped by tc: aggregate / (N x one node).\n\nWrites <out>", 1)
-
-    base_goals, base_markdown = report.goals, report.markdown
-
-    def all_goals(results):
-        return base_goals(results) + goals(results, report)
-
-    def markdown(results, chart_name):
-        text = base_markdown(results, chart_name)
-        extra = markdown_lines(results, report)
-        if not extra:
-            return text
-        # Before the skipped/failed notes and the chart, after the other tables.
-        cut = min([i for i in (text.find("\n\nSkipped "), text.find("\n\nFailed: "), text.find("\n\n![")) if i >= 0]
-                  or [len(text.rstrip("\n"))])
-        return text[:cut] + "\n" + "\n".join(extra) + text[cut:]
-
-    report.goals, report.markdown = all_goals, markdown

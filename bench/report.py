@@ -1,7 +1,10 @@
 """Turns a benchmark run's samples into goal ratios, a markdown table and a chart."""
 
 import re
+import sys
 import statistics
+
+import cluster
 
 MB = 1e6
 
@@ -78,6 +81,7 @@ def goals(results):
     if m:
         limit = m["budget_bytes"] + (256 << 20)
         out.append(goal("(5) peak server RSS / (budget + 256 MB)", [m["peak_rss_bytes"] / limit], 1.0, False))
+    out += cluster.goals(results, sys.modules[__name__])
     return out
 
 
@@ -174,6 +178,9 @@ def markdown(results, chart_name):
         for key, v in s["compression"].items():
             lines.append(f"| {key} | " + " | ".join(span(throughput(v[c]), "{:,.0f}") for c in ("none", "lz4", "zstd"))
                          + " |")
+    extra = cluster.markdown_lines(results, sys.modules[__name__])
+    if extra:
+        lines += [""] + extra
     for key, why in results.get("skipped", {}).items():
         lines.append(f"\nSkipped {key}: {why}")
     for failure in results.get("failed", []):

@@ -15,6 +15,9 @@ uncounted warm-up round first):
   memory       Peak server RSS while streaming 20x its memory budget.
   compression  IPC body compression (none, lz4, zstd) on loopback and behind a
                tc bandwidth cap in a network namespace.
+  cluster      One distributed result read from 1, 2 and 3 nodes in network
+               namespaces, each link capped by tc: aggregate / (N x one node)
+               (bench/cluster.py).
 
 Writes <out>/<date>-<sha>.json, .md and .png; the full run (not --quick) also
 refreshes the table in README.md and bench/results/latest.png.
@@ -36,11 +39,12 @@ import traceback
 import duckdb
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import cluster  # noqa: E402
 import report  # noqa: E402
 import services  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression"]
+SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster"]
 
 NARROW_SQL = """
 SELECT i AS id, (i * 7) % 1000003 AS a, (hash(i) % 1000000)::BIGINT AS b, i // 3 AS c
@@ -308,6 +312,9 @@ class Bench:
                     "idle_peak_rss_bytes": idle}
         finally:
             server.stop()
+
+    def section_cluster(self):
+        return cluster.section(self)
 
     def section_compression(self):
         out = {}
