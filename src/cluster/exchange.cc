@@ -2,6 +2,9 @@
 // the driver's actions (begin, complete, fail). docs/exchange-protocol.md.
 #include "cluster/flight_manager_internal.h"
 
+#include <limits>
+#include <type_traits>
+
 #include <arrow/ipc/api.h>
 #include <arrow/io/memory.h>
 #include <nlohmann/json.hpp>
@@ -33,16 +36,44 @@ arrow::Result<Json> ParseJsonBody(std::string_view body, std::string_view what) 
   }
 }
 
+// A field of client JSON, checked: integers must be integers within T's range.
 template <typename T>
 arrow::Result<T> Field(const Json& json, const char* name, std::string_view what) {
   auto it = json.find(name);
   if (it == json.end()) return InvalidArgument("Invalid ", what, ": field '", name, "' is missing");
+  auto wrong = [&] {
+    return InvalidArgument("Invalid ", what, ": field '", name, "' has the wrong type or range (",
+                           Clip(it->dump(), 100), ")");
+  };
   try {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) return wrong();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!it->is_number_integer()) return wrong();
+      if (it->is_number_unsigned() ? it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
+                                   : (it->get<int64_t>() < std::numeric_limits<T>::min() ||
+                                      it->get<int64_t>() > std::numeric_limits<T>::max())) {
+        return wrong();
+      }
+    }
     return it->get<T>();
   } catch (const std::exception&) {
-    return InvalidArgument("Invalid ", what, ": field '", name, "' has the wrong type (", Clip(it->dump(), 100), ")");
+    return wrong();
   }
 }
+
+// An optional field: `fallback` when absent.
+template <typename T>
+arrow::Result<T> OptionalField(const Json& json, const char* name, T fallback, std::string_view what) {
+  if (!json.contains(name)) return fallback;
+  return Field<T>(json, name, what);
+}
+
+// Most partitions one query may have: its record, with every partition's
+// node and committed attempt, must fit in one znode (1 MiB).
+constexpr int32_t kMaxPartitions = 50000;
+// Longest deadline a driver may ask for.
+constexpr int64_t kMaxTimeoutMs = int64_t{7} * 24 * 3600 * 1000;
 
 std::vector<fl::Result> JsonResult(const Json& json) {
   std::vector<fl::Result> results;
@@ -151,7 +182,8 @@ arrow::Status FlightManager::Impl::HandlePut(const fl::ServerCallContext& contex
     if (chunk.app_metadata) {
       ARROW_ASSIGN_OR_RAISE(auto message, ParseJsonBody(chunk.app_metadata->ToString(), "exchange push message"));
       Json reply = {{"partition", partition}, {"attempt", attempt}};
-      if (message.value("commit", false)) {
+      ARROW_ASSIGN_OR_RAISE(bool commit, OptionalField<bool>(message, "commit", false, "exchange push message"));
+      if (commit) {
         ARROW_ASSIGN_OR_RAISE(auto rows, attempt_writer->Commit());
         reply["rows"] = rows;
         reply["committed"] = true;
@@ -185,7 +217,9 @@ arrow::Status FlightManager::Impl::HandleGet(const fl::ServerCallContext& contex
   }
   if (record.ended()) return record.ErrorStatus();
   ARROW_ASSIGN_OR_RAISE(auto reader, spool_->OpenReader(query_id));
-  auto on_served = [this, query_id] { events_.Post([this, query_id] { MarkServed(query_id); }); };
+  // On the stream's thread: the record says so before the stream ends, so a
+  // node that leaves afterwards fails nothing.
+  auto on_served = [this, query_id] { MarkServed(query_id); };
   auto batches = std::make_shared<ExchangeReader>(std::move(on_served), query_id, std::move(reader), record.deadline_ms, context);
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(batches));
   return arrow::Status::OK();
@@ -210,19 +244,23 @@ arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, co
                                              schema.status().message());
     plan.schema = *schema;
     ARROW_ASSIGN_OR_RAISE(plan.partitions, Field<int32_t>(json, "partitions", action.type));
-    if (plan.partitions < 1 || plan.partitions > 1000000) {
-      return InvalidArgument("Invalid ", action.type, ": 'partitions' must be within 1..1000000");
+    if (plan.partitions < 1 || plan.partitions > kMaxPartitions) {
+      return InvalidArgument("Invalid ", action.type, ": 'partitions' must be within 1..", kMaxPartitions);
     }
-    plan.ordered = json.value("ordered", false);
+    ARROW_ASSIGN_OR_RAISE(plan.ordered, OptionalField<bool>(json, "ordered", false, action.type));
     if (json.contains("nodes")) {
       ARROW_ASSIGN_OR_RAISE(plan.nodes, Field<int>(json, "nodes", action.type));
     }
     if (json.contains("timeout_ms")) {
       ARROW_ASSIGN_OR_RAISE(auto ms, Field<int64_t>(json, "timeout_ms", action.type));
+      if (ms < 1 || ms > kMaxTimeoutMs) {
+        return InvalidArgument("Invalid ", action.type, ": 'timeout_ms' must be within 1..", kMaxTimeoutMs);
+      }
       plan.timeout = std::chrono::milliseconds(ms);
     }
-    plan.description = json.value("description", "");
-    ARROW_ASSIGN_OR_RAISE(auto started, BeginQuery(plan, fl::FlightDescriptor::Command(std::string(body.substr(0, 0)))));
+    ARROW_ASSIGN_OR_RAISE(plan.description,
+                          OptionalField<std::string>(json, "description", std::string(), action.type));
+    ARROW_ASSIGN_OR_RAISE(auto started, BeginQuery(plan, fl::FlightDescriptor::Command("")));
     Json assignment = Json::array();
     for (size_t p = 0; p < started.assignment.size(); ++p) {
       const auto& node = started.serving[started.assignment[p]];
@@ -252,7 +290,9 @@ arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, co
     return arrow::Status::OK();
   }
   if (action.type == kFailAction) {
-    const std::string reason = Clip(json.value("reason", std::string("the driver gave no reason")), 4000);
+    ARROW_ASSIGN_OR_RAISE(auto reason, OptionalField<std::string>(json, "reason",
+                                                                  std::string("the driver gave no reason"), action.type));
+    reason = Clip(reason, 4000);
     ARROW_RETURN_NOT_OK(Fail(query_id, FailureKind::kProducer, reason));
     *result = std::make_unique<fl::SimpleResultStream>(JsonResult({{"query_id", query_id}, {"state", "FAILED"}}));
     return arrow::Status::OK();

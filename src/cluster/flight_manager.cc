@@ -94,6 +94,31 @@ std::string NewQueryId() {
 
 // --- Impl: start and membership ---------------------------------------------------
 
+WatchCallback FlightManager::Impl::Rewatch(std::function<void()> work) {
+  // A watch set in an earlier generation (before a reconnect re-armed
+  // everything) is dropped: each znode keeps exactly one chain of watches.
+  return [this, generation = generation_.load(), work = std::move(work)] {
+    events_.Post([this, generation, work] {
+      if (generation == generation_.load() && !stopping_) work();
+    });
+  };
+}
+
+void FlightManager::Impl::RefreshAll() {
+  ++generation_;
+  RefreshMembers();
+  RefreshQueries();
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, record] : tracked_) ids.push_back(id);
+  }
+  for (const auto& id : ids) {
+    RefreshQuery(id);
+    CheckLock(id);
+  }
+}
+
 FlightManager::Impl::Impl(FlightManagerOptions options, ZooKeeperAddress address,
                           std::unique_ptr<Coordination> coordination, std::unique_ptr<Spool> spool)
     : options_(std::move(options)),
@@ -109,10 +134,13 @@ FlightManager::Impl::Impl(FlightManagerOptions options, ZooKeeperAddress address
 FlightManager::Impl::~Impl() {
   stopping_ = true;
   refresh_.Stop();
-  events_.Stop();
+  events_.Stop();  // work still queued is dropped; work running finishes
   // Leaving: peers see the member go at once instead of after the session timeout.
   auto error = coordination_->Delete(members_path_ + "/" + options_.node_id);
   spdlog::info("event=cluster_left node={} member_removed={}", options_.node_id, error.ok());
+  // No callback may reach the (stopped) event queue once this body ends.
+  coordination_->SetSessionListener({});
+  coordination_.reset();
   std::vector<std::string> ids;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -177,10 +205,23 @@ arrow::Status FlightManager::Impl::Register() {
   // member still there: wait for it to expire rather than fail.
   const auto deadline = std::chrono::steady_clock::now() + coordination_->session_timeout() +
                         std::chrono::seconds(2);
-  registered_ms_ = NowMillis();
+  // Strictly increasing: each registration is told apart from the last.
+  registered_ms_ = std::max(NowMillis(), registered_ms_.load() + 1);
   while (true) {
     auto error = coordination_->Create(path, MemberJson(load), Coordination::CreateMode::kEphemeral);
     if (error.ok()) break;
+    if (error.code == CoordinationCode::kNodeExists) {
+      // Ours already, when an earlier Create reported a lost connection but
+      // took effect.
+      NodeData existing;
+      if (coordination_->Get(path, &existing).ok()) {
+        auto member = ParseMember(options_.node_id, existing.data);
+        if (member.ok() && member->registered_ms == registered_ms_.load() &&
+            member->started_ms == started_ms_) {
+          break;
+        }
+      }
+    }
     if (error.code != CoordinationCode::kNodeExists || std::chrono::steady_clock::now() > deadline) {
       if (error.code == CoordinationCode::kNodeExists) {
         return arrow::Status::Invalid("Cannot join cluster ", options_.cluster_uri, ": node id '",
@@ -197,9 +238,7 @@ arrow::Status FlightManager::Impl::Register() {
 
 void FlightManager::Impl::RefreshMembers() {
   std::vector<std::string> ids;
-  auto error = coordination_->Children(members_path_, &ids, [this] {
-    events_.Post([this] { RefreshMembers(); });
-  });
+  auto error = coordination_->Children(members_path_, &ids, Rewatch([this] { RefreshMembers(); }));
   if (!error.ok()) {
     spdlog::warn("event=cluster_members_unreadable error={:?}", error.message);
     return;
@@ -244,19 +283,24 @@ void FlightManager::Impl::OnSession(SessionState state) {
       break;
   }
   bool rejoin = false;
+  bool reconnected = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (state == SessionState::kConnected) {
-      // A reconnect within the session timeout keeps the session, the
-      // member znode and the watches.
-      if (!available_ && unavailable_reason_.find("expired") == std::string::npos) available_ = true;
+      // A reconnect within the session timeout keeps the session and the
+      // member znode (an expiry is handled by Rejoin).
+      reconnected = !available_ && !expired_;
+      if (reconnected) available_ = true;
     } else {
       available_ = false;
       unavailable_reason_ = reason;
       rejoin = state == SessionState::kExpired;
+      expired_ = expired_ || rejoin;
     }
   }
   spdlog::warn("event=cluster_session state={} node={}", SessionStateName(state), options_.node_id);
+  // Calls that failed while disconnected left no watch: read everything again.
+  if (reconnected) RefreshAll();
   if (rejoin) Rejoin();
 }
 
@@ -266,20 +310,13 @@ void FlightManager::Impl::Rejoin() {
     if (status.ok()) status = CheckFingerprint();
     if (status.ok()) status = Register();
     if (status.ok()) {
+      RefreshAll();  // the old session's watches are gone
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        watching_.clear();  // the old session's watches are gone
-      }
-      RefreshMembers();
-      RefreshQueries();
-      std::vector<std::string> ids;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        for (const auto& [id, record] : tracked_) ids.push_back(id);
         available_ = true;
+        expired_ = false;
         unavailable_reason_.clear();
       }
-      for (const auto& id : ids) RefreshQuery(id);
       spdlog::info("event=cluster_rejoined node={} attempts={}", options_.node_id, attempt);
       return;
     }
@@ -340,6 +377,7 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
   QueryRecord record;
   record.id = NewQueryId();
   record.coordinator = options_.node_id;
+  record.coordinator_registered_ms = registered_ms_.load();
   for (const auto& m : members) {
     record.nodes.push_back(m.id);
     record.node_uris.push_back(m.uri);
@@ -370,9 +408,13 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
     watching_.insert(record.id);
   }
   // Serving here too: open the spool area before any producer can push.
+  auto fail_begun = [&](const arrow::Status& status) {
+    (void)Fail(record.id, FailureKind::kInternal, Msg("it could not be begun: ", status.message()));
+    return status;
+  };
   if (record.NodeIndex(options_.node_id) >= 0) {
-    ARROW_RETURN_NOT_OK(spool_->OpenQuery(record.id, plan.schema, record.PartitionsOf(options_.node_id),
-                                          record.ordered));
+    auto opened = spool_->OpenQuery(record.id, plan.schema, record.PartitionsOf(options_.node_id), record.ordered);
+    if (!opened.ok()) return fail_begun(opened);
   }
   events_.Post([this, id = record.id] {
     RefreshQuery(id);
@@ -389,14 +431,16 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
   for (const auto& member : members) {
     fl::FlightEndpoint endpoint;
     endpoint.ticket.ticket = tickets_.Encode({"exchange:" + record.id, expires});
-    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(member.uri));
-    endpoint.locations.push_back(std::move(location));
+    auto location = fl::Location::Parse(member.uri);
+    if (!location.ok()) return fail_begun(location.status());
+    endpoint.locations.push_back(std::move(*location));
     endpoint.expiration_time = std::chrono::time_point_cast<std::chrono::nanoseconds>(expires);
     endpoints.push_back(std::move(endpoint));
   }
-  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(*plan.schema, descriptor, endpoints, /*total_records=*/-1,
-                                                        /*total_bytes=*/-1, plan.ordered));
-  started.info = std::make_unique<fl::FlightInfo>(std::move(info));
+  auto info = fl::FlightInfo::Make(*plan.schema, descriptor, endpoints, /*total_records=*/-1,
+                                   /*total_bytes=*/-1, plan.ordered);
+  if (!info.ok()) return fail_begun(info.status());
+  started.info = std::make_unique<fl::FlightInfo>(std::move(*info));
   spdlog::info("event=distributed_query_begun query={} partitions={} nodes={} ordered={} description={:?}",
                record.id, plan.partitions, count, plan.ordered, Clip(plan.description, 300));
   return started;
@@ -409,7 +453,9 @@ arrow::Result<QueryRecord> FlightManager::Impl::Load(const std::string& id) {
     return NotFound(Msg("Unknown distributed query ", id, ": it never existed, or ended more than the result TTL ago"));
   }
   if (!error.ok()) return error.ToStatus();
-  return QueryRecord::FromJson(data.data);
+  ARROW_ASSIGN_OR_RAISE(auto record, QueryRecord::FromJson(data.data));
+  record.znode_version = data.version;
+  return record;
 }
 
 arrow::Result<QueryRecord> FlightManager::Impl::Update(const std::string& id,
@@ -420,9 +466,11 @@ arrow::Result<QueryRecord> FlightManager::Impl::Update(const std::string& id,
     if (error.code == CoordinationCode::kNoNode) return NotFound(Msg("Unknown distributed query ", id));
     if (!error.ok()) return error.ToStatus();
     ARROW_ASSIGN_OR_RAISE(auto record, QueryRecord::FromJson(data.data));
+    record.znode_version = data.version;
     if (!change(&record)) return record;
     error = coordination_->Set(QueryPath(id), record.ToJson(), data.version);
     if (error.ok()) {
+      record.znode_version = data.version + 1;
       Apply(record);
       return record;
     }
@@ -431,9 +479,15 @@ arrow::Result<QueryRecord> FlightManager::Impl::Update(const std::string& id,
   return Unavailable(Msg("Distributed query ", id, ": too many concurrent updates of its record"));
 }
 
-arrow::Status FlightManager::Impl::Fail(const std::string& id, FailureKind kind, const std::string& reason) {
+arrow::Status FlightManager::Impl::Fail(const std::string& id, FailureKind kind, const std::string& reason,
+                                        const std::string& lost_node) {
   auto record = Update(id, [&](QueryRecord* r) {
-    if (r->ended()) return false;
+    // A completed query fails only while a share is still being read, and
+    // not for a node that has served its share; a producer fails it only
+    // while it runs.
+    if (r->ended() || r->done()) return false;
+    if (!lost_node.empty() && r->HasServed(lost_node)) return false;
+    if (kind == FailureKind::kProducer && r->state != QueryState::kRunning) return false;
     r->state = QueryState::kFailed;
     r->failure = kind;
     r->reason = reason;
@@ -454,7 +508,11 @@ arrow::Result<QueryRecord> FlightManager::Impl::Track(const std::string& id) {
   }
   ARROW_ASSIGN_OR_RAISE(auto record, Load(id));
   const bool serving = record.NodeIndex(options_.node_id) >= 0;
-  if (!serving && record.coordinator != options_.node_id) return record;
+  if (!serving && record.coordinator != options_.node_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watching_.insert(id);  // nothing to do here: not read again
+    return record;
+  }
   if (serving) {
     auto reader = arrow::io::BufferReader::FromString(record.schema_ipc);
     arrow::ipc::DictionaryMemo memo;
@@ -463,8 +521,9 @@ arrow::Result<QueryRecord> FlightManager::Impl::Track(const std::string& id) {
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    tracked_[id] = record;
-    if (!watching_.insert(id).second) return record;
+    auto [it, added] = tracked_.emplace(id, record);
+    if (!added && it->second.znode_version < record.znode_version) it->second = record;
+    if (!watching_.insert(id).second) return it->second;
   }
   RefreshQuery(id);  // arms the record's watch and applies its state
   CheckLock(id);
@@ -479,6 +538,7 @@ void FlightManager::Impl::Apply(const QueryRecord& record) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = tracked_.find(record.id);
     if (it == tracked_.end()) return;
+    if (record.znode_version < it->second.znode_version) return;  // an older read
     it->second = record;
     serving = record.NodeIndex(options_.node_id) >= 0;
   }
@@ -488,25 +548,41 @@ void FlightManager::Impl::Apply(const QueryRecord& record) {
 
 void FlightManager::Impl::RefreshQuery(const std::string& id) {
   if (stopping_) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!tracked_.count(id)) return;
+  }
+  // Without a watch first: a watch set on a deleted znode would wait forever.
   NodeData data;
-  auto error = coordination_->Get(QueryPath(id), &data, [this, id] {
-    events_.Post([this, id] { RefreshQuery(id); });
-  });
+  auto error = coordination_->Get(QueryPath(id), &data);
   if (error.code == CoordinationCode::kNoNode) {
     Forget(id);
     return;
   }
-  if (!error.ok()) return;  // the session is down: Rejoin re-reads every tracked query
+  if (!error.ok()) return;  // the connection is down: RefreshAll re-reads every tracked query
+  error = coordination_->Get(QueryPath(id), &data, Rewatch([this, id] { RefreshQuery(id); }));
+  if (error.code == CoordinationCode::kNoNode) {
+    Forget(id);
+    return;
+  }
+  if (!error.ok()) return;
   auto record = QueryRecord::FromJson(data.data);
-  if (record.ok()) Apply(*record);
+  if (record.ok()) {
+    record->znode_version = data.version;
+    Apply(*record);
+  }
 }
 
 void FlightManager::Impl::CheckLock(const std::string& id) {
   if (stopping_) return;
+  {
+    // Only a RUNNING query needs its coordinator (it completes the query).
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = tracked_.find(id);
+    if (it == tracked_.end() || it->second.state != QueryState::kRunning) return;
+  }
   NodeData data;
-  auto error = coordination_->Get(QueryPath(id) + "/lock", &data, [this, id] {
-    events_.Post([this, id] { CheckLock(id); });
-  });
+  auto error = coordination_->Get(QueryPath(id) + "/lock", &data, Rewatch([this, id] { CheckLock(id); }));
   if (error.code != CoordinationCode::kNoNode) return;  // held (or unknowable now)
   QueryRecord record;
   {
@@ -533,16 +609,20 @@ bool FlightManager::Impl::CoordinatorGone(const QueryRecord& record) {
   if (error.code == CoordinationCode::kNoNode) return true;
   if (!error.ok()) return false;
   auto member = ParseMember(record.coordinator, data.data);
-  return member.ok() && member->registered_ms > record.created_ms;
+  return member.ok() && member->registered_ms != record.coordinator_registered_ms;
 }
 
 void FlightManager::Impl::RefreshQueries() {
   if (stopping_) return;
   std::vector<std::string> ids;
-  auto error = coordination_->Children(queries_path_, &ids, [this] {
-    events_.Post([this] { RefreshQueries(); });
-  });
+  auto error = coordination_->Children(queries_path_, &ids, Rewatch([this] { RefreshQueries(); }));
   if (!error.ok()) return;
+  {
+    // Forget the ids of queries that are gone.
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::set<std::string> present(ids.begin(), ids.end());
+    std::erase_if(watching_, [&](const std::string& id) { return !present.count(id) && !tracked_.count(id); });
+  }
   for (const auto& id : ids) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -576,7 +656,8 @@ void FlightManager::Impl::OnMemberLost(const MemberInfo& member) {
   }
   for (const auto& id : affected) {
     (void)Fail(id, FailureKind::kNodeLost,
-               Msg("node ", member.id, " (", member.uri, ") left the cluster; its part of the result is lost"));
+               Msg("node ", member.id, " (", member.uri, ") left the cluster; its part of the result is lost"),
+               member.id);
   }
 }
 
@@ -617,8 +698,9 @@ void FlightManager::Impl::Sweep() {
   for (const auto& id : ids) {
     auto record = Load(id);
     if (!record.ok()) continue;
+    // A completed query stays while a share is unread (until its deadline).
     const bool past_deadline = now > record->deadline_ms + ttl;
-    const bool expired = record->state != QueryState::kRunning && now > record->finished_ms + ttl;
+    const bool expired = (record->ended() || record->done()) && now > record->finished_ms + ttl;
     if (expired || past_deadline) {
       (void)coordination_->Delete(QueryPath(id) + "/lock");
       if (coordination_->Delete(QueryPath(id)).ok()) {
@@ -723,7 +805,7 @@ arrow::Result<bool> FlightManager::CancelQuery(const std::string& query_id, cons
 arrow::Result<bool> FlightManager::Impl::Cancel(const std::string& query_id, const std::string& reason) {
   bool cancelled = false;
   ARROW_ASSIGN_OR_RAISE(auto record, Update(query_id, [&](QueryRecord* r) {
-    if (r->ended()) return false;
+    if (r->ended() || r->done()) return false;
     r->state = QueryState::kCancelled;
     r->reason = reason;
     r->finished_ms = NowMillis();

@@ -47,6 +47,11 @@ class FlightManager::Impl {
   // --- membership (flight_manager.cc) ---
   arrow::Status CheckFingerprint();
   arrow::Status Register();
+  // A watch callback that queues `work` on the event thread, unless a
+  // reconnect has re-armed every watch since (generation_).
+  WatchCallback Rewatch(std::function<void()> work);
+  // Re-reads members, queries and every tracked query, arming fresh watches.
+  void RefreshAll();
   void RefreshMembers();
   void OnSession(SessionState state);
   void Rejoin();
@@ -61,7 +66,10 @@ class FlightManager::Impl {
   // Applies `change` to the record with compare-and-set, retrying on races.
   // `change` returns false to leave the record as it is.
   arrow::Result<QueryRecord> Update(const std::string& id, const std::function<bool(QueryRecord*)>& change);
-  arrow::Status Fail(const std::string& id, FailureKind kind, const std::string& reason);
+  // Fails a query unless it has ended, is done, or (`lost_node` set) that
+  // node has served its share already.
+  arrow::Status Fail(const std::string& id, FailureKind kind, const std::string& reason,
+                     const std::string& lost_node = "");
   arrow::Status Complete(const std::string& id, const std::vector<CommittedPartition>& committed);
   arrow::Result<bool> Cancel(const std::string& id, const std::string& reason);
   arrow::Result<QueryRecord> Load(const std::string& id);
@@ -105,6 +113,8 @@ class FlightManager::Impl {
   std::map<std::string, QueryRecord> tracked_;  // guarded by mutex_: queries this node serves or coordinates
   std::set<std::string> watching_;              // guarded by mutex_: queries with armed watches
   std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> generation_{0};       // bumped when every watch is re-armed
+  bool expired_ = false;                        // guarded by mutex_: the session expired, not yet rejoined
   std::atomic<int64_t> registered_ms_{0};      // when the current member znode was created
   std::atomic<int64_t> last_load_{-1};         // written by the refresh thread
   int64_t last_full_sweep_ms_ = 0;              // refresh thread only

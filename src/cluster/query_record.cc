@@ -109,6 +109,14 @@ int QueryRecord::NodeIndex(const std::string& node) const {
   return it == nodes.end() ? -1 : static_cast<int>(it - nodes.begin());
 }
 
+bool QueryRecord::done() const {
+  if (state != QueryState::kCompleted) return false;
+  for (const auto& node : nodes) {
+    if (!HasServed(node)) return false;
+  }
+  return true;
+}
+
 bool QueryRecord::HasServed(const std::string& node) const {
   return std::find(served.begin(), served.end(), node) != served.end();
 }
@@ -154,6 +162,7 @@ std::string QueryRecord::ToJson() const {
       {"failure", NameOf(kFailures, failure)},
       {"reason", reason},
       {"coordinator", coordinator},
+      {"coordinator_registered_ms", coordinator_registered_ms},
       {"nodes", nodes},
       {"node_uris", node_uris},
       {"assignment", assignment},
@@ -181,6 +190,7 @@ arrow::Result<QueryRecord> QueryRecord::FromJson(const std::string& text) {
                          .value_or(FailureKind::kProducer);
     record.reason = json.value("reason", "");
     record.coordinator = json.at("coordinator").get<std::string>();
+    record.coordinator_registered_ms = json.value("coordinator_registered_ms", int64_t{0});
     record.nodes = json.at("nodes").get<std::vector<std::string>>();
     record.node_uris = json.at("node_uris").get<std::vector<std::string>>();
     record.assignment = json.at("assignment").get<std::vector<int32_t>>();

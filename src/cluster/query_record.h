@@ -44,8 +44,11 @@ struct QueryRecord {
   FailureKind failure = FailureKind::kProducer;
   /// Why it failed or who cancelled it.
   std::string reason;
-  /// Node id of the coordinator (the node that began it).
+  /// Node id of the coordinator (the node that began it), and the
+  /// registration of its member znode then: a later registration (a restart
+  /// or a rejoin) no longer holds the query's lock.
   std::string coordinator;
+  int64_t coordinator_registered_ms = 0;
   /// Serving nodes: ids and URIs, in endpoint order.
   std::vector<std::string> nodes;
   std::vector<std::string> node_uris;
@@ -65,6 +68,12 @@ struct QueryRecord {
 
   /// Failed or cancelled: nothing more will be served.
   bool ended() const { return state == QueryState::kFailed || state == QueryState::kCancelled; }
+  /// Completed, and every serving node has served its share: nothing can
+  /// fail or cancel it any more.
+  bool done() const;
+  /// Version of the znode this record was read from (not serialized);
+  /// newer records replace older ones in a node's view, never the reverse.
+  int32_t znode_version = -1;
   int32_t partitions_count() const { return static_cast<int32_t>(assignment.size()); }
   /// The partitions planned on `node`, in partition order.
   std::vector<int32_t> PartitionsOf(const std::string& node) const;

@@ -544,8 +544,11 @@ class SpoolImpl : public Spool {
   void Finish(const std::string& query_id, QueryOutcome outcome) override {
     std::lock_guard<std::mutex> lock(core_->mutex_);
     auto it = core_->queries_.find(query_id);
-    if (it == core_->queries_.end() || it->second->outcome) return;
+    if (it == core_->queries_.end()) return;
     Query& q = *it->second;
+    // The first outcome wins, except that a failure still ends a completed
+    // query: its readers stop with it.
+    if (q.outcome && (!q.outcome->status.ok() || outcome.status.ok())) return;
     q.outcome = std::move(outcome);
     core_->changed_.notify_all();
     if (!q.outcome->status.ok()) {

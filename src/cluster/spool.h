@@ -122,7 +122,8 @@ class Spool {
                                                                      const arrow::Schema& schema) = 0;
 
   /// Records the query's end; wakes its reader and blocked writers. The
-  /// first call wins; later ones are ignored.
+  /// first call wins, except that a failure after a completion still applies
+  /// (its data is dropped and the reader fails); other later calls are ignored.
   virtual void Finish(const std::string& query_id, QueryOutcome outcome) = 0;
 
   /// The reader of a query (one per query: NOT_FOUND if it is unknown or

@@ -172,7 +172,8 @@ arrow::Status FlightSqlServer::Impl::DoAction(const fl::ServerCallContext& conte
   const std::string_view body =
       action.body ? std::string_view(*action.body) : std::string_view();
   if (action.type == fl::ActionType::kCancelFlightInfo.type) {
-    return CancelFlightInfo(action, result);
+    ARROW_ASSIGN_OR_RAISE(auto routed, RoutedCaller(context));
+    return CancelFlightInfo(action, result, routed.has_value());
   }
   if (action.type == kCancelQuery) return CancelQuery(body, result);
   if (cluster::FlightManager::IsExchangeAction(action.type)) {

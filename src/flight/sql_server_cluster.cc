@@ -141,7 +141,11 @@ bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
     if (!member) continue;  // only nodes of this cluster, never an arbitrary address
     auto peer = Peer(uri);
     if (!peer.ok()) continue;
-    auto result = (*peer)->CancelFlightInfo(fl::CancelFlightInfoRequest{std::make_unique<fl::FlightInfo>(info)});
+    // Marked as forwarded, so that the peer does not send it on again.
+    fl::FlightCallOptions call;
+    call.timeout = fl::TimeoutDuration{10.0};
+    call.headers.emplace_back(kRoutedHeader, cluster::ClusterCredentials(options_.ticket_secret).DriverCredential());
+    auto result = (*peer)->CancelFlightInfo(call, fl::CancelFlightInfoRequest{std::make_unique<fl::FlightInfo>(info)});
     if (result.ok() && result->status == fl::CancelStatus::kCancelled) cancelled = true;
   }
   return cancelled;

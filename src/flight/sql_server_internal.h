@@ -332,12 +332,14 @@ class FlightSqlServer::Impl {
                                                          const fl::FlightDescriptor& descriptor,
                                                          int64_t total_records);
 
-  arrow::Status CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result);
+  // `forwarded`: sent on by another node of the cluster, and not to be sent on again.
+  arrow::Status CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result,
+                                 bool forwarded = false);
 
   // Cancels the query a FlightInfo names: a result still waiting for its
   // DoGet is released; one being computed or streamed is interrupted, and its
   // stream ends with CANCELLED. False when there was nothing left to cancel.
-  arrow::Result<bool> Cancel(const fl::FlightInfo& info);
+  arrow::Result<bool> Cancel(const fl::FlightInfo& info, bool forwarded = false);
 
   arrow::Status CancelQuery(std::string_view body, std::unique_ptr<fl::ResultStream>* result);
 

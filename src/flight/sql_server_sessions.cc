@@ -111,23 +111,24 @@ arrow::Status FlightSqlServer::Impl::CloseSession(const fl::ServerCallContext& c
   return arrow::Status::OK();
 }
 
-arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result,
+                                                      bool forwarded) {
   if (!action.body) return InvalidArgument("CancelFlightInfo needs a CancelFlightInfoRequest body");
   ARROW_ASSIGN_OR_RAISE(auto request,
                         fl::CancelFlightInfoRequest::Deserialize(std::string_view(*action.body)));
   if (!request.info) return InvalidArgument("CancelFlightInfoRequest carries no FlightInfo");
-  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*request.info));
+  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*request.info, forwarded));
   const auto status = cancelled ? fl::CancelStatus::kCancelled : fl::CancelStatus::kNotCancellable;
   ARROW_ASSIGN_OR_RAISE(auto body, fl::CancelFlightInfoResult(status).SerializeToString());
   *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(body)));
   return arrow::Status::OK();
 }
 
-arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info) {
+arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info, bool forwarded) {
   if (auto* cluster = cluster_.load()) {
     ARROW_ASSIGN_OR_RAISE(auto distributed, cluster->CancelFlightInfo(info));
     if (distributed) return *distributed;
-    if (CancelOnPeers(info)) return true;
+    if (!forwarded && CancelOnPeers(info)) return true;
   }
   bool cancelled = false;
   std::vector<std::string> tickets;

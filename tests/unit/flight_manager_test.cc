@@ -158,9 +158,13 @@ TEST_F(ClusterTest, CompleteNeedsEveryPartitionOnce) {
   ASSERT_OK_AND_ASSIGN(auto record, a->GetQuery(q.id));
   EXPECT_EQ(record.state, QueryState::kCompleted);
   EXPECT_EQ(record.committed.at("n1").size(), 3u);
-  // A failure still wins over COMPLETED: readers may be mid-stream.
-  ASSERT_OK(a->FailQuery(q.id, "a serving node's disk failed"));
-  EXPECT_EQ(StateOf(*a, q.id), QueryState::kFailed);
+  // A producer cannot fail a completed query...
+  ASSERT_OK(a->FailQuery(q.id, "too late"));
+  EXPECT_EQ(StateOf(*a, q.id), QueryState::kCompleted);
+  // ...but a client can cancel it while its shares are still being read.
+  ASSERT_OK_AND_ASSIGN(auto cancelled, a->CancelQuery(q.id, "the client gave up"));
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(StateOf(*a, q.id), QueryState::kCancelled);
 }
 
 TEST_F(ClusterTest, CancelOnAnyNodeEndsTheQuery) {
