@@ -125,3 +125,38 @@ def zookeeper():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory):
+    """One Spark Connect server (scripts/spark-connect, local[2]) for the whole
+    session: Spark takes 10-30 s to start. Yields its sc:// endpoint."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tmp_path_factory.mktemp("spark")
+    log = open(work / "spark.log", "wb")
+    proc = subprocess.Popen([str(ROOT / "scripts" / "spark-connect"), "--port", str(port), "--warehouse",
+                             str(work / "warehouse")], stdout=subprocess.PIPE, stderr=log, cwd=work)
+    deadline = time.monotonic() + 180
+    line = b""
+    while time.monotonic() < deadline and not line.startswith(b"spark connect listening"):
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+    if not line.startswith(b"spark connect listening"):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"Spark Connect did not start; log:\n{(work / 'spark.log').read_text()[-4000:]}")
+    yield line.decode().split()[-1]
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
