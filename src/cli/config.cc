@@ -42,6 +42,10 @@ struct RawServeOptions {
   int64_t max_statement_ctes = 256;
   std::string first_batch_wait = "50ms";
   std::string memory_release_interval = "10s";
+  std::string engine = "duckdb";
+  std::string spark_connect = "sc://127.0.0.1:15002";
+  std::string spark_user = "squadron";
+  std::string spark_connect_timeout = "30s";
   std::string cluster;
   std::string node_id;
   std::string advertise_uri;
@@ -63,6 +67,21 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "data = [\"lake/trips/\"]); flags and environment win over it"),
           "SQUADRON_CONFIG");
   WithEnv(serve->add_option("--host", raw->host, "Address to listen on"), "SQUADRON_HOST");
+  WithEnv(serve->add_option("--engine", raw->engine,
+                            "duckdb (embedded, the default) or spark (queries run on a Spark Connect "
+                            "server; see --spark-connect; early: queries, DDL/DML and prepared statements "
+                            "without parameters)")
+              ->check(CLI::IsMember({"duckdb", "spark"})),
+          "SQUADRON_ENGINE");
+  WithEnv(serve->add_option("--spark-connect", raw->spark_connect,
+                            "With --engine spark: the Spark Connect server, sc://HOST:PORT"),
+          "SQUADRON_SPARK_CONNECT");
+  WithEnv(serve->add_option("--spark-user", raw->spark_user, "With --engine spark: the user Spark sees"),
+          "SQUADRON_SPARK_USER");
+  WithEnv(serve->add_option("--spark-connect-timeout", raw->spark_connect_timeout,
+                            "With --engine spark: how long to wait for Spark Connect to answer (at "
+                            "start-up and for each new session) before UNAVAILABLE"),
+          "SQUADRON_SPARK_CONNECT_TIMEOUT");
   WithEnv(serve->add_option("--port", raw->port, "Port to listen on; 0 picks a free port")
               ->check(CLI::Range(0, 65535)),
           "SQUADRON_PORT");
@@ -247,6 +266,10 @@ arrow::Result<std::string> ReadFile(const std::string& path, const char* what) {
 arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   server::ServerOptions options;
   options.host = raw.host;
+  options.engine = raw.engine;
+  options.spark.endpoint = raw.spark_connect;
+  options.spark.user = raw.spark_user;
+  ARROW_ASSIGN_OR_RAISE(options.spark.connect_timeout, ParseDuration(raw.spark_connect_timeout));
   options.port = raw.port;
   auto& db = options.duckdb;
   db.database = raw.database;

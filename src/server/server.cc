@@ -10,6 +10,7 @@
 #include "common/malloc_tuning.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "engine/spark/spark_engine.h"
 #include "flight/ticket.h"
 
 namespace squadron::server {
@@ -37,10 +38,16 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   const auto& opts = server->options_;
 
   // 1. The engine, with its data paths and init SQL.
-  ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenDuckDbEngine(opts.duckdb));
-  spdlog::info("event=engine_ready engine={} version={} database={:?} read_only={}",
-               server->engine_->name(), server->engine_->version(), opts.duckdb.database,
-               opts.duckdb.read_only);
+  if (opts.engine == "spark") {
+    ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenSparkEngine(opts.spark));
+    spdlog::info("event=engine_ready engine={} version={} spark_connect={}", server->engine_->name(),
+                 server->engine_->version(), opts.spark.endpoint);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenDuckDbEngine(opts.duckdb));
+    spdlog::info("event=engine_ready engine={} version={} database={:?} read_only={}",
+                 server->engine_->name(), server->engine_->version(), opts.duckdb.database,
+                 opts.duckdb.read_only);
+  }
 
   // 2. The Flight SQL service on its port.
   server->flight_ = std::make_unique<flight::FlightSqlServer>(server->engine_.get(), opts.flight);

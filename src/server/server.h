@@ -11,6 +11,7 @@
 
 #include "cluster/flight_manager.h"
 #include "engine/duckdb/duckdb_engine.h"
+#include "engine/spark/spark_connect_client.h"
 #include "common/periodic_task.h"
 #include "flight/sql_server.h"
 
@@ -36,8 +37,12 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   /// Port to listen on; 0 picks a free one (see Server::port()).
   int port = 31337;
+  /// "duckdb" (embedded, the default) or "spark" (a Spark Connect server).
+  std::string engine = "duckdb";
   /// Engine settings (database file, threads, batch sizes, data paths...).
   engine::DuckDbOptions duckdb;
+  /// With engine "spark": the Spark Connect server and the user Spark sees.
+  engine::spark::SparkConnectOptions spark;
   /// Protocol settings (result time-to-live, ticket secret...). An empty
   /// ticket secret is replaced by a random one at start-up.
   flight::FlightSqlOptions flight;

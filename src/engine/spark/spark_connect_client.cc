@@ -5,6 +5,7 @@
 #include <regex>
 
 #include <arrow/buffer.h>
+#include <arrow/type.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
 #include <grpcpp/grpcpp.h>
@@ -67,6 +68,54 @@ arrow::Status FromGrpc(const grpc::Status& status, const std::string& endpoint) 
   return Failed(Msg("Spark: ", message));
 }
 
+// Spark's type as Spark's own Arrow conversion (ArrowUtils.toArrowType) has it.
+arrow::Result<std::shared_ptr<arrow::DataType>> ToArrow(const sc::DataType& type, const std::string& timezone) {
+  using K = sc::DataType::KindCase;
+  switch (type.kind_case()) {
+    case K::kNull: return arrow::null();
+    case K::kBinary: return arrow::binary();
+    case K::kBoolean: return arrow::boolean();
+    case K::kByte: return arrow::int8();
+    case K::kShort: return arrow::int16();
+    case K::kInteger: return arrow::int32();
+    case K::kLong: return arrow::int64();
+    case K::kFloat: return arrow::float32();
+    case K::kDouble: return arrow::float64();
+    case K::kDecimal:
+      return arrow::decimal128(type.decimal().has_precision() ? type.decimal().precision() : 10,
+                               type.decimal().has_scale() ? type.decimal().scale() : 0);
+    case K::kString:
+    case K::kChar:
+    case K::kVarChar: return arrow::utf8();
+    case K::kDate: return arrow::date32();
+    case K::kTimestamp: return arrow::timestamp(arrow::TimeUnit::MICRO, timezone);
+    case K::kTimestampNtz: return arrow::timestamp(arrow::TimeUnit::MICRO);
+    case K::kYearMonthInterval: return arrow::month_interval();
+    case K::kDayTimeInterval: return arrow::duration(arrow::TimeUnit::MICRO);
+    case K::kCalendarInterval: return arrow::month_day_nano_interval();
+    case K::kArray: {
+      ARROW_ASSIGN_OR_RAISE(auto element, ToArrow(type.array().element_type(), timezone));
+      return arrow::list(arrow::field("element", element, type.array().contains_null()));
+    }
+    case K::kStruct: {
+      arrow::FieldVector fields;
+      for (const auto& f : type.struct_().fields()) {
+        ARROW_ASSIGN_OR_RAISE(auto child, ToArrow(f.data_type(), timezone));
+        fields.push_back(arrow::field(f.name(), child, f.nullable()));
+      }
+      return arrow::struct_(fields);
+    }
+    case K::kMap: {
+      ARROW_ASSIGN_OR_RAISE(auto key, ToArrow(type.map().key_type(), timezone));
+      ARROW_ASSIGN_OR_RAISE(auto value, ToArrow(type.map().value_type(), timezone));
+      return std::make_shared<arrow::MapType>(arrow::field("key", key, false),
+                                              arrow::field("value", value, type.map().value_contains_null()));
+    }
+    default:
+      return Unimplemented("Spark type ", type.ShortDebugString(), " has no Arrow mapping in Squadron yet");
+  }
+}
+
 }  // namespace
 
 class SparkConnectClient::Impl {
@@ -76,9 +125,23 @@ class SparkConnectClient::Impl {
   std::string session_id = NewUuid();
   std::string spark_version;
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<sc::SparkConnectService::Stub> stub;
+  std::shared_ptr<sc::SparkConnectService::Stub> stub;  // thread-safe; shared by sessions
 
   void FillUser(sc::UserContext* user) const { user->set_user_id(options.user); }
+
+  // The session's time zone (timestamps carry it in Arrow).
+  arrow::Result<std::string> TimeZone() {
+    sc::ConfigRequest request;
+    request.set_session_id(session_id);
+    FillUser(request.mutable_user_context());
+    request.mutable_operation()->mutable_get()->add_keys("spark.sql.session.timeZone");
+    sc::ConfigResponse response;
+    grpc::ClientContext context;
+    auto status = stub->Config(&context, request, &response);
+    if (!status.ok()) return FromGrpc(status, options.endpoint);
+    if (response.pairs_size() != 1 || !response.pairs(0).has_value()) return std::string("UTC");
+    return response.pairs(0).value();
+  }
 };
 
 namespace {
@@ -195,6 +258,12 @@ arrow::Result<std::unique_ptr<SparkConnectClient>> SparkConnectClient::Connect(c
   return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
 }
 
+std::unique_ptr<SparkConnectClient> SparkConnectClient::NewSession() const {
+  auto impl = std::make_unique<Impl>(*impl_);
+  impl->session_id = NewUuid();
+  return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
+}
+
 const std::string& SparkConnectClient::spark_version() const { return impl_->spark_version; }
 const std::string& SparkConnectClient::session_id() const { return impl_->session_id; }
 
@@ -210,6 +279,37 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SparkConnectClient::Exe
   auto reader = std::make_shared<ExecuteReader>(std::move(context), std::move(stream), impl_->options.endpoint);
   ARROW_RETURN_NOT_OK(reader->Start());
   return reader;
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(const std::string& sql) {
+  sc::AnalyzePlanRequest request;
+  request.set_session_id(impl_->session_id);
+  impl_->FillUser(request.mutable_user_context());
+  request.mutable_schema()->mutable_plan()->mutable_root()->mutable_sql()->set_query(sql);
+  sc::AnalyzePlanResponse response;
+  grpc::ClientContext context;
+  auto status = impl_->stub->AnalyzePlan(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, impl_->options.endpoint);
+  const auto& type = response.schema().schema();
+  if (!type.has_struct_()) return Internal(Msg("Spark described a result that is not a struct: ", type.ShortDebugString()));
+  ARROW_ASSIGN_OR_RAISE(auto timezone, impl_->TimeZone());
+  arrow::FieldVector fields;
+  for (const auto& f : type.struct_().fields()) {
+    ARROW_ASSIGN_OR_RAISE(auto child, ToArrow(f.data_type(), timezone));
+    fields.push_back(arrow::field(f.name(), child, f.nullable()));
+  }
+  return arrow::schema(fields);
+}
+
+void SparkConnectClient::InterruptAll() {
+  sc::InterruptRequest request;
+  request.set_session_id(impl_->session_id);
+  impl_->FillUser(request.mutable_user_context());
+  request.set_interrupt_type(sc::InterruptRequest::INTERRUPT_TYPE_ALL);
+  sc::InterruptResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  (void)impl_->stub->Interrupt(&context, request, &response);
 }
 
 }  // namespace squadron::engine::spark

@@ -32,6 +32,9 @@ class SparkConnectClient {
 
   ~SparkConnectClient();
 
+  /// A client of a new Spark session on the same channel (no round trip).
+  std::unique_ptr<SparkConnectClient> NewSession() const;
+
   /// The server's Spark version, e.g. "4.3.0".
   const std::string& spark_version() const;
   /// This client's Spark session id (a UUID).
@@ -42,6 +45,13 @@ class SparkConnectClient {
   /// INVALID_ARGUMENT (analysis and parse errors) or UNKNOWN, with Spark's
   /// message; a lost server to UNAVAILABLE.
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const std::string& sql);
+
+  /// The Arrow schema of `sql`'s result, from Spark's analysis (AnalyzePlan)
+  /// without running it, mapped as Spark maps its types to Arrow.
+  arrow::Result<std::shared_ptr<arrow::Schema>> AnalyzeSchema(const std::string& sql);
+
+  /// Interrupts every operation of this session. Thread-safe.
+  void InterruptAll();
 
  private:
   class Impl;
