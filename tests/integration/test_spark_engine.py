@@ -86,3 +86,17 @@ def test_unreachable_spark_at_start_is_a_clear_error():
                          env={"SQUADRON_LOG_LEVEL": "error", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1
     assert f"sc://127.0.0.1:{port}" in run.stderr and "unavailable" in run.stderr
+
+
+def test_session_options_set_sparks_time_zone_and_database(spark_server):
+    from test_sessions import Client
+    from flightsql import INVALID_VALUE
+    client = Client(spark_server.uri)
+    client.query("CREATE DATABASE IF NOT EXISTS squadron_db")
+    assert client.set_options(timezone="Asia/Tokyo", schema="squadron_db") == {}
+    assert client.query("SELECT current_timezone() AS tz, current_database() AS db").to_pylist() == [
+        {"tz": "Asia/Tokyo", "db": "squadron_db"}]
+    # Spark refuses what it does not know; the session keeps its settings.
+    assert client.set_options(timezone="Mars/Olympus_Mons") == {"timezone": INVALID_VALUE}
+    assert client.set_options(schema="no_such_db") == {"schema": INVALID_VALUE}
+    assert client.query("SELECT current_timezone() AS tz").to_pylist() == [{"tz": "Asia/Tokyo"}]

@@ -301,6 +301,25 @@ arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(
   return arrow::schema(fields);
 }
 
+arrow::Status SparkConnectClient::SetConfig(const std::string& key, const std::string& value) {
+  sc::ConfigRequest request;
+  request.set_session_id(impl_->session_id);
+  impl_->FillUser(request.mutable_user_context());
+  auto* pair = request.mutable_operation()->mutable_set()->add_pairs();
+  pair->set_key(key);
+  pair->set_value(value);
+  sc::ConfigResponse response;
+  grpc::ClientContext context;
+  auto status = impl_->stub->Config(&context, request, &response);
+  if (status.ok()) return arrow::Status::OK();
+  auto error = FromGrpc(status, impl_->options.endpoint);
+  // A refused value is the caller's: name the setting.
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+    return InvalidArgument("Spark refused ", key, " = '", Clip(value, 200), "': ", error.message());
+  }
+  return error;
+}
+
 void SparkConnectClient::InterruptAll() {
   sc::InterruptRequest request;
   request.set_session_id(impl_->session_id);

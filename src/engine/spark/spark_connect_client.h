@@ -50,6 +50,11 @@ class SparkConnectClient {
   /// without running it, mapped as Spark maps its types to Arrow.
   arrow::Result<std::shared_ptr<arrow::Schema>> AnalyzeSchema(const std::string& sql);
 
+  /// Sets a Spark SQL configuration of this session (e.g.
+  /// spark.sql.session.timeZone). Invalid with Spark's message for a value
+  /// Spark refuses.
+  arrow::Status SetConfig(const std::string& key, const std::string& value);
+
   /// Interrupts every operation of this session. Thread-safe.
   void InterruptAll();
 

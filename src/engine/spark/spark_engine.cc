@@ -91,17 +91,38 @@ class SparkSession final : public Session {
   std::unique_ptr<spark::SparkConnectClient> client_;
 };
 
+// A Spark SQL identifier, back-quoted.
+std::string Quote(const std::string& name) {
+  std::string quoted = "`";
+  for (char c : name) {
+    if (c == '`') quoted.push_back('`');
+    quoted.push_back(c);
+  }
+  return quoted + "`";
+}
+
+arrow::Status RunForEffect(spark::SparkConnectClient& client, const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto reader, client.Execute(sql));
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (batch == nullptr) return arrow::Status::OK();
+  }
+}
+
 class SparkEngine final : public Engine {
  public:
   SparkEngine(spark::SparkConnectOptions options, std::unique_ptr<spark::SparkConnectClient> base)
       : options_(std::move(options)), base_(std::move(base)) {}
 
   arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) override {
-    if (settings.catalog || settings.schema || settings.timezone) {
-      return Unimplemented("Session options (catalog, schema, timezone)", kNotYet);
-    }
-    // A Spark session of its own, on the engine's one gRPC channel.
-    return std::make_unique<SparkSession>(base_->NewSession());
+    // A Spark session of its own, on the engine's one gRPC channel, with the
+    // client session's settings applied: Spark's time zone, current catalog
+    // and current database.
+    auto client = base_->NewSession();
+    if (settings.timezone) ARROW_RETURN_NOT_OK(client->SetConfig("spark.sql.session.timeZone", *settings.timezone));
+    if (settings.catalog) ARROW_RETURN_NOT_OK(RunForEffect(*client, "USE CATALOG " + Quote(*settings.catalog)));
+    if (settings.schema) ARROW_RETURN_NOT_OK(RunForEffect(*client, "USE " + Quote(*settings.schema)));
+    return std::make_unique<SparkSession>(std::move(client));
   }
 
   std::vector<SqlTypeInfo> SqlTypes() const override { return {}; }

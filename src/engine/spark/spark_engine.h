@@ -17,8 +17,9 @@ namespace squadron::engine {
 ///
 /// What runs on Spark so far: queries (results streamed from the driver as
 /// Arrow), their schema without running them (prepared statements), DDL and
-/// DML (update count unknown: -1), and interruption. Catalog browsing,
-/// parameters, bulk ingest and transactions answer UNIMPLEMENTED, saying so.
+/// DML (update count unknown: -1), session options (time zone, catalog,
+/// database) and interruption. Catalog browsing, parameters, bulk ingest and
+/// transactions answer UNIMPLEMENTED (or Spark's own error), saying so.
 arrow::Result<std::unique_ptr<Engine>> OpenSparkEngine(const spark::SparkConnectOptions& options);
 
 }  // namespace squadron::engine
