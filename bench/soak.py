@@ -172,6 +172,24 @@ class Client:
         if got != want:
             raise WrongResult(f"{what}: got {got!r}, want {want!r}")
 
+    def end_transaction(self, commit, lo, n, end):
+        """Ends a transaction that wrote ids lo..lo+n with `end()`, counts the
+        outcome, and checks it from outside: committed rows are there,
+        rolled-back ones are not. An `end` that fails leaves the rows uncertain."""
+        try:
+            end()
+        except Exception:
+            self.stats.rows_uncertain += n
+            raise
+        if commit:
+            self.stats.commits += 1
+            self.stats.rows_acknowledged += n
+        else:
+            self.stats.rollbacks += 1
+            self.stats.rows_rolled_back += n
+        t = self.query(f"SELECT id FROM events WHERE id >= {lo} AND id < {lo + n}")
+        self.check_range(t, lo, n if commit else 0)
+
     def check_range(self, table, lo, n):
         """A result of `SELECT id ... WHERE id >= lo AND id < lo + n` (any order)."""
         self.check("rows", table.num_rows, n)
@@ -396,25 +414,7 @@ class AdbcClient(Client):
             except Exception:
                 self._end_after_failure()
                 raise
-        if commit:
-            try:
-                self.tx_conn.commit()
-            except Exception:
-                self.stats.rows_uncertain += n
-                raise
-            self.stats.commits += 1
-            self.stats.rows_acknowledged += n
-        else:
-            try:
-                self.tx_conn.rollback()
-            except Exception:
-                self.stats.rows_uncertain += n
-                raise
-            self.stats.rollbacks += 1
-            self.stats.rows_rolled_back += n
-        # Outside the transaction: committed rows are there, rolled-back ones are not.
-        t = self.query(f"SELECT id FROM events WHERE id >= {lo} AND id < {lo + n}")
-        self.check_range(t, lo, n if commit else 0)
+        self.end_transaction(commit, lo, n, self.tx_conn.commit if commit else self.tx_conn.rollback)
 
     def _end_after_failure(self):
         try:
@@ -630,24 +630,8 @@ class FlightClient(Client):
             except Exception:  # noqa: BLE001
                 pass
             raise
-        if commit:
-            try:
-                self.action("EndTransaction", fsql.end_transaction_request(tx, fsql.COMMIT))
-            except Exception:
-                self.stats.rows_uncertain += n
-                raise
-            self.stats.commits += 1
-            self.stats.rows_acknowledged += n
-        else:
-            try:
-                self.action("EndTransaction", fsql.end_transaction_request(tx, fsql.ROLLBACK))
-            except Exception:
-                self.stats.rows_uncertain += n
-                raise
-            self.stats.rollbacks += 1
-            self.stats.rows_rolled_back += n
-        t = self.query(f"SELECT id FROM events WHERE id >= {lo} AND id < {lo + n}")
-        self.check_range(t, lo, n if commit else 0)
+        self.end_transaction(commit, lo, n, lambda: self.action(
+            "EndTransaction", fsql.end_transaction_request(tx, fsql.COMMIT if commit else fsql.ROLLBACK)))
 
     def op_abandoned_scan(self):
         client = self.c()

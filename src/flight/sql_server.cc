@@ -1,6 +1,7 @@
 // The Flight SQL server: the RPC dispatch of FlightSqlServer::Impl.
 #include "flight/sql_server_internal.h"
 
+#include "cluster/credentials.h"
 #include "flight/compression.h"
 
 namespace squadron::flight {
@@ -20,6 +21,7 @@ FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
       read_ahead_(options_.max_open_results + options_.max_streams),
       stream_slots_(options_.max_streams),
       tickets_(options_.ticket_secret),
+      routing_credential_(cluster::ClusterCredentials(options_.ticket_secret).DriverCredential()),
       results_({options_.result_ttl, options_.max_open_results}),
       statements_({options_.statement_idle_timeout, options_.max_prepared_statements}),
       sessions_({options_.session_idle_timeout, options_.max_sessions}),

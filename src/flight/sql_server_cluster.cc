@@ -27,7 +27,7 @@ std::optional<std::string> Header(const fl::ServerCallContext& context, const ch
 arrow::Result<std::optional<Caller>> FlightSqlServer::Impl::RoutedCaller(const fl::ServerCallContext& context) {
   auto routed = Header(context, kRoutedHeader);
   if (!routed) return std::nullopt;
-  if (!cluster::ClusterCredentials::Matches(cluster::ClusterCredentials(options_.ticket_secret).DriverCredential(),
+  if (!cluster::ClusterCredentials::Matches(routing_credential_,
                                             *routed)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unauthenticated,
                                "Invalid routing credential: only nodes of this cluster may route queries here");
@@ -87,7 +87,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Route(cons
 
   fl::FlightCallOptions call;
   call.headers.emplace_back(kRoutedHeader,
-                            cluster::ClusterCredentials(options_.ticket_secret).DriverCredential());
+                            routing_credential_);
   const auto& settings = caller.session.settings;
   if (settings.catalog) call.headers.emplace_back(kCatalogHeader, *settings.catalog);
   if (settings.schema) call.headers.emplace_back(kSchemaHeader, *settings.schema);
@@ -144,7 +144,7 @@ bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
     // Marked as forwarded, so that the peer does not send it on again.
     fl::FlightCallOptions call;
     call.timeout = fl::TimeoutDuration{10.0};
-    call.headers.emplace_back(kRoutedHeader, cluster::ClusterCredentials(options_.ticket_secret).DriverCredential());
+    call.headers.emplace_back(kRoutedHeader, routing_credential_);
     auto result = (*peer)->CancelFlightInfo(call, fl::CancelFlightInfoRequest{std::make_unique<fl::FlightInfo>(info)});
     if (result.ok() && result->status == fl::CancelStatus::kCancelled) cancelled = true;
   }

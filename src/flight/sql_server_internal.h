@@ -376,6 +376,9 @@ class FlightSqlServer::Impl {
   engine::ReadAheadPool read_ahead_;
   StreamSlots stream_slots_;
   const TicketCodec tickets_;
+  // What nodes of the cluster present to each other when they route a query
+  // or forward a cancel (derived from the ticket secret once).
+  const std::string routing_credential_;
   ResultStore results_;
   PreparedStatementRegistry statements_;
   SessionStore sessions_;
