@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "common/status.h"
+#include "engine/spark/spark_metadata.h"
 
 namespace squadron::engine {
 
@@ -67,15 +68,15 @@ class SparkSession final : public Session {
   arrow::Result<int64_t> Ingest(const IngestRequest&, std::shared_ptr<arrow::RecordBatchReader>) override {
     return Unimplemented("Bulk ingest", kNotYet);
   }
-  arrow::Result<std::vector<std::string>> ListCatalogs() override { return Unimplemented("Catalog browsing", kNotYet); }
+  arrow::Result<std::vector<std::string>> ListCatalogs() override { return spark::ListCatalogs(*client_); }
   arrow::Result<std::vector<std::pair<std::string, std::string>>> ListSchemas(
-      const std::optional<std::string>&, const std::optional<std::string>&) override {
-    return Unimplemented("Catalog browsing", kNotYet);
+      const std::optional<std::string>& catalog, const std::optional<std::string>& schema_pattern) override {
+    return spark::ListSchemas(*client_, catalog, schema_pattern);
   }
-  arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter&) override {
-    return Unimplemented("Catalog browsing", kNotYet);
+  arrow::Result<std::vector<TableEntry>> ListTables(const TableFilter& filter) override {
+    return spark::ListTables(*client_, filter);
   }
-  arrow::Result<Dialect> DescribeDialect() override { return Dialect{}; }
+  arrow::Result<Dialect> DescribeDialect() override { return spark::DescribeDialect(*client_); }
   arrow::Result<std::vector<PrimaryKeyColumn>> PrimaryKeys(const TableRef&) override {
     return std::vector<PrimaryKeyColumn>{};  // Spark tables have no enforced keys
   }
@@ -125,7 +126,7 @@ class SparkEngine final : public Engine {
     return std::make_unique<SparkSession>(std::move(client));
   }
 
-  std::vector<SqlTypeInfo> SqlTypes() const override { return {}; }
+  std::vector<SqlTypeInfo> SqlTypes() const override { return spark::SqlTypes(); }
   std::string name() const override { return "spark"; }
   std::string version() const override { return base_->spark_version(); }
   bool read_only() const override { return false; }
