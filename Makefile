@@ -1,6 +1,7 @@
 # Squadron — the two commands of the README, and the steps behind them.
 #   make run    set everything up, build, start the server with demo data
 #   make run-cluster  the same, as a local cluster: ZooKeeper and 3 nodes (docs/cluster.md)
+#   make run-spark    the same on Spark: Spark Connect with the demo tables, and a node (docs/spark.md)
 #   make test   set everything up, build, run unit and integration tests, a
 #               quick smoke run of the benchmark suite, a 20 s soak and the
 #               fuzz targets for 30 s each
@@ -14,7 +15,7 @@ PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: all bootstrap build run run-cluster test unit integration bench bench-quick clean
+.PHONY: all bootstrap build run run-cluster run-spark test unit integration bench bench-quick clean
 .PHONY: soak soak-quick
 .PHONY: fuzz fuzz-build
 
@@ -34,6 +35,9 @@ run: build
 
 run-cluster: build
 	@scripts/run-cluster $(BUILD_DIR)/squadron
+
+run-spark: build
+	@scripts/run-spark $(BUILD_DIR)/squadron
 
 test: build
 	$(MAKE) --no-print-directory unit integration bench-quick soak-quick fuzz

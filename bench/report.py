@@ -5,6 +5,7 @@ import sys
 import statistics
 
 import cluster
+import spark
 
 MB = 1e6
 
@@ -82,6 +83,7 @@ def goals(results):
         limit = m["budget_bytes"] + (256 << 20)
         out.append(goal("(5) peak server RSS / (budget + 256 MB)", [m["peak_rss_bytes"] / limit], 1.0, False))
     out += cluster.goals(results, sys.modules[__name__])
+    out += spark.goals(results, sys.modules[__name__])
     return out
 
 
@@ -179,6 +181,9 @@ def markdown(results, chart_name):
             lines.append(f"| {key} | " + " | ".join(span(throughput(v[c]), "{:,.0f}") for c in ("none", "lz4", "zstd"))
                          + " |")
     extra = cluster.markdown_lines(results, sys.modules[__name__])
+    if extra:
+        lines += [""] + extra
+    extra = spark.markdown_lines(results, sys.modules[__name__])
     if extra:
         lines += [""] + extra
     for key, why in results.get("skipped", {}).items():

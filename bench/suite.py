@@ -18,6 +18,10 @@ uncounted warm-up round first):
   cluster      One distributed result read from 1, 2 and 3 nodes in network
                namespaces, each link capped by tc: aggregate / (N x one node)
                (bench/cluster.py).
+  spark        SELECT * of a 10M-row Parquet table on Spark (Spark Connect,
+               local[2]) through `squadron serve --engine spark`, by
+               pyarrow.flight and ADBC, vs pyspark's own toArrow()
+               (bench/spark.py).
 
 Writes <out>/<date>-<sha>.json, .md and .png; the full run (not --quick) also
 refreshes the table in README.md and bench/results/latest.png.
@@ -42,9 +46,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import cluster  # noqa: E402
 import report  # noqa: E402
 import services  # noqa: E402
+import spark  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster"]
+SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark"]
 
 NARROW_SQL = """
 SELECT i AS id, (i * 7) % 1000003 AS a, (hash(i) % 1000000)::BIGINT AS b, i // 3 AS c
@@ -315,6 +320,9 @@ class Bench:
 
     def section_cluster(self):
         return cluster.section(self)
+
+    def section_spark(self):
+        return spark.section(self)
 
     def section_compression(self):
         out = {}

@@ -46,6 +46,9 @@ struct RawServeOptions {
   std::string spark_connect = "sc://127.0.0.1:15002";
   std::string spark_user = "squadron";
   std::string spark_connect_timeout = "30s";
+  std::string spark_connect_token_file;
+  bool spark_connect_tls = false;
+  std::string spark_connect_ca;
   std::string cluster;
   std::string node_id;
   std::string advertise_uri;
@@ -68,14 +71,25 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
           "SQUADRON_CONFIG");
   WithEnv(serve->add_option("--host", raw->host, "Address to listen on"), "SQUADRON_HOST");
   WithEnv(serve->add_option("--engine", raw->engine,
-                            "duckdb (embedded, the default) or spark (queries run on a Spark Connect "
-                            "server; see --spark-connect; early: queries, DDL/DML and prepared statements "
-                            "without parameters)")
+                            "duckdb (embedded, the default) or spark (every statement runs on a Spark "
+                            "Connect server: see --spark-connect and docs/spark.md)")
               ->check(CLI::IsMember({"duckdb", "spark"})),
           "SQUADRON_ENGINE");
   WithEnv(serve->add_option("--spark-connect", raw->spark_connect,
-                            "With --engine spark: the Spark Connect server, sc://HOST:PORT"),
+                            "With --engine spark: the Spark Connect server, sc://HOST:PORT[/;token=...;"
+                            "use_ssl=true] (Spark Connect's URI form)"),
           "SQUADRON_SPARK_CONNECT");
+  WithEnv(serve->add_option("--spark-connect-token-file", raw->spark_connect_token_file,
+                            "With --engine spark: file holding the token sent to Spark Connect as "
+                            "'authorization: Bearer' (Spark's spark.connect.authenticate.token)"),
+          "SQUADRON_SPARK_CONNECT_TOKEN_FILE");
+  WithEnv(serve->add_flag("--spark-connect-tls", raw->spark_connect_tls,
+                          "With --engine spark: connect to Spark Connect with TLS"),
+          "SQUADRON_SPARK_CONNECT_TLS");
+  WithEnv(serve->add_option("--spark-connect-ca", raw->spark_connect_ca,
+                            "With --spark-connect-tls: PEM file of the certificate authorities to trust "
+                            "(default: the system's)"),
+          "SQUADRON_SPARK_CONNECT_CA");
   WithEnv(serve->add_option("--spark-user", raw->spark_user, "With --engine spark: the user Spark sees"),
           "SQUADRON_SPARK_USER");
   WithEnv(serve->add_option("--spark-connect-timeout", raw->spark_connect_timeout,
@@ -270,6 +284,15 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   options.spark.endpoint = raw.spark_connect;
   options.spark.user = raw.spark_user;
   ARROW_ASSIGN_OR_RAISE(options.spark.connect_timeout, ParseDuration(raw.spark_connect_timeout));
+  if (!raw.spark_connect_token_file.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto token, ReadFile(raw.spark_connect_token_file, "--spark-connect-token-file"));
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    if (token.empty()) return arrow::Status::Invalid("--spark-connect-token-file '", raw.spark_connect_token_file,
+                                                     "' is empty");
+    options.spark.token = std::move(token);
+  }
+  options.spark.tls = raw.spark_connect_tls;
+  options.spark.tls_ca_file = raw.spark_connect_ca;
   options.port = raw.port;
   auto& db = options.duckdb;
   db.database = raw.database;

@@ -240,6 +240,10 @@ struct SessionSettings {
   std::optional<std::string> schema;
   /// Time zone for TIMESTAMPTZ arithmetic and display, e.g. "Europe/Lisbon".
   std::optional<std::string> timezone;
+  /// The client session (or, for clients without one, the connection) the
+  /// engine session serves. Engines that keep state per client (a Spark
+  /// session) key it by this; empty for internal sessions.
+  std::string client;
 };
 
 /// A SQL engine: a factory of sessions. Thread-safe.
@@ -263,6 +267,13 @@ class Engine {
 
   /// True when the engine refuses every statement that writes.
   virtual bool read_only() const = 0;
+
+  /// False when the engine has no transactions (BeginTransaction is refused).
+  virtual bool supports_transactions() const { return true; }
+
+  /// The client (SessionSettings::client) is gone: drop what the engine kept
+  /// for it. Thread-safe.
+  virtual void ReleaseClient(const std::string& /*client*/) {}
 
   /// Hands memory the engine's own allocator holds but no longer uses back
   /// to the operating system. Thread-safe; may take a few milliseconds.

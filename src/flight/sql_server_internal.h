@@ -129,6 +129,9 @@ struct Caller {
   ClientSession session;
 };
 
+/// The engine's name for a client session (SessionSettings::client).
+inline std::string EngineClientOf(const std::string& session_id) { return "session:" + session_id; }
+
 inline int32_t Int32Millis(std::chrono::milliseconds d) {
   return static_cast<int32_t>(std::min<int64_t>(d.count(), std::numeric_limits<int32_t>::max()));
 }

@@ -7,9 +7,14 @@ arrow::Result<Caller> FlightSqlServer::Impl::ResolveCaller(const fl::ServerCallC
   ReleaseExpiredSessions();
   Caller caller;
   auto id = SessionIdFromHeaders(context.incoming_headers());
-  if (!id) return caller;
+  if (!id) {
+    // No session cookie: engine state (a Spark session) lives per connection.
+    caller.session.settings.client = "connection:" + context.peer();
+    return caller;
+  }
   ARROW_ASSIGN_OR_RAISE(caller.session, sessions_.Get(*id));
   caller.session_id = std::move(*id);
+  caller.session.settings.client = EngineClientOf(caller.session_id);
   return caller;
 }
 
@@ -17,6 +22,7 @@ arrow::Result<Caller> FlightSqlServer::Impl::ResolveOrOpenSession(const fl::Serv
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   if (!caller.session_id.empty()) return caller;
   ARROW_ASSIGN_OR_RAISE(caller.session_id, sessions_.Create());
+  caller.session.settings.client = EngineClientOf(caller.session_id);
   context.AddHeader("set-cookie", std::string(kSessionCookie) + "=" + caller.session_id);
   spdlog::info("event=session_opened session={}", caller.session_id);
   return caller;
@@ -26,6 +32,7 @@ void FlightSqlServer::Impl::ReleaseExpiredSessions() {
   for (const auto& id : sessions_.TakeExpired()) {
     const size_t handles = statements_.CloseOwnedBy(id);
     const size_t transactions = RollBack(transactions_.TakeOwnedBy(id));
+    engine_->ReleaseClient(EngineClientOf(id));
     spdlog::info("event=session_closed reason=idle session={} prepared_statements={} "
                  "transactions_rolled_back={}", id, handles, transactions);
   }
@@ -41,6 +48,10 @@ size_t FlightSqlServer::Impl::RollBack(const std::vector<std::shared_ptr<Transac
 arrow::Status FlightSqlServer::Impl::BeginTransaction(const fl::ServerCallContext& context, std::string_view body,
                                std::unique_ptr<fl::ResultStream>* result) {
   ARROW_RETURN_NOT_OK(ParseBeginTransaction(body));
+  if (!engine_->supports_transactions()) {
+    return Unimplemented("Transactions are not available on the ", engine_->name(), " engine: it has none. Run "
+                         "statements without a transaction (autocommit; ADBC: autocommit=True)");
+  }
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
   ARROW_RETURN_NOT_OK(session->ExecuteUpdate("BEGIN TRANSACTION", {}).status());
@@ -72,8 +83,12 @@ arrow::Status FlightSqlServer::Impl::SetSessionOptions(const fl::ServerCallConte
   for (const auto& [name, value] : request.session_options) {
     ClientSession candidate = caller.session;
     auto error = ApplySessionOption(name, value, &candidate);
-    if (!error && !engine_->OpenSession(candidate.settings).ok()) {
-      error = fl::SetSessionOptionErrorValue::kInvalidValue;
+    if (!error) {
+      if (auto opened = engine_->OpenSession(candidate.settings); !opened.ok()) {
+        spdlog::info("event=session_option_refused session={} option={} error={:?}", caller.session_id, name,
+                     ForLog(opened.status()));
+        error = fl::SetSessionOptionErrorValue::kInvalidValue;
+      }
     }
     if (error) {
       errors[name] = {*error};
@@ -104,6 +119,7 @@ arrow::Status FlightSqlServer::Impl::CloseSession(const fl::ServerCallContext& c
   ARROW_RETURN_NOT_OK(sessions_.Close(caller.session_id));
   const size_t handles = statements_.CloseOwnedBy(caller.session_id);
   const size_t transactions = RollBack(transactions_.TakeOwnedBy(caller.session_id));
+  engine_->ReleaseClient(EngineClientOf(caller.session_id));
   spdlog::info("event=session_closed reason=close_session session={} prepared_statements={} "
                "transactions_rolled_back={}", caller.session_id, handles, transactions);
   ARROW_ASSIGN_OR_RAISE(auto out, fl::CloseSessionResult(fl::CloseSessionStatus::kClosed).SerializeToString());

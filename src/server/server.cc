@@ -39,9 +39,12 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
   // 1. The engine, with its data paths and init SQL.
   if (opts.engine == "spark") {
-    ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenSparkEngine(opts.spark));
-    spdlog::info("event=engine_ready engine={} version={} spark_connect={}", server->engine_->name(),
-                 server->engine_->version(), opts.spark.endpoint);
+    ARROW_ASSIGN_OR_RAISE(server->engine_,
+                          engine::OpenSparkEngine(opts.spark, opts.flight.session_idle_timeout));
+    // The endpoint without its parameters: they may hold a token.
+    spdlog::info("event=engine_ready engine={} version={} spark_connect={} spark_user={} tls={}",
+                 server->engine_->name(), server->engine_->version(),
+                 opts.spark.endpoint.substr(0, opts.spark.endpoint.find("/;")), opts.spark.user, opts.spark.tls);
   } else {
     ARROW_ASSIGN_OR_RAISE(server->engine_, engine::OpenDuckDbEngine(opts.duckdb));
     spdlog::info("event=engine_ready engine={} version={} database={:?} read_only={}",

@@ -1,13 +1,21 @@
 #include "engine/spark/spark_connect_client.h"
 
+#include <condition_variable>
 #include <deque>
+#include <fstream>
+#include <mutex>
 #include <random>
 #include <regex>
+#include <sstream>
+#include <thread>
 
+#include <arrow/array.h>
 #include <arrow/buffer.h>
-#include <arrow/type.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
+#include <arrow/type.h>
+#include <arrow/util/decimal.h>
+#include <arrow/util/key_value_metadata.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/status.h"
@@ -20,6 +28,7 @@ namespace sc = ::spark::connect;
 
 namespace {
 
+
 // A random (version 4) UUID: Spark Connect requires session and operation
 // ids in this form.
 std::string NewUuid() {
@@ -31,20 +40,6 @@ std::string NewUuid() {
                 static_cast<uint32_t>((high >> 16) & 0xffff), static_cast<uint32_t>(high & 0xffff),
                 static_cast<uint32_t>(low >> 48), static_cast<unsigned long long>(low & 0xffffffffffffULL));
   return text;
-}
-
-// "sc://host:port[/;params]" -> "host:port".
-arrow::Result<std::string> TargetOf(const std::string& endpoint) {
-  constexpr std::string_view kScheme = "sc://";
-  if (endpoint.rfind(kScheme, 0) != 0) {
-    return InvalidArgument("Invalid Spark Connect endpoint '", Clip(endpoint, 200), "': expected sc://HOST:PORT");
-  }
-  std::string target = endpoint.substr(kScheme.size());
-  if (auto slash = target.find('/'); slash != std::string::npos) target.resize(slash);
-  if (target.empty() || target.find(':') == std::string::npos) {
-    return InvalidArgument("Invalid Spark Connect endpoint '", Clip(endpoint, 200), "': expected sc://HOST:PORT");
-  }
-  return target;
 }
 
 // Spark's errors carry an SQLSTATE; class 42 (syntax or access rule) and 22
@@ -62,6 +57,14 @@ arrow::Status FromGrpc(const grpc::Status& status, const std::string& endpoint) 
       return InvalidArgument("Spark: ", message);
     default:
       break;
+  }
+  if (message.find("OPERATION_CANCELED") != std::string::npos) {
+    return Cancelled(Msg("Spark cancelled the operation: ", message));
+  }
+  if (message.find("INVALID_HANDLE.") != std::string::npos) {
+    // The server lost the session or operation: it restarted, or expired it.
+    return Unavailable(Msg("Spark Connect at ", endpoint, " no longer knows this session or operation "
+                           "(restarted?): ", message));
   }
   static const std::regex kSqlState("SQLSTATE: (42|22)[0-9A-Z]{3}");
   if (std::regex_search(message, kSqlState)) return InvalidArgument("Spark: ", message);
@@ -116,57 +119,334 @@ arrow::Result<std::shared_ptr<arrow::DataType>> ToArrow(const sc::DataType& type
   }
 }
 
+
+// What an sc:// URI names: the gRPC target and the parameters Squadron reads.
+struct Endpoint {
+  std::string target;
+  std::optional<std::string> token;
+  std::optional<bool> use_ssl;
+  std::optional<std::string> user_id;
+};
+
+// "sc://host:port[/;key=value;...]", Spark Connect's URI form.
+arrow::Result<Endpoint> ParseEndpoint(const std::string& uri) {
+  constexpr std::string_view kScheme = "sc://";
+  auto invalid = [&](const std::string& why) {
+    // Never echo the URI whole: it may hold a token.
+    return InvalidArgument("Invalid Spark Connect endpoint: ", why, " (expected sc://HOST:PORT[/;token=...;use_ssl=true])");
+  };
+  if (uri.rfind(kScheme, 0) != 0) return invalid("it does not start with sc://");
+  Endpoint endpoint;
+  std::string rest = uri.substr(kScheme.size());
+  std::string params;
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    params = rest.substr(slash + 1);
+    rest.resize(slash);
+  }
+  if (rest.empty() || rest.find(':') == std::string::npos) return invalid("no HOST:PORT");
+  endpoint.target = rest;
+  std::stringstream parts(params);
+  std::string part;
+  while (std::getline(parts, part, ';')) {
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    if (eq == std::string::npos) return invalid("parameter without '=': " + Clip(part.substr(0, 40), 40));
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "token") {
+      endpoint.token = value;
+    } else if (key == "use_ssl") {
+      endpoint.use_ssl = value == "true" || value == "1";
+    } else if (key == "user_id") {
+      endpoint.user_id = value;
+    }  // session_id, user_agent, ...: not ours to use
+  }
+  return endpoint;
+}
+
+// The endpoint for messages: scheme, host and port, never the parameters.
+std::string Printable(const std::string& uri) {
+  auto slash = uri.find('/', uri.rfind("sc://", 0) == 0 ? 5 : 0);
+  return Clip(slash == std::string::npos ? uri : uri.substr(0, slash), 200);
+}
+
+bool HasTimestamp(const sc::DataType& type) {
+  using K = sc::DataType::KindCase;
+  switch (type.kind_case()) {
+    case K::kTimestamp: return true;
+    case K::kArray: return HasTimestamp(type.array().element_type());
+    case K::kMap: return HasTimestamp(type.map().key_type()) || HasTimestamp(type.map().value_type());
+    case K::kStruct:
+      for (const auto& f : type.struct_().fields()) {
+        if (HasTimestamp(f.data_type())) return true;
+      }
+      return false;
+    default: return false;
+  }
+}
+
+// An Arrow scalar as a Spark SQL literal, with the Spark type the Arrow type
+// maps from (the inverse of ToArrow).
+arrow::Status ToLiteral(const arrow::Scalar& scalar, sc::Expression::Literal* literal) {
+  using T = arrow::Type;
+  if (!scalar.is_valid) {
+    // A typed NULL, so `? IS NULL` and `? + 1` analyse as they would with a value.
+    auto* type = literal->mutable_null();
+    switch (scalar.type->id()) {
+      case T::BOOL: type->mutable_boolean(); break;
+      case T::INT8: type->mutable_byte(); break;
+      case T::INT16: type->mutable_short_(); break;
+      case T::INT32: type->mutable_integer(); break;
+      case T::INT64: type->mutable_long_(); break;
+      case T::FLOAT: type->mutable_float_(); break;
+      case T::DOUBLE: type->mutable_double_(); break;
+      case T::STRING: case T::LARGE_STRING: case T::STRING_VIEW: type->mutable_string(); break;
+      case T::BINARY: case T::LARGE_BINARY: type->mutable_binary(); break;
+      case T::DATE32: type->mutable_date(); break;
+      case T::DECIMAL128: {
+        const auto& d = static_cast<const arrow::Decimal128Type&>(*scalar.type);
+        type->mutable_decimal()->set_precision(d.precision());
+        type->mutable_decimal()->set_scale(d.scale());
+        break;
+      }
+      case T::TIMESTAMP:
+        if (static_cast<const arrow::TimestampType&>(*scalar.type).timezone().empty()) {
+          type->mutable_timestamp_ntz();
+        } else {
+          type->mutable_timestamp();
+        }
+        break;
+      default: type->mutable_null(); break;
+    }
+    return arrow::Status::OK();
+  }
+  switch (scalar.type->id()) {
+    case T::NA: literal->mutable_null()->mutable_null(); return arrow::Status::OK();
+    case T::BOOL: literal->set_boolean(static_cast<const arrow::BooleanScalar&>(scalar).value); break;
+    case T::INT8: literal->set_byte(static_cast<const arrow::Int8Scalar&>(scalar).value); break;
+    case T::INT16: literal->set_short_(static_cast<const arrow::Int16Scalar&>(scalar).value); break;
+    case T::INT32: literal->set_integer(static_cast<const arrow::Int32Scalar&>(scalar).value); break;
+    case T::INT64: literal->set_long_(static_cast<const arrow::Int64Scalar&>(scalar).value); break;
+    case T::UINT8: literal->set_short_(static_cast<const arrow::UInt8Scalar&>(scalar).value); break;
+    case T::UINT16: literal->set_integer(static_cast<const arrow::UInt16Scalar&>(scalar).value); break;
+    case T::UINT32: literal->set_long_(static_cast<const arrow::UInt32Scalar&>(scalar).value); break;
+    case T::FLOAT: literal->set_float_(static_cast<const arrow::FloatScalar&>(scalar).value); break;
+    case T::DOUBLE: literal->set_double_(static_cast<const arrow::DoubleScalar&>(scalar).value); break;
+    case T::STRING: case T::LARGE_STRING: case T::STRING_VIEW: {
+      const auto& value = *static_cast<const arrow::BaseBinaryScalar&>(scalar).value;
+      literal->set_string(std::string(value.ToString()));
+      break;
+    }
+    case T::BINARY: case T::LARGE_BINARY: case T::FIXED_SIZE_BINARY: {
+      const auto& value = *static_cast<const arrow::BaseBinaryScalar&>(scalar).value;
+      literal->set_binary(value.ToString());
+      break;
+    }
+    case T::DECIMAL128: {
+      const auto& d = static_cast<const arrow::Decimal128Scalar&>(scalar);
+      const auto& type = static_cast<const arrow::Decimal128Type&>(*scalar.type);
+      auto* decimal = literal->mutable_decimal();
+      decimal->set_value(d.value.ToString(type.scale()));
+      decimal->set_precision(type.precision());
+      decimal->set_scale(type.scale());
+      break;
+    }
+    case T::DATE32: literal->set_date(static_cast<const arrow::Date32Scalar&>(scalar).value); break;
+    case T::DATE64:
+      literal->set_date(static_cast<int32_t>(static_cast<const arrow::Date64Scalar&>(scalar).value / 86400000));
+      break;
+    case T::TIMESTAMP: {
+      const auto& type = static_cast<const arrow::TimestampType&>(*scalar.type);
+      int64_t value = static_cast<const arrow::TimestampScalar&>(scalar).value;
+      switch (type.unit()) {
+        case arrow::TimeUnit::SECOND: value *= 1000000; break;
+        case arrow::TimeUnit::MILLI: value *= 1000; break;
+        case arrow::TimeUnit::MICRO: break;
+        case arrow::TimeUnit::NANO: value /= 1000; break;  // Spark keeps microseconds
+      }
+      if (type.timezone().empty()) {
+        literal->set_timestamp_ntz(value);
+      } else {
+        literal->set_timestamp(value);
+      }
+      break;
+    }
+    default:
+      return InvalidArgument("A parameter of Arrow type ", scalar.type->ToString(),
+                             " cannot be bound on Spark (no Spark SQL literal of that type)");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status BindArguments(const SqlArguments& arguments, sc::SQL* sql) {
+  for (const auto& value : arguments.positional) {
+    ARROW_RETURN_NOT_OK(ToLiteral(*value, sql->add_pos_arguments()->mutable_literal()));
+  }
+  for (const auto& [name, value] : arguments.named) {
+    ARROW_RETURN_NOT_OK(ToLiteral(*value, (*sql->mutable_named_arguments())[name].mutable_literal()));
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
+
+std::string SparkTypeName(const arrow::DataType& type) {
+  using T = arrow::Type;
+  switch (type.id()) {
+    case T::NA: return "VOID";
+    case T::BOOL: return "BOOLEAN";
+    case T::INT8: return "TINYINT";
+    case T::INT16: return "SMALLINT";
+    case T::INT32: return "INT";
+    case T::INT64: return "BIGINT";
+    case T::FLOAT: return "FLOAT";
+    case T::DOUBLE: return "DOUBLE";
+    case T::DECIMAL128: {
+      const auto& d = static_cast<const arrow::Decimal128Type&>(type);
+      return "DECIMAL(" + std::to_string(d.precision()) + "," + std::to_string(d.scale()) + ")";
+    }
+    case T::STRING: case T::LARGE_STRING: return "STRING";
+    case T::BINARY: case T::LARGE_BINARY: return "BINARY";
+    case T::DATE32: return "DATE";
+    case T::TIMESTAMP:
+      return static_cast<const arrow::TimestampType&>(type).timezone().empty() ? "TIMESTAMP_NTZ" : "TIMESTAMP";
+    case T::INTERVAL_MONTHS: return "INTERVAL YEAR TO MONTH";
+    case T::DURATION: return "INTERVAL DAY TO SECOND";
+    case T::INTERVAL_MONTH_DAY_NANO: return "INTERVAL";
+    case T::LIST: case T::LARGE_LIST:
+      return "ARRAY<" + SparkTypeName(*static_cast<const arrow::BaseListType&>(type).value_type()) + ">";
+    case T::MAP: {
+      const auto& m = static_cast<const arrow::MapType&>(type);
+      return "MAP<" + SparkTypeName(*m.key_type()) + "," + SparkTypeName(*m.item_type()) + ">";
+    }
+    case T::STRUCT: {
+      std::string name = "STRUCT<";
+      for (int i = 0; i < type.num_fields(); ++i) {
+        if (i > 0) name += ",";
+        name += type.field(i)->name() + ":" + SparkTypeName(*type.field(i)->type());
+      }
+      return name + ">";
+    }
+    default: return type.ToString();
+  }
+}
+
+std::shared_ptr<arrow::Schema> WithColumnMetadata(const std::shared_ptr<arrow::Schema>& schema) {
+  arrow::FieldVector fields;
+  fields.reserve(schema->num_fields());
+  for (const auto& field : schema->fields()) {
+    auto metadata = field->metadata() ? field->metadata()->Copy() : std::make_shared<arrow::KeyValueMetadata>();
+    auto set = [&](const std::string& key, const std::string& value) { (void)metadata->Set(key, value); };
+    const auto& type = *field->type();
+    set("ARROW:FLIGHT:SQL:TYPE_NAME", SparkTypeName(type));
+    if (type.id() == arrow::Type::DECIMAL128) {
+      const auto& d = static_cast<const arrow::Decimal128Type&>(type);
+      set("ARROW:FLIGHT:SQL:PRECISION", std::to_string(d.precision()));
+      set("ARROW:FLIGHT:SQL:SCALE", std::to_string(d.scale()));
+    }
+    // Spark compares strings by their bytes (the default UTF8_BINARY collation).
+    set("ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE", type.id() == arrow::Type::STRING ? "1" : "0");
+    set("ARROW:FLIGHT:SQL:IS_READ_ONLY", "1");
+    fields.push_back(field->WithMetadata(std::move(metadata)));
+  }
+  return arrow::schema(std::move(fields), schema->metadata());
+}
 
 class SparkConnectClient::Impl {
  public:
   SparkConnectOptions options;
   std::string target;
+  std::string printable;  // the endpoint without parameters, for messages
+  std::optional<std::string> token;
   std::string session_id = NewUuid();
   std::string spark_version;
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<sc::SparkConnectService::Stub> stub;  // thread-safe; shared by sessions
 
-  void FillUser(sc::UserContext* user) const { user->set_user_id(options.user); }
+  template <typename Request>
+  void Fill(Request* request) const {
+    request->set_session_id(session_id);
+    request->mutable_user_context()->set_user_id(options.user);
+    request->set_client_type("squadron");
+  }
+
+  // A call context with the token, and a deadline when given.
+  std::unique_ptr<grpc::ClientContext> Context(std::optional<std::chrono::milliseconds> timeout = std::nullopt) const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (token) context->AddMetadata("authorization", "Bearer " + *token);
+    if (timeout) context->set_deadline(std::chrono::system_clock::now() + *timeout);
+    return context;
+  }
+
+  arrow::Status Error(const grpc::Status& status) const { return FromGrpc(status, printable); }
 
   // The session's time zone (timestamps carry it in Arrow).
-  arrow::Result<std::string> TimeZone() {
+  arrow::Result<std::string> TimeZone() const {
     sc::ConfigRequest request;
     request.set_session_id(session_id);
-    FillUser(request.mutable_user_context());
+    request.mutable_user_context()->set_user_id(options.user);
     request.mutable_operation()->mutable_get()->add_keys("spark.sql.session.timeZone");
     sc::ConfigResponse response;
-    grpc::ClientContext context;
-    auto status = stub->Config(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status, options.endpoint);
+    auto context = Context(std::chrono::seconds(60));
+    auto status = stub->Config(context.get(), request, &response);
+    if (!status.ok()) return Error(status);
     if (response.pairs_size() != 1 || !response.pairs(0).has_value()) return std::string("UTC");
     return response.pairs(0).value();
+  }
+
+  void ReleaseExecute(const std::string& operation_id, const std::optional<std::string>& until) const {
+    sc::ReleaseExecuteRequest request;
+    Fill(&request);
+    request.set_operation_id(operation_id);
+    if (until) {
+      request.mutable_release_until()->set_response_id(*until);
+    } else {
+      request.mutable_release_all();
+    }
+    sc::ReleaseExecuteResponse response;
+    auto context = Context(std::chrono::seconds(10));
+    (void)stub->ReleaseExecute(context.get(), request, &response);  // best effort: Spark also expires them
+  }
+
+  void InterruptOperation(const std::string& operation_id) const {
+    sc::InterruptRequest request;
+    Fill(&request);
+    request.set_interrupt_type(sc::InterruptRequest::INTERRUPT_TYPE_OPERATION_ID);
+    request.set_operation_id(operation_id);
+    sc::InterruptResponse response;
+    auto context = Context(std::chrono::seconds(10));
+    (void)stub->Interrupt(context.get(), request, &response);
   }
 };
 
 namespace {
 
-// Streams one ExecutePlan's Arrow batches. Each ArrowBatch message holds an
-// Arrow IPC stream (schema and batches); it is decoded as it arrives.
-class ExecuteReader final : public arrow::RecordBatchReader {
+// One ExecutePlan, reattachable: Spark keeps its responses until released,
+// so a stream that ends early (a network error, or the server's limit on a
+// stream's duration) resumes where it stopped, with ReattachExecute.
+class ExecutionImpl final : public Execution {
  public:
-  ExecuteReader(std::unique_ptr<grpc::ClientContext> context,
-                std::unique_ptr<grpc::ClientReader<sc::ExecutePlanResponse>> stream, std::string endpoint)
-      : context_(std::move(context)), stream_(std::move(stream)), endpoint_(std::move(endpoint)) {}
+  ExecutionImpl(std::shared_ptr<const SparkConnectClient::Impl> client, std::string operation_id)
+      : client_(std::move(client)), operation_id_(std::move(operation_id)) {}
 
-  ~ExecuteReader() override {
-    if (!finished_) {
+  ~ExecutionImpl() override {
+    if (stream_ != nullptr) {
       context_->TryCancel();
       (void)stream_->Finish();
     }
+    // Frees Spark's buffers and, if the operation still runs, interrupts it
+    // and waits until it is torn down.
+    client_->ReleaseExecute(operation_id_, std::nullopt);
   }
 
-  // Reads up to the first Arrow batch, which gives the schema.
-  arrow::Status Start() {
+  arrow::Status Start(const sc::ExecutePlanRequest& request) {
+    context_ = client_->Context();
+    stream_ = client_->stub->ExecutePlan(context_.get(), request);
+    // Up to the first Arrow batch, which gives the schema.
     while (schema_ == nullptr) {
       ARROW_ASSIGN_OR_RAISE(bool more, Pull());
       if (!more) {
-        return Internal(Msg("Spark Connect at ", endpoint_, " returned no Arrow batch (not even an empty one)"));
+        return Internal(Msg("Spark Connect at ", client_->printable,
+                            " returned no Arrow batch (not even an empty one)"));
       }
     }
     return arrow::Status::OK();
@@ -187,132 +467,325 @@ class ExecuteReader final : public arrow::RecordBatchReader {
     return arrow::Status::OK();
   }
 
+  const std::string& operation_id() const override { return operation_id_; }
+
+  std::optional<double> progress() const override {
+    const double value = progress_.load();
+    if (value < 0) return std::nullopt;
+    return value;
+  }
+
+  void Interrupt() override {
+    interrupted_.store(true);
+    client_->InterruptOperation(operation_id_);
+  }
+
+  std::optional<int64_t> affected_rows() const override { return affected_rows_; }
+
  private:
-  // Reads one response; false at the end of the stream.
+  static constexpr int kReleaseEvery = 32;
+
+  // Reads one response; false at the end of the result.
   arrow::Result<bool> Pull() {
-    if (finished_) return false;
-    sc::ExecutePlanResponse response;
-    if (!stream_->Read(&response)) {
-      finished_ = true;
-      auto status = stream_->Finish();
-      if (!status.ok()) return FromGrpc(status, endpoint_);
-      return false;
+    while (true) {
+      if (complete_ && stream_ == nullptr) return false;
+      if (stream_ == nullptr) ARROW_RETURN_NOT_OK(Reattach());
+      sc::ExecutePlanResponse response;
+      if (stream_->Read(&response)) {
+        retry_since_.reset();
+        ARROW_RETURN_NOT_OK(Handle(&response));
+        return true;
+      }
+      const grpc::Status status = stream_->Finish();
+      stream_.reset();
+      context_.reset();
+      if (complete_) return false;
+      if (interrupted_.load()) {
+        return Cancelled(Msg("The Spark operation ", operation_id_, " was interrupted"));
+      }
+      if (status.ok()) continue;  // Spark ended the stream early on purpose: reattach
+      // A stream that broke: retry for a while if the server may come back,
+      // unless the operation never started there.
+      const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             status.error_code() == grpc::StatusCode::INTERNAL;
+      if (!transient || !last_response_id_) return client_->Error(status);
+      const auto now = std::chrono::steady_clock::now();
+      if (!retry_since_) retry_since_ = now;
+      if (now - *retry_since_ > client_->options.reattach_timeout) {
+        return Unavailable(Msg("Spark Connect at ", client_->printable, " was lost during the query and did not "
+                               "come back within ", client_->options.reattach_timeout.count(), " ms: ",
+                               Clip(status.error_message(), 2000)));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    if (response.has_arrow_batch()) {
-      ARROW_RETURN_NOT_OK(Decode(std::move(*response.mutable_arrow_batch()->mutable_data())));
+  }
+
+  arrow::Status Reattach() {
+    sc::ReattachExecuteRequest request;
+    client_->Fill(&request);
+    request.set_operation_id(operation_id_);
+    if (last_response_id_) request.set_last_response_id(*last_response_id_);
+    context_ = client_->Context();
+    stream_ = client_->stub->ReattachExecute(context_.get(), request);
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Handle(sc::ExecutePlanResponse* response) {
+    if (!response->response_id().empty()) last_response_id_ = response->response_id();
+    switch (response->response_type_case()) {
+      case sc::ExecutePlanResponse::kArrowBatch:
+        ARROW_RETURN_NOT_OK(Decode(std::move(*response->mutable_arrow_batch()->mutable_data())));
+        break;
+      case sc::ExecutePlanResponse::kExecutionProgress: {
+        int64_t tasks = 0, done = 0;
+        for (const auto& stage : response->execution_progress().stages()) {
+          tasks += stage.num_tasks();
+          done += stage.done() ? stage.num_tasks() : stage.num_completed_tasks();
+        }
+        if (tasks > 0) progress_.store(static_cast<double>(done) / static_cast<double>(tasks));
+        break;
+      }
+      case sc::ExecutePlanResponse::kResultComplete:
+        complete_ = true;
+        progress_.store(1.0);
+        break;
+      default:
+        break;
     }
-    return true;
+    if (++unreleased_ >= kReleaseEvery && last_response_id_ && !complete_) {
+      // Spark keeps every response until told the client has it.
+      client_->ReleaseExecute(operation_id_, last_response_id_);
+      unreleased_ = 0;
+    }
+    return arrow::Status::OK();
   }
 
   // Takes the bytes over (no copy): the batches keep them alive.
   arrow::Status Decode(std::string data) {
     auto input = std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(std::move(data)));
     ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(input));
-    if (schema_ == nullptr) schema_ = reader->schema();
+    if (schema_ == nullptr) {
+      schema_ = reader->schema();
+      affected_column_ = schema_->GetFieldIndex("num_affected_rows");
+      if (affected_column_ >= 0 && schema_->field(affected_column_)->type()->id() != arrow::Type::INT64) {
+        affected_column_ = -1;
+      }
+    }
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
       if (batch == nullptr) break;
+      if (affected_column_ >= 0) {
+        const auto& counts = static_cast<const arrow::Int64Array&>(*batch->column(affected_column_));
+        for (int64_t i = 0; i < counts.length(); ++i) {
+          if (counts.IsValid(i)) affected_rows_ = affected_rows_.value_or(0) + counts.Value(i);
+        }
+      }
       pending_.push_back(std::move(batch));
     }
     return arrow::Status::OK();
   }
 
+  const std::shared_ptr<const SparkConnectClient::Impl> client_;
+  const std::string operation_id_;
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::ClientReader<sc::ExecutePlanResponse>> stream_;
-  const std::string endpoint_;
+  std::optional<std::string> last_response_id_;
+  std::optional<std::chrono::steady_clock::time_point> retry_since_;
+  int unreleased_ = 0;
+  bool complete_ = false;
+  std::atomic<bool> interrupted_{false};
+  std::atomic<double> progress_{-1};
   std::shared_ptr<arrow::Schema> schema_;
+  int affected_column_ = -1;
+  std::optional<int64_t> affected_rows_;
   std::deque<std::shared_ptr<arrow::RecordBatch>> pending_;
-  bool finished_ = false;
 };
+
+arrow::Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument("Cannot read the Spark Connect CA file ", Clip(path, 300));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 }  // namespace
 
-SparkConnectClient::SparkConnectClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SparkConnectClient::SparkConnectClient(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SparkConnectClient::~SparkConnectClient() = default;
 
 arrow::Result<std::unique_ptr<SparkConnectClient>> SparkConnectClient::Connect(const SparkConnectOptions& options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_shared<Impl>();
   impl->options = options;
-  ARROW_ASSIGN_OR_RAISE(impl->target, TargetOf(options.endpoint));
+  ARROW_ASSIGN_OR_RAISE(auto endpoint, ParseEndpoint(options.endpoint));
+  impl->target = endpoint.target;
+  impl->printable = Printable(options.endpoint);
+  impl->token = options.token ? options.token : endpoint.token;
+  if (endpoint.user_id && options.user == SparkConnectOptions{}.user) impl->options.user = *endpoint.user_id;
+  const bool tls = options.tls || endpoint.use_ssl.value_or(false);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca_file.empty()) {
+      ARROW_ASSIGN_OR_RAISE(ssl.pem_root_certs, ReadFile(options.tls_ca_file));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);  // Arrow batches can be large
-  impl->channel = grpc::CreateCustomChannel(impl->target, grpc::InsecureChannelCredentials(), arguments);
+  arguments.SetMaxSendMessageSize(-1);     // local relations (ingest) too
+  impl->channel = grpc::CreateCustomChannel(impl->target, credentials, arguments);
   impl->stub = sc::SparkConnectService::NewStub(impl->channel);
 
   sc::AnalyzePlanRequest request;
-  request.set_session_id(impl->session_id);
-  impl->FillUser(request.mutable_user_context());
+  impl->Fill(&request);
   request.mutable_spark_version();
   sc::AnalyzePlanResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + options.connect_timeout);
-  context.set_wait_for_ready(true);  // until the deadline, while Spark is starting
-  auto status = impl->stub->AnalyzePlan(&context, request, &response);
+  auto context = impl->Context(options.connect_timeout);
+  context->set_wait_for_ready(true);  // until the deadline, while Spark is starting
+  auto status = impl->stub->AnalyzePlan(context.get(), request, &response);
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     // wait_for_ready: no connection within the timeout.
-    return Unavailable(Msg("Spark Connect at ", options.endpoint, " is unavailable: no answer within ",
+    return Unavailable(Msg("Spark Connect at ", impl->printable, " is unavailable: no answer within ",
                            options.connect_timeout.count(), " ms (", status.error_message(), ")"));
   }
-  if (!status.ok()) return FromGrpc(status, options.endpoint);
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+      status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    return InvalidArgument("Spark Connect at ", impl->printable, " refused the credentials",
+                           impl->token ? " (the token)" : " (no token was given: see --spark-connect-token)", ": ",
+                           Clip(status.error_message(), 500));
+  }
+  if (!status.ok()) return impl->Error(status);
   impl->spark_version = response.spark_version().version();
   return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
 }
 
 std::unique_ptr<SparkConnectClient> SparkConnectClient::NewSession() const {
-  auto impl = std::make_unique<Impl>(*impl_);
+  auto impl = std::make_shared<Impl>(*impl_);
   impl->session_id = NewUuid();
   return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
 }
 
 const std::string& SparkConnectClient::spark_version() const { return impl_->spark_version; }
 const std::string& SparkConnectClient::session_id() const { return impl_->session_id; }
+const std::string& SparkConnectClient::endpoint() const { return impl_->printable; }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SparkConnectClient::Execute(const std::string& sql) {
+namespace {
+
+arrow::Result<std::shared_ptr<Execution>> Run(const std::shared_ptr<SparkConnectClient::Impl>& impl, sc::Plan plan) {
   sc::ExecutePlanRequest request;
-  request.set_session_id(impl_->session_id);
-  impl_->FillUser(request.mutable_user_context());
-  request.set_operation_id(NewUuid());
-  request.set_client_type("squadron");
-  request.mutable_plan()->mutable_root()->mutable_sql()->set_query(sql);
-  auto context = std::make_unique<grpc::ClientContext>();
-  auto stream = impl_->stub->ExecutePlan(context.get(), request);
-  auto reader = std::make_shared<ExecuteReader>(std::move(context), std::move(stream), impl_->options.endpoint);
-  ARROW_RETURN_NOT_OK(reader->Start());
-  return reader;
+  impl->Fill(&request);
+  std::string operation_id = NewUuid();
+  request.set_operation_id(operation_id);
+  *request.mutable_plan() = std::move(plan);
+  request.add_request_options()->mutable_reattach_options()->set_reattachable(true);
+  auto execution = std::make_shared<ExecutionImpl>(impl, std::move(operation_id));
+  ARROW_RETURN_NOT_OK(execution->Start(request));
+  return execution;
 }
 
-arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(const std::string& sql) {
+}  // namespace
+
+arrow::Result<std::shared_ptr<Execution>> SparkConnectClient::Execute(const std::string& sql,
+                                                                      const SqlArguments& arguments) {
+  sc::Plan plan;
+  auto* relation = plan.mutable_root()->mutable_sql();
+  relation->set_query(sql);
+  ARROW_RETURN_NOT_OK(BindArguments(arguments, relation));
+  return Run(impl_, std::move(plan));
+}
+
+arrow::Status SparkConnectClient::WriteLocalRelation(std::string data, const std::string& table, bool save_as_table) {
+  sc::Plan plan;
+  auto* write = plan.mutable_command()->mutable_write_operation();
+  write->mutable_input()->mutable_local_relation()->set_data(std::move(data));
+  write->mutable_table()->set_table_name(table);
+  if (save_as_table) {
+    write->set_source("parquet");
+    write->mutable_table()->set_save_method(sc::WriteOperation::SaveTable::TABLE_SAVE_METHOD_SAVE_AS_TABLE);
+    write->set_mode(sc::WriteOperation::SAVE_MODE_APPEND);
+  } else {
+    write->mutable_table()->set_save_method(sc::WriteOperation::SaveTable::TABLE_SAVE_METHOD_INSERT_INTO);
+    write->set_mode(sc::WriteOperation::SAVE_MODE_APPEND);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto execution, Run(impl_, std::move(plan)));
+  std::shared_ptr<arrow::RecordBatch> batch;
+  do {
+    ARROW_RETURN_NOT_OK(execution->ReadNext(&batch));
+  } while (batch != nullptr);
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(const std::string& sql,
+                                                                                const SqlArguments& arguments) {
   sc::AnalyzePlanRequest request;
-  request.set_session_id(impl_->session_id);
-  impl_->FillUser(request.mutable_user_context());
-  request.mutable_schema()->mutable_plan()->mutable_root()->mutable_sql()->set_query(sql);
+  impl_->Fill(&request);
+  auto* relation = request.mutable_schema()->mutable_plan()->mutable_root()->mutable_sql();
+  relation->set_query(sql);
+  ARROW_RETURN_NOT_OK(BindArguments(arguments, relation));
   sc::AnalyzePlanResponse response;
-  grpc::ClientContext context;
-  auto status = impl_->stub->AnalyzePlan(&context, request, &response);
-  if (!status.ok()) return FromGrpc(status, impl_->options.endpoint);
+  auto context = impl_->Context();
+  auto status = impl_->stub->AnalyzePlan(context.get(), request, &response);
+  if (!status.ok()) return impl_->Error(status);
   const auto& type = response.schema().schema();
-  if (!type.has_struct_()) return Internal(Msg("Spark described a result that is not a struct: ", type.ShortDebugString()));
-  ARROW_ASSIGN_OR_RAISE(auto timezone, impl_->TimeZone());
+  if (!type.has_struct_()) {
+    return Internal(Msg("Spark described a result that is not a struct: ", Clip(type.ShortDebugString(), 500)));
+  }
+  std::string timezone;
+  if (HasTimestamp(type)) {
+    ARROW_ASSIGN_OR_RAISE(timezone, impl_->TimeZone());
+  }
   arrow::FieldVector fields;
   for (const auto& f : type.struct_().fields()) {
     ARROW_ASSIGN_OR_RAISE(auto child, ToArrow(f.data_type(), timezone));
     fields.push_back(arrow::field(f.name(), child, f.nullable()));
   }
-  return arrow::schema(fields);
+  return WithColumnMetadata(arrow::schema(fields));
+}
+
+arrow::Result<SqlDescription> SparkConnectClient::Describe(const std::string& sql) {
+  // Spark names the first unbound marker it meets: `_<offset>` for `?`, the
+  // name for `:name`. Bind a NULL for it and ask again.
+  static const std::regex kUnbound("UNBOUND_SQL_PARAMETER\\] Found the unbound parameter: ([A-Za-z0-9_]+)");
+  constexpr int kMaxParameters = 2000;
+  SqlDescription found;
+  SqlArguments nulls;
+  for (int round = 0; round <= kMaxParameters; ++round) {
+    auto schema = AnalyzeSchema(sql, nulls);
+    if (schema.ok()) {
+      found.schema = std::move(schema).ValueOrDie();
+      return found;
+    }
+    std::smatch match;
+    const std::string message = schema.status().message();
+    if (!std::regex_search(message, match, kUnbound)) return schema.status();
+    const std::string name = match[1].str();
+    auto null = arrow::MakeNullScalar(arrow::null());
+    if (name.size() > 1 && name[0] == '_' &&
+        std::all_of(name.begin() + 1, name.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
+      ++found.positional;
+      nulls.positional.push_back(null);
+    } else {
+      found.named.push_back(name);
+      nulls.named.emplace_back(name, null);
+    }
+  }
+  return InvalidArgument("The statement has more than ", kMaxParameters, " parameters");
 }
 
 arrow::Status SparkConnectClient::SetConfig(const std::string& key, const std::string& value) {
   sc::ConfigRequest request;
-  request.set_session_id(impl_->session_id);
-  impl_->FillUser(request.mutable_user_context());
+  impl_->Fill(&request);
   auto* pair = request.mutable_operation()->mutable_set()->add_pairs();
   pair->set_key(key);
   pair->set_value(value);
   sc::ConfigResponse response;
-  grpc::ClientContext context;
-  auto status = impl_->stub->Config(&context, request, &response);
+  auto context = impl_->Context(std::chrono::seconds(60));
+  auto status = impl_->stub->Config(context.get(), request, &response);
   if (status.ok()) return arrow::Status::OK();
-  auto error = FromGrpc(status, impl_->options.endpoint);
+  auto error = impl_->Error(status);
   // A refused value is the caller's: name the setting.
   if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
     return InvalidArgument("Spark refused ", key, " = '", Clip(value, 200), "': ", error.message());
@@ -320,15 +793,33 @@ arrow::Status SparkConnectClient::SetConfig(const std::string& key, const std::s
   return error;
 }
 
+arrow::Status SparkConnectClient::UnsetConfig(const std::string& key) {
+  sc::ConfigRequest request;
+  impl_->Fill(&request);
+  request.mutable_operation()->mutable_unset()->add_keys(key);
+  sc::ConfigResponse response;
+  auto context = impl_->Context(std::chrono::seconds(60));
+  auto status = impl_->stub->Config(context.get(), request, &response);
+  return status.ok() ? arrow::Status::OK() : impl_->Error(status);
+}
+
 void SparkConnectClient::InterruptAll() {
   sc::InterruptRequest request;
-  request.set_session_id(impl_->session_id);
-  impl_->FillUser(request.mutable_user_context());
+  impl_->Fill(&request);
   request.set_interrupt_type(sc::InterruptRequest::INTERRUPT_TYPE_ALL);
   sc::InterruptResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  (void)impl_->stub->Interrupt(&context, request, &response);
+  auto context = impl_->Context(std::chrono::seconds(10));
+  (void)impl_->stub->Interrupt(context.get(), request, &response);
+}
+
+void SparkConnectClient::Release() {
+  sc::ReleaseSessionRequest request;
+  request.set_session_id(impl_->session_id);
+  request.mutable_user_context()->set_user_id(impl_->options.user);
+  request.set_client_type("squadron");
+  sc::ReleaseSessionResponse response;
+  auto context = impl_->Context(std::chrono::seconds(10));
+  (void)impl_->stub->ReleaseSession(context.get(), request, &response);
 }
 
 }  // namespace squadron::engine::spark

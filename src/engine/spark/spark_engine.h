@@ -2,6 +2,7 @@
 // Connect (engine/spark/spark_connect_client.h).
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include <arrow/result.h>
@@ -12,14 +13,11 @@
 namespace squadron::engine {
 
 /// Connects to the Spark Connect server (UNAVAILABLE naming it when it does
-/// not answer within options.connect_timeout) and returns an engine whose
-/// every session is a Spark session of its own.
-///
-/// What runs on Spark so far: queries (results streamed from the driver as
-/// Arrow), their schema without running them (prepared statements), DDL and
-/// DML (update count unknown: -1), session options (time zone, catalog,
-/// database) and interruption. Catalog browsing, parameters, bulk ingest and
-/// transactions answer UNIMPLEMENTED (or Spark's own error), saying so.
-arrow::Result<std::unique_ptr<Engine>> OpenSparkEngine(const spark::SparkConnectOptions& options);
+/// not answer within options.connect_timeout) and returns an engine that runs
+/// every statement on Spark. Each client (SessionSettings::client) gets a
+/// Spark session of its own, kept until ReleaseClient or until unused for
+/// `client_idle_timeout`.
+arrow::Result<std::unique_ptr<Engine>> OpenSparkEngine(const spark::SparkConnectOptions& options,
+                                                       std::chrono::milliseconds client_idle_timeout);
 
 }  // namespace squadron::engine
