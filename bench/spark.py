@@ -97,6 +97,13 @@ def cpu_seconds(pid):
         return float("nan")
 
 
+def machine_ticks():
+    """(busy, total) jiffies of the whole machine so far (/proc/stat)."""
+    fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def peak_rss_bytes(pid):
     """VmHWM: the peak resident set of `pid` since it started, or None."""
     try:
@@ -189,13 +196,18 @@ class SparkBench:
         seconds each process spent meanwhile."""
         pids = {"driver": self.spark_pid, "squadron": self.squadron.pid}
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-        client0 = time.process_time()
+        client0, machine0 = time.process_time(), machine_ticks()
         start = time.perf_counter()
         rows, nbytes, batches = read()
         seconds = time.perf_counter() - start
-        sample = {"seconds": seconds, "rows": rows, "bytes": nbytes,
-                  "cpu_seconds": {**{k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()},
-                                  "client": time.process_time() - client0}}
+        machine1 = machine_ticks()
+        cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        cpu["client"] = time.process_time() - client0
+        busy = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
+        # Cores kept busy by everything else on the machine (other jobs).
+        others = max(0.0, busy * os.cpu_count() - sum(cpu.values()) / seconds)
+        sample = {"seconds": seconds, "rows": rows, "bytes": nbytes, "cpu_seconds": cpu,
+                  "machine_busy": busy, "other_cores": others}
         return sample, batches
 
     def read_pyspark(self):
@@ -297,7 +309,8 @@ class SparkBench:
                     got = self.check_values(batches)
                     if got != self.expected:
                         raise RuntimeError(f"{name} returned {got}, Spark says {self.expected}")
-                    schemas.setdefault(name, str(batches[0].schema.remove_metadata()) if batches else "")
+                    if batches:
+                        schemas.setdefault(name, ", ".join(f"{f.name} {f.type}" for f in batches[0].schema))
                     del batches
                     self.log(f"{tag}: {name:8s} {sample['seconds']:6.2f} s, "
                              f"{sample['bytes'] / sample['seconds'] / MB:6.1f} MB/s")
@@ -388,17 +401,20 @@ def markdown_lines(results, report):
     lines = ["", f"**Spark** (`--engine spark`: SELECT * of a {s['rows']:,}-row Parquet table, bigint, double, "
              f"decimal(18,2), string, timestamp, date; Spark Connect {s['master']} from the pyspark wheel, driver "
              f"heap {s['driver_memory']}; {counted}. CPU: seconds used during the read by the Spark driver, which "
-             "runs the executors in local mode, by Squadron and by the Python client)", "",
-             "| path | seconds | M rows/s | MB/s | ratio to pyspark | CPU driver | CPU Squadron | CPU client |",
-             "|---|---|---|---|---|---|---|---|"]
+             "runs the executors in local mode, by Squadron and by the Python client; other load: cores busy with "
+             f"other work on the machine meanwhile, of {results['machine']['cores'] if 'machine' in results else '?'})",
+             "",
+             "| path | seconds | M rows/s | MB/s | ratio to pyspark | CPU driver | CPU Squadron | CPU client "
+             "| other load (cores) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in VARIANTS:
         v = s["samples"][name]
         ratio = "—" if name == "pyspark" else report.span(ratios(s, name))
-        cpu = [report.span([x["cpu_seconds"][k] for x in v], "{:.1f}") for k in ("driver", "squadron", "client")]
+        cpu = [report.span([x["cpu_seconds"][k] for x in v], "{:.2f}") for k in ("driver", "squadron", "client")]
         lines.append(f"| {LABELS[name]} | {report.span(seconds(v), '{:.2f}')} | "
                      f"{report.span([x['rows'] / x['seconds'] / 1e6 for x in v], '{:.2f}')} | "
                      f"{report.span([x['bytes'] / x['seconds'] / MB for x in v], '{:,.0f}')} | {ratio} | "
-                     + " | ".join(cpu) + " |")
+                     + " | ".join(cpu) + f" | {report.span([x.get('other_cores', 0) for x in v], '{:.2f}')} |")
     e = s["expected"]
     rss = []
     if s.get("squadron_peak_rss_bytes"):
@@ -410,4 +426,8 @@ def markdown_lines(results, report):
     lines += ["", f"Every path returned the same {e['n']:,} rows (sum(id) {e['sum_id']:,}, "
               f"{e['label_chars']:,} string characters): {arrow_mb:,.0f} MB of Arrow from "
               f"{s['parquet_bytes'] / MB:,.0f} MB of Parquet. " + "; ".join(rss) + "."]
+    types = s.get("schemas", {})
+    if len(set(types.values())) > 1:
+        lines += ["", "Arrow types differ between paths: "
+                  + "; ".join(f"{name}: {types[name]}" for name in VARIANTS if name in types) + "."]
     return lines

@@ -127,19 +127,34 @@ def zookeeper():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def spark_connect(tmp_path_factory):
-    """One Spark Connect server (scripts/spark-connect, local[2]) for the whole
-    session: Spark takes 10-30 s to start. Yields its sc:// endpoint."""
+def free_port():
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tmp_path_factory.mktemp("spark")
-    log = open(work / "spark.log", "wb")
+        return s.getsockname()[1]
+
+
+class SparkEndpoint(str):
+    """A Spark Connect server's sc:// endpoint, with what tests need besides:
+    `ui` (the REST API of Spark's UI, for jobs) and `proc`."""
+    ui = None
+    proc = None
+
+
+def start_spark_connect(work, port=None, conf=()):
+    """Starts scripts/spark-connect (local[2]) in `work`, with extra `conf`
+    (key=value strings) and Spark's UI on a free port; waits until it listens.
+    Returns a SparkEndpoint; stop it with stop_spark_connect."""
+    port = port or free_port()
+    ui_port = free_port()
+    extra = ["--conf", "spark.ui.enabled=true", "--conf", f"spark.ui.port={ui_port}"]
+    for item in conf:
+        extra += ["--conf", item]
+    log = open(work / "spark.log", "ab")
     proc = subprocess.Popen([str(ROOT / "scripts" / "spark-connect"), "--port", str(port), "--warehouse",
-                             str(work / "warehouse")], stdout=subprocess.PIPE, stderr=log, cwd=work)
+                             str(work / "warehouse"), "--", *extra], stdout=subprocess.PIPE, stderr=log, cwd=work)
+    log.close()
     deadline = time.monotonic() + 180
     line = b""
     while time.monotonic() < deadline and not line.startswith(b"spark connect listening"):
@@ -152,11 +167,44 @@ def spark_connect(tmp_path_factory):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"Spark Connect did not start; log:\n{(work / 'spark.log').read_text()[-4000:]}")
-    yield line.decode().split()[-1]
-    proc.terminate()
+    endpoint = SparkEndpoint(line.decode().split()[-1])
+    endpoint.ui = f"http://127.0.0.1:{ui_port}"
+    endpoint.proc = proc
+    return endpoint
+
+
+def stop_spark_connect(endpoint, kill=False):
+    proc = endpoint.proc
+    if kill:
+        # The whole process group would be cleaner, but spark-submit's JVM is
+        # the script's child: kill it too.
+        subprocess.run(["pkill", "-9", "-P", str(proc.pid)], check=False)
+        proc.kill()
+    else:
+        proc.terminate()
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory):
+    """One Spark Connect server (scripts/spark-connect, local[2]) for the whole
+    session: Spark takes 10-30 s to start. Yields its sc:// endpoint (a
+    SparkEndpoint: also .ui, Spark's UI for its REST API)."""
+    endpoint = start_spark_connect(tmp_path_factory.mktemp("spark"))
+    yield endpoint
+    stop_spark_connect(endpoint)
+
+
+@pytest.fixture(scope="session")
+def pyspark_session(spark_connect):
+    """pyspark's own Spark Connect client on the session's server: the
+    reference Spark results are compared with (toArrow())."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(str(spark_connect)).getOrCreate()
+    yield spark
+    spark.stop()

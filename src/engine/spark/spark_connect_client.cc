@@ -184,6 +184,15 @@ bool HasTimestamp(const sc::DataType& type) {
   }
 }
 
+arrow::Result<std::shared_ptr<arrow::Schema>> ToArrowSchema(const sc::DataType& type, const std::string& timezone) {
+  arrow::FieldVector fields;
+  for (const auto& f : type.struct_().fields()) {
+    ARROW_ASSIGN_OR_RAISE(auto child, ToArrow(f.data_type(), timezone));
+    fields.push_back(arrow::field(f.name(), child, f.nullable()));
+  }
+  return arrow::schema(std::move(fields));
+}
+
 // An Arrow scalar as a Spark SQL literal, with the Spark type the Arrow type
 // maps from (the inverse of ToArrow).
 arrow::Status ToLiteral(const arrow::Scalar& scalar, sc::Expression::Literal* literal) {
@@ -441,13 +450,32 @@ class ExecutionImpl final : public Execution {
   arrow::Status Start(const sc::ExecutePlanRequest& request) {
     context_ = client_->Context();
     stream_ = client_->stub->ExecutePlan(context_.get(), request);
-    // Up to the first Arrow batch, which gives the schema.
+    if (request.plan().has_command()) {
+      // A command returns no rows: run it to the end.
+      schema_ = arrow::schema({});
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(bool more, Pull());
+        if (!more) return arrow::Status::OK();
+      }
+    }
+    // Up to the schema: Spark sends it once the plan is analysed, before
+    // running it (or, failing that, the first Arrow batch carries it).
     while (schema_ == nullptr) {
       ARROW_ASSIGN_OR_RAISE(bool more, Pull());
       if (!more) {
         return Internal(Msg("Spark Connect at ", client_->printable,
-                            " returned no Arrow batch (not even an empty one)"));
+                            " returned neither a schema nor an Arrow batch"));
       }
+    }
+    return arrow::Status::OK();
+  }
+
+  bool ready() const override { return !error_.ok() || !pending_.empty() || (complete_ && stream_ == nullptr); }
+
+  arrow::Status Wait() override {
+    while (!ready()) {
+      ARROW_ASSIGN_OR_RAISE(bool more, Pull());
+      if (!more) break;
     }
     return arrow::Status::OK();
   }
@@ -485,8 +513,16 @@ class ExecutionImpl final : public Execution {
  private:
   static constexpr int kReleaseEvery = 32;
 
-  // Reads one response; false at the end of the result.
+  // Reads one response; false at the end of the result. An error stays: every
+  // later call returns it.
   arrow::Result<bool> Pull() {
+    if (!error_.ok()) return error_;
+    auto more = PullOnce();
+    if (!more.ok()) error_ = more.status();
+    return more;
+  }
+
+  arrow::Result<bool> PullOnce() {
     while (true) {
       if (complete_ && stream_ == nullptr) return false;
       if (stream_ == nullptr) ARROW_RETURN_NOT_OK(Reattach());
@@ -532,6 +568,7 @@ class ExecutionImpl final : public Execution {
 
   arrow::Status Handle(sc::ExecutePlanResponse* response) {
     if (!response->response_id().empty()) last_response_id_ = response->response_id();
+    if (response->has_schema() && schema_ == nullptr) ARROW_RETURN_NOT_OK(SetSchema(response->schema()));
     switch (response->response_type_case()) {
       case sc::ExecutePlanResponse::kArrowBatch:
         ARROW_RETURN_NOT_OK(Decode(std::move(*response->mutable_arrow_batch()->mutable_data())));
@@ -560,16 +597,35 @@ class ExecutionImpl final : public Execution {
     return arrow::Status::OK();
   }
 
+  // The result's schema as Spark maps its types to Arrow.
+  arrow::Status SetSchema(const sc::DataType& type) {
+    if (!type.has_struct_()) return arrow::Status::OK();  // not a table: the batches say
+    std::string timezone;
+    if (HasTimestamp(type)) {
+      ARROW_ASSIGN_OR_RAISE(timezone, client_->TimeZone());
+    }
+    ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(type, timezone));
+    UseSchema(std::move(schema));
+    return arrow::Status::OK();
+  }
+
+  void UseSchema(std::shared_ptr<arrow::Schema> schema) {
+    schema_ = std::move(schema);
+    affected_column_ = schema_->GetFieldIndex("num_affected_rows");
+    if (affected_column_ >= 0 && schema_->field(affected_column_)->type()->id() != arrow::Type::INT64) {
+      affected_column_ = -1;
+    }
+  }
+
   // Takes the bytes over (no copy): the batches keep them alive.
   arrow::Status Decode(std::string data) {
     auto input = std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(std::move(data)));
     ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(input));
     if (schema_ == nullptr) {
-      schema_ = reader->schema();
-      affected_column_ = schema_->GetFieldIndex("num_affected_rows");
-      if (affected_column_ >= 0 && schema_->field(affected_column_)->type()->id() != arrow::Type::INT64) {
-        affected_column_ = -1;
-      }
+      UseSchema(reader->schema());
+    } else if (!reader->schema()->Equals(*schema_, /*check_metadata=*/false)) {
+      return Internal(Msg("Spark's Arrow batches have the schema ", reader->schema()->ToString(),
+                          " but its plan said ", schema_->ToString(), ": a type mapping Squadron gets wrong"));
     }
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
@@ -599,6 +655,7 @@ class ExecutionImpl final : public Execution {
   int affected_column_ = -1;
   std::optional<int64_t> affected_rows_;
   std::deque<std::shared_ptr<arrow::RecordBatch>> pending_;
+  arrow::Status error_;
 };
 
 arrow::Result<std::string> ReadFile(const std::string& path) {
@@ -737,12 +794,8 @@ arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(
   if (HasTimestamp(type)) {
     ARROW_ASSIGN_OR_RAISE(timezone, impl_->TimeZone());
   }
-  arrow::FieldVector fields;
-  for (const auto& f : type.struct_().fields()) {
-    ARROW_ASSIGN_OR_RAISE(auto child, ToArrow(f.data_type(), timezone));
-    fields.push_back(arrow::field(f.name(), child, f.nullable()));
-  }
-  return WithColumnMetadata(arrow::schema(fields));
+  ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(type, timezone));
+  return WithColumnMetadata(schema);
 }
 
 arrow::Result<SqlDescription> SparkConnectClient::Describe(const std::string& sql) {

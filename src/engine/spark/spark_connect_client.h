@@ -65,6 +65,11 @@ struct SqlDescription {
 /// interrupts the operation on Spark and releases it.
 class Execution : public arrow::RecordBatchReader {
  public:
+  /// True when ReadNext() returns without waiting for Spark: a batch is
+  /// here, or the result has ended.
+  virtual bool ready() const = 0;
+  /// Reads from Spark until ready(); an error Spark sent meanwhile.
+  virtual arrow::Status Wait() = 0;
   /// Spark's id of the operation (a UUID).
   virtual const std::string& operation_id() const = 0;
   /// Tasks completed out of the tasks of the stages Spark has planned so far,

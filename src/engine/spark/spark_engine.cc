@@ -104,7 +104,11 @@ arrow::Result<spark::SqlArguments> ArgumentsOf(const std::string& sql, const arr
 arrow::Result<std::vector<spark::SqlArguments>> ParameterSets(const std::string& sql,
                                                               const ParameterBatches& parameters) {
   std::vector<spark::SqlArguments> sets;
-  if (parameters.empty()) {
+  // No parameters, or batches without columns (what clients bind to a
+  // statement without markers): one run.
+  const bool none = std::all_of(parameters.begin(), parameters.end(),
+                                [](const auto& batch) { return batch->num_columns() == 0; });
+  if (none) {
     sets.emplace_back();
     return sets;
   }
@@ -134,6 +138,18 @@ class SparkResultStream final : public ResultStream {
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override;
 
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  // Reads wait on Spark's gRPC stream and cannot stop at a deadline: unless
+  // rows are here already, say so, and the server reads on another thread
+  // (a long Spark query answers GetFlightInfo once planned, and stays
+  // cancellable).
+  bool Advance(std::chrono::steady_clock::time_point deadline) override {
+    if (execution_ == nullptr || execution_->ready()) return true;
+    if (deadline != std::chrono::steady_clock::time_point::max()) return false;
+    // No deadline (a poll's own thread): wait here; an error shows in Next().
+    (void)execution_->Wait();
+    return true;
+  }
 
  private:
   SparkSession* session_;
