@@ -693,6 +693,10 @@ arrow::Result<std::unique_ptr<SparkConnectClient>> SparkConnectClient::Connect(c
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);  // Arrow batches can be large
   arguments.SetMaxSendMessageSize(-1);     // local relations (ingest) too
+  // After Spark restarts, reconnect within seconds (gRPC's default backoff
+  // grows to two minutes).
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   impl->channel = grpc::CreateCustomChannel(impl->target, credentials, arguments);
   impl->stub = sc::SparkConnectService::NewStub(impl->channel);
 
