@@ -282,3 +282,59 @@ def test_poll_reports_sparks_progress(spark_server, pyspark_session):
         cur.adbc_read_partition(partitions[0])
         got = cur.fetch_arrow_table()
     same(got, pyspark_session.sql(PROGRESS).toArrow())
+
+
+# --- types ---------------------------------------------------------------------
+
+EVERY_TYPE = """
+SELECT CAST(id AS TINYINT) AS i8, CAST(id AS SMALLINT) AS i16, CAST(id AS INT) AS i32, id AS i64,
+       CAST(id / 3 AS FLOAT) AS f32, id / 7 AS f64, CAST(id / 3 AS DECIMAL(10, 2)) AS dec,
+       CAST(id * 1234567890123 AS DECIMAL(38, 6)) AS dec38, CAST(id AS STRING) AS s,
+       CAST(CAST(id AS STRING) AS VARCHAR(10)) AS vc, CAST(concat('b', id) AS BINARY) AS bin, id % 2 = 0 AS b,
+       date_add(DATE '2024-02-28', CAST(id AS INT)) AS d,
+       TIMESTAMP '2024-03-10 12:34:56.789012' + make_interval(0, 0, 0, 0, CAST(id AS INT), 0, 0) AS ts,
+       TIMESTAMP_NTZ '2024-03-10 12:34:56.789012' AS ts_ntz,
+       INTERVAL '2-3' YEAR TO MONTH AS ym, INTERVAL '1 02:03:04.5' DAY TO SECOND AS dt,
+       array(id, id + 1, NULL) AS arr, named_struct('a', id, 'b', CAST(id AS STRING)) AS st,
+       map('k', id, 'l', id * 2) AS m, array(named_struct('x', array(id))) AS nested,
+       IF(id = 1, NULL, id) AS maybe
+FROM range(5)
+"""
+
+
+@pytest.mark.parametrize("timezone", [None, "Asia/Kolkata"])
+def test_every_spark_type_matches_pysparks_to_arrow(spark_server, spark_connect, timezone):
+    from test_sessions import Client
+    client = Client(spark_server.uri)
+    if timezone:
+        assert client.set_options(timezone=timezone) == {}
+    got = client.query(EVERY_TYPE + " ORDER BY i64")
+    from pyspark.sql import SparkSession
+    reference_session = SparkSession.builder.remote(str(spark_connect)).create()
+    try:
+        if timezone:
+            reference_session.conf.set("spark.sql.session.timeZone", timezone)
+        # pyspark's toArrow() cannot convert year-month intervals: checked apart.
+        reference = reference_session.sql(f"SELECT * EXCEPT (ym) FROM ({EVERY_TYPE}) ORDER BY i64").toArrow()
+    finally:
+        reference_session.stop()
+    # TIMESTAMP carries the session's time zone, as in Spark's own Arrow
+    # batches; pyspark relabels it UTC. The instants are the same.
+    session_zone = got.schema.field("ts").type.tz
+    assert session_zone == (timezone or "Etc/UTC")
+    at_utc = got.drop_columns(["ym"]).cast(pa.schema(
+        [pa.field(f.name, pa.timestamp("us", "UTC"), f.nullable) if f.name == "ts" else f
+         for f in got.drop_columns(["ym"]).schema]))
+    assert at_utc.schema.remove_metadata() == reference.schema.remove_metadata()
+    assert at_utc.to_pylist() == reference.to_pylist()
+    # Spark's YearMonthIntervalType is Arrow's month interval (which pyarrow
+    # can carry but not convert to Python).
+    assert got.schema.field("ym").type.id == pa.lib.Type_INTERVAL_MONTHS
+    names = {f.name: f.metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"].decode() for f in got.schema}
+    assert names["dec"] == "DECIMAL(10,2)" and names["ts_ntz"] == "TIMESTAMP_NTZ" and names["m"] == "MAP<STRING,BIGINT>"
+    assert got.schema.field("dec38").metadata[b"ARROW:FLIGHT:SQL:PRECISION"] == b"38"
+    # The schema Spark's analysis gives is the stream's.
+    with flightsql.connect(spark_server.uri, autocommit=True) as conn, conn.cursor() as cur:
+        prepared = cur.adbc_execute_schema(EVERY_TYPE)  # GetSchema: Spark's analysis
+    if not timezone:  # (ADBC's connection has no session option: Spark's default time zone)
+        assert prepared == got.schema
