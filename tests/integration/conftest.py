@@ -194,7 +194,10 @@ def spark_connect(tmp_path_factory):
     """One Spark Connect server (scripts/spark-connect, local[2]) for the whole
     session: Spark takes 10-30 s to start. Yields its sc:// endpoint (a
     SparkEndpoint: also .ui, Spark's UI for its REST API)."""
-    endpoint = start_spark_connect(tmp_path_factory.mktemp("spark"))
+    # Spark ends a result stream after this many bytes and the client must
+    # reattach (ReattachExecute): small, so every long result does, many times.
+    endpoint = start_spark_connect(tmp_path_factory.mktemp("spark"),
+                                   conf=["spark.connect.execute.reattachable.senderMaxStreamSize=4m"])
     yield endpoint
     stop_spark_connect(endpoint)
 

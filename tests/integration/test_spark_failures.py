@@ -100,3 +100,82 @@ def test_spark_killed_mid_query_gives_unavailable_then_the_node_serves_again(gua
         assert server.proc.poll() is None  # the node never died
     finally:
         server.stop()
+
+
+# --- TLS: Spark Connect behind a TLS-terminating proxy ----------------------------------
+
+TLS_PROXY = """
+import asyncio, ssl, sys
+cert, key, listen_port, target_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+context.set_alpn_protocols(["h2"])
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+async def handle(client_reader, client_writer):
+    upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target_port)
+    await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", listen_port, ssl=context)
+    print("proxy ready", flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+def make_certificates(directory):
+    """A CA of the test's own and a server certificate for localhost signed by it."""
+    import subprocess
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, cwd=directory)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=squadron test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+        "-out", "server.csr")
+    (directory / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "san.ext", "-out", "server.pem")
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+def test_tls_to_spark_connect(spark_connect, tmp_path):
+    import subprocess
+    import sys
+    from conftest import free_port
+    ca, cert, key = make_certificates(tmp_path)
+    port = free_port()
+    spark_port = int(str(spark_connect).rsplit(":", 1)[1].split("/")[0])
+    proxy = subprocess.Popen([sys.executable, "-c", TLS_PROXY, str(cert), str(key), str(port), str(spark_port)],
+                             stdout=subprocess.PIPE)
+    try:
+        assert proxy.stdout.readline() == b"proxy ready\n"
+        endpoint = f"sc://localhost:{port}"
+        server = ServerProcess(["--port", "0", "--engine", "spark", "--spark-connect", endpoint,
+                                "--spark-connect-tls", "--spark-connect-ca", str(ca)], tmp_path / "squadron.log")
+        try:
+            assert query(server.uri, "SELECT 'over tls' AS how").to_pylist() == [{"how": "over tls"}]
+            assert "tls=true" in server.log()
+        finally:
+            server.stop()
+        # Without our CA the certificate is not trusted: refused, and said so.
+        run = subprocess.run([BIN, "serve", "--port", "0", "--engine", "spark", "--spark-connect", endpoint,
+                              "--spark-connect-tls", "--spark-connect-timeout", "5s"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and f"Spark Connect at {endpoint}" in run.stderr
+        # Plain text to a TLS port does not work either.
+        run = subprocess.run([BIN, "serve", "--port", "0", "--engine", "spark", "--spark-connect", endpoint,
+                              "--spark-connect-timeout", "5s"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and f"Spark Connect at {endpoint}" in run.stderr
+    finally:
+        proxy.kill()
+        proxy.wait()

@@ -14,6 +14,7 @@ import urllib.request
 import adbc_driver_flightsql.dbapi as flightsql
 import adbc_driver_manager
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.flight as flight
 import pytest
 
@@ -24,6 +25,7 @@ from flightsql import (begin_transaction_request, cancel_flight_info_request, de
 WRITER_THAT_DIES = """
 import sys
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.flight as flight
 sys.path.insert(0, sys.argv[2])
 from flightsql import descriptor, statement_ingest, IF_NOT_EXIST_CREATE, IF_EXISTS_FAIL
@@ -338,3 +340,23 @@ def test_every_spark_type_matches_pysparks_to_arrow(spark_server, spark_connect,
         prepared = cur.adbc_execute_schema(EVERY_TYPE)  # GetSchema: Spark's analysis
     if not timezone:  # (ADBC's connection has no session option: Spark's default time zone)
         assert prepared == got.schema
+
+
+# --- long results: reattachable execution ----------------------------------------------
+
+def test_a_long_result_survives_sparks_stream_limits(spark_server, pyspark_session):
+    # The session's Spark ends each result stream after 4 MB
+    # (senderMaxStreamSize, conftest): the server reattaches where it stopped.
+    sql = "SELECT id, id * 7 AS x, CAST(id AS STRING) AS s FROM range(0, 3000000, 1, 6)"
+    client = flight.connect(spark_server.uri)
+    info = client.get_flight_info(descriptor(statement_query(sql)))
+    reader = client.do_get(info.endpoints[0].ticket)
+    rows, checksum = 0, 0
+    for chunk in reader:
+        rows += chunk.data.num_rows
+        checksum += pa.compute.sum(chunk.data.column("x")).as_py() or 0
+    reference = pyspark_session.sql(f"SELECT count(*) AS n, sum(x) AS x FROM ({sql})").toArrow().to_pylist()[0]
+    assert (rows, checksum) == (reference["n"], reference["x"])
+    wait_until(lambda: "event=spark_stream_reattached" in spark_server.log(), "the reattach to be logged")
+    line = [l for l in spark_server.log().splitlines() if "event=spark_stream_reattached" in l][-1]
+    assert "complete=true" in line

@@ -17,6 +17,7 @@
 #include <arrow/util/decimal.h>
 #include <arrow/util/key_value_metadata.h>
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include "common/status.h"
 #include "common/text.h"
@@ -438,6 +439,10 @@ class ExecutionImpl final : public Execution {
       : client_(std::move(client)), operation_id_(std::move(operation_id)) {}
 
   ~ExecutionImpl() override {
+    if (reattaches_ > 0) {
+      spdlog::info("event=spark_stream_reattached operation={} times={} complete={}", operation_id_, reattaches_,
+                   complete_);
+    }
     if (stream_ != nullptr) {
       context_->TryCancel();
       (void)stream_->Finish();
@@ -557,6 +562,8 @@ class ExecutionImpl final : public Execution {
   }
 
   arrow::Status Reattach() {
+    ++reattaches_;
+    spdlog::debug("event=spark_reattach operation={} attempt={}", operation_id_, reattaches_);
     sc::ReattachExecuteRequest request;
     client_->Fill(&request);
     request.set_operation_id(operation_id_);
@@ -648,6 +655,7 @@ class ExecutionImpl final : public Execution {
   std::optional<std::string> last_response_id_;
   std::optional<std::chrono::steady_clock::time_point> retry_since_;
   int unreleased_ = 0;
+  int reattaches_ = 0;
   bool complete_ = false;
   std::atomic<bool> interrupted_{false};
   std::atomic<double> progress_{-1};
