@@ -2,10 +2,10 @@
 serves a Spark result (`squadron serve --engine spark`).
 
 One Spark Connect server (scripts/spark-connect, local[2], a temporary
-warehouse, a free port, a driver heap of SPARK_DRIVER_MEMORY) and one Squadron
-node on it. pyspark's Spark Connect client writes a table of ROWS rows as
-Parquet (bigint, double, decimal, string, timestamp, date). Then, interleaved
-round by round (one uncounted warm-up round first):
+warehouse, a free port, a driver heap of 4g) and one Squadron node on it.
+pyspark's Spark Connect client writes a table of 10M rows as Parquet (bigint,
+double, decimal, string, timestamp, date). Then, interleaved round by round
+(one uncounted warm-up round first):
 
   pyspark        spark.sql("SELECT * FROM t").toArrow(): Spark Connect's own
                  client, straight from the driver (the baseline)
@@ -20,10 +20,13 @@ length of the strings are checked against Spark's own answer. The goal:
 
 (per round: pyspark seconds / Squadron seconds). Each sample also records the
 CPU seconds of the Spark driver (which runs the executors in local mode),
-Squadron and this client process; the section records peak RSS of Squadron
-and of the driver. --quick: 200k rows, one round, no warm-up. Without Java,
-pyspark or a Squadron built with --engine spark, the section is skipped with
-the reason.
+Squadron and this client process, and the cores other work on the machine
+kept busy meanwhile; the section records peak RSS of Squadron and of the
+driver. --quick: 200k rows, one round, no warm-up: a check that the paths work
+and agree, not a measurement. Without Java, pyspark or a Squadron built with
+--engine spark, the section is skipped with the reason.
+
+Environment: SQUADRON_BENCH_SPARK_ROWS (table size), SQUADRON_BENCH_SPARK_DRIVER_MEMORY (4g).
 
 Run on its own: `bench/run --sections spark [--quick] --no-readme --out DIR`.
 """

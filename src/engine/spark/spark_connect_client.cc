@@ -586,7 +586,11 @@ class ExecutionImpl final : public Execution {
           tasks += stage.num_tasks();
           done += stage.done() ? stage.num_tasks() : stage.num_completed_tasks();
         }
-        if (tasks > 0) progress_.store(static_cast<double>(done) / static_cast<double>(tasks));
+        // Spark adds stages as it plans them (adaptive execution): the share
+        // of tasks done can drop; progress is never shown going back.
+        if (tasks > 0) {
+          progress_.store(std::max(progress_.load(), static_cast<double>(done) / static_cast<double>(tasks)));
+        }
         break;
       }
       case sc::ExecutePlanResponse::kResultComplete:
