@@ -93,8 +93,8 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
   WithEnv(serve->add_option("--spark-user", raw->spark_user, "With --engine spark: the user Spark sees"),
           "SQUADRON_SPARK_USER");
   WithEnv(serve->add_option("--spark-connect-timeout", raw->spark_connect_timeout,
-                            "With --engine spark: how long to wait for Spark Connect to answer (at "
-                            "start-up and for each new session) before UNAVAILABLE"),
+                            "With --engine spark: how long to wait for Spark Connect to answer at "
+                            "start-up before exiting with an error"),
           "SQUADRON_SPARK_CONNECT_TIMEOUT");
   WithEnv(serve->add_option("--port", raw->port, "Port to listen on; 0 picks a free port")
               ->check(CLI::Range(0, 65535)),

@@ -56,6 +56,10 @@ def test_spark_killed_mid_query_gives_unavailable_then_the_node_serves_again(gua
     try:
         assert query(server.uri, "SELECT 40 + 2 AS answer").to_pylist() == [{"answer": 42}]
         assert guarded_spark["token"] not in server.log()
+        from test_sessions import Client
+        session = Client(server.uri)  # a client session with its own settings
+        assert session.set_options(timezone="Asia/Tokyo") == {}
+        session.query("CREATE OR REPLACE TEMPORARY VIEW before_restart AS SELECT 1 AS x")
 
         client = flight.connect(server.uri)
         info = client.get_flight_info(descriptor(statement_query(SLOW)))
@@ -98,6 +102,15 @@ def test_spark_killed_mid_query_gives_unavailable_then_the_node_serves_again(gua
                 assert time.monotonic() < deadline, "the node did not serve again after Spark came back"
                 time.sleep(0.5)
         assert server.proc.poll() is None  # the node never died
+        # The client session's Spark session died with Spark: its first
+        # statement says so, and the next runs in a new Spark session with the
+        # client's settings applied again (its temporary view is gone).
+        with pytest.raises(flight.FlightUnavailableError, match="restarted"):
+            session.query("SELECT current_timezone() AS tz")
+        assert session.query("SELECT current_timezone() AS tz").to_pylist() == [{"tz": "Asia/Tokyo"}]
+        with pytest.raises(pa.ArrowInvalid, match="TABLE_OR_VIEW_NOT_FOUND"):
+            session.query("SELECT * FROM before_restart")
+        assert "event=spark_session_lost" in server.log()
     finally:
         server.stop()
 

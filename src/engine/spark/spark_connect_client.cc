@@ -372,11 +372,31 @@ class SparkConnectClient::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<sc::SparkConnectService::Stub> stub;  // thread-safe; shared by sessions
 
+  // The server-side id of the session, as Spark first reported it: sent
+  // back with every request, so a Spark that restarted (and would silently
+  // make a fresh session under the same id, without its settings and views)
+  // refuses the request instead (INVALID_HANDLE.SESSION_CHANGED).
+  struct Observed {
+    std::mutex mutex;
+    std::string server_side_session_id;
+  };
+  std::shared_ptr<Observed> observed = std::make_shared<Observed>();
+
+  void Saw(const std::string& server_side_session_id) const {
+    if (server_side_session_id.empty()) return;
+    std::lock_guard lock(observed->mutex);
+    if (observed->server_side_session_id.empty()) observed->server_side_session_id = server_side_session_id;
+  }
+
   template <typename Request>
   void Fill(Request* request) const {
     request->set_session_id(session_id);
     request->mutable_user_context()->set_user_id(options.user);
     request->set_client_type("squadron");
+    std::lock_guard lock(observed->mutex);
+    if (!observed->server_side_session_id.empty()) {
+      request->set_client_observed_server_side_session_id(observed->server_side_session_id);
+    }
   }
 
   // A call context with the token, and a deadline when given.
@@ -387,13 +407,19 @@ class SparkConnectClient::Impl {
     return context;
   }
 
-  arrow::Status Error(const grpc::Status& status) const { return FromGrpc(status, printable); }
+  /// Set once Spark said it no longer knows this session (it restarted, or
+  /// expired the session): the session must be replaced.
+  std::shared_ptr<std::atomic<bool>> lost = std::make_shared<std::atomic<bool>>(false);
+
+  arrow::Status Error(const grpc::Status& status) const {
+    if (status.error_message().find("INVALID_HANDLE.SESSION") != std::string::npos) lost->store(true);
+    return FromGrpc(status, printable);
+  }
 
   // The session's time zone (timestamps carry it in Arrow).
   arrow::Result<std::string> TimeZone() const {
     sc::ConfigRequest request;
-    request.set_session_id(session_id);
-    request.mutable_user_context()->set_user_id(options.user);
+    Fill(&request);
     request.mutable_operation()->mutable_get()->add_keys("spark.sql.session.timeZone");
     sc::ConfigResponse response;
     auto context = Context(std::chrono::seconds(60));
@@ -574,6 +600,7 @@ class ExecutionImpl final : public Execution {
   }
 
   arrow::Status Handle(sc::ExecutePlanResponse* response) {
+    client_->Saw(response->server_side_session_id());
     if (!response->response_id().empty()) last_response_id_ = response->response_id();
     if (response->has_schema() && schema_ == nullptr) ARROW_RETURN_NOT_OK(SetSchema(response->schema()));
     switch (response->response_type_case()) {
@@ -738,12 +765,15 @@ arrow::Result<std::unique_ptr<SparkConnectClient>> SparkConnectClient::Connect(c
 std::unique_ptr<SparkConnectClient> SparkConnectClient::NewSession() const {
   auto impl = std::make_shared<Impl>(*impl_);
   impl->session_id = NewUuid();
+  impl->lost = std::make_shared<std::atomic<bool>>(false);
+  impl->observed = std::make_shared<Impl::Observed>();
   return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
 }
 
 const std::string& SparkConnectClient::spark_version() const { return impl_->spark_version; }
 const std::string& SparkConnectClient::session_id() const { return impl_->session_id; }
 const std::string& SparkConnectClient::endpoint() const { return impl_->printable; }
+bool SparkConnectClient::lost() const { return impl_->lost->load(); }
 
 namespace {
 
@@ -802,6 +832,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(
   auto context = impl_->Context();
   auto status = impl_->stub->AnalyzePlan(context.get(), request, &response);
   if (!status.ok()) return impl_->Error(status);
+  impl_->Saw(response.server_side_session_id());
   const auto& type = response.schema().schema();
   if (!type.has_struct_()) {
     return Internal(Msg("Spark described a result that is not a struct: ", Clip(type.ShortDebugString(), 500)));

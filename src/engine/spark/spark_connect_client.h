@@ -104,6 +104,9 @@ class SparkConnectClient {
   const std::string& session_id() const;
   /// The endpoint as configured, for messages.
   const std::string& endpoint() const;
+  /// True once Spark answered that it no longer knows this session (it
+  /// restarted or expired it); a new session is needed.
+  bool lost() const;
 
   /// Runs `sql` (ExecutePlan with a SQL relation) with `arguments` bound and
   /// streams its Arrow batches as they arrive from the driver. Spark's errors

@@ -421,6 +421,13 @@ class SparkEngine final : public Engine {
     {
       std::lock_guard lock(mutex_);
       auto& slot = sessions_[settings.client];
+      if (slot != nullptr && slot->client->lost()) {
+        // Spark forgot it (restarted, or expired it): its SETs and temporary
+        // views are gone; start a new one with the client's settings.
+        spdlog::warn("event=spark_session_lost client={} spark_session={}", settings.client,
+                     slot->client->session_id());
+        slot.reset();
+      }
       if (slot == nullptr) {
         slot = std::make_shared<SharedSession>(base_->NewSession());
         spdlog::info("event=spark_session_opened client={} spark_session={}", settings.client,
