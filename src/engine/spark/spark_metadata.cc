@@ -429,12 +429,15 @@ arrow::Result<Dialect> DescribeDialect(SparkConnectClient& client) {
     return keywords.status();
   }
   ARROW_ASSIGN_OR_RAISE(auto functions, Column(client, "SHOW SYSTEM FUNCTIONS", 0));
-  std::sort(functions.begin(), functions.end());
   for (const auto& name : functions) {
     if (Contains(kNumericFunctions, name)) dialect.numeric_functions.push_back(Upper(name));
     if (Contains(kStringFunctions, name)) dialect.string_functions.push_back(Upper(name));
     if (Contains(kDatetimeFunctions, name)) dialect.datetime_functions.push_back(Upper(name));
     if (Contains(kSystemFunctions, name)) dialect.system_functions.push_back(Upper(name));
+  }
+  for (auto* list : {&dialect.numeric_functions, &dialect.string_functions, &dialect.datetime_functions,
+                     &dialect.system_functions}) {
+    std::sort(list->begin(), list->end());
   }
   ARROW_ASSIGN_OR_RAISE(auto ansi, Config(client, "spark.sql.ansi.enabled"));
   dialect.conversions = Conversions(ansi == "true");
