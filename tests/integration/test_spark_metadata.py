@@ -220,6 +220,9 @@ def test_columns_match_pyspark_and_query_results(spark, server):
     assert meta["note"]["ARROW:FLIGHT:SQL:PRECISION"] == "20" and meta["note"]["ARROW:FLIGHT:SQL:REMARKS"] == "free text"
     assert meta["note"]["ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"] == "1"
     assert meta["n"]["ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"] == "0"
+    assert (meta["n"]["ARROW:FLIGHT:SQL:PRECISION"], meta["tiny"]["ARROW:FLIGHT:SQL:PRECISION"]) == ("10", "3")
+    # No precision where Spark has none: clients derive it from the Arrow type.
+    assert "ARROW:FLIGHT:SQL:PRECISION" not in meta["placed"] and "ARROW:FLIGHT:SQL:SCALE" not in meta["n"]
     assert orders.field("amount").type == pa.decimal128(12, 2)
     spans = table_schema(next(r for r in rows if r["table_name"] == "spans"))
     assert [str(t) for t in spans.types] == ["month_interval", "duration[us]"]  # pyarrow has no month_interval()

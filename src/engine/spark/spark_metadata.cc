@@ -144,7 +144,7 @@ std::string NumberAfter(const std::string& type, const std::string& prefix) {
 }
 
 // Precision of a Spark type as JDBC reports it: digits of exact numbers,
-// the declared length of CHAR and VARCHAR, 0 for the rest.
+// the declared length of CHAR and VARCHAR; empty for the rest.
 std::string Precision(const std::string& type) {
   if (StartsWith(type, "decimal(")) return NumberAfter(type, "decimal(");
   if (StartsWith(type, "char(")) return NumberAfter(type, "char(");
@@ -153,7 +153,7 @@ std::string Precision(const std::string& type) {
   if (type == "smallint") return "5";
   if (type == "int") return "10";
   if (type == "bigint") return "19";
-  return "0";
+  return "";
 }
 
 // Text compares case-sensitively unless its collation ignores case
@@ -189,14 +189,18 @@ arrow::Result<std::shared_ptr<arrow::Schema>> Columns(SparkConnectClient& client
         {"ARROW:FLIGHT:SQL:DB_SCHEMA_NAME", table.schema},
         {"ARROW:FLIGHT:SQL:TABLE_NAME", table.name},
         {"ARROW:FLIGHT:SQL:TYPE_NAME", type_name},
-        {"ARROW:FLIGHT:SQL:PRECISION", Precision(type_name)},
-        {"ARROW:FLIGHT:SQL:SCALE", StartsWith(type_name, "decimal(") ? NumberAfter(type_name, ",") : "0"},
         {"ARROW:FLIGHT:SQL:IS_AUTO_INCREMENT", "0"},
         {"ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE", CaseSensitive(type_name) ? "1" : "0"},
         {"ARROW:FLIGHT:SQL:IS_READ_ONLY", read_only ? "1" : "0"},
         {"ARROW:FLIGHT:SQL:IS_SEARCHABLE", "1"},
         {"ARROW:FLIGHT:SQL:REMARKS", known ? comments[row] : ""},
     });
+    // Without a precision (or scale) the JDBC driver derives COLUMN_SIZE
+    // (DECIMAL_DIGITS) from the Arrow type, e.g. 26 (6) for a timestamp.
+    if (auto precision = Precision(type_name); !precision.empty()) {
+      metadata->Append("ARROW:FLIGHT:SQL:PRECISION", precision);
+    }
+    if (StartsWith(type_name, "decimal(")) metadata->Append("ARROW:FLIGHT:SQL:SCALE", NumberAfter(type_name, ","));
     fields.push_back(field->WithMetadata(metadata));
   }
   return arrow::schema(std::move(fields));
