@@ -36,6 +36,10 @@ SETUP = [
     "CREATE TABLE meta_sales_eu.tX1 (v INT) USING parquet",
     "CREATE TABLE meta_salesXeu.MixedCase (Col INT) USING parquet",
     "CREATE TABLE `meta_salesXeu`.`QuotedCase` (v INT) USING parquet",
+    # A view whose table is gone: Spark lists it but cannot analyze it.
+    "CREATE TABLE meta_salesXeu.gone (v INT) USING parquet",
+    "CREATE VIEW meta_salesXeu.broken AS SELECT v FROM meta_salesXeu.gone",
+    "DROP TABLE meta_salesXeu.gone",
 ]
 NAMESPACES = ["meta_sales", "meta_sales_eu", "meta_salesxeu"]
 
@@ -153,7 +157,8 @@ def test_tables_and_views_match_pyspark(spark, server):
         ("spark_catalog", "meta_sales", "orders", "TABLE"), ("spark_catalog", "meta_sales", "spans", "VIEW"),
         ("spark_catalog", "meta_sales_eu", "t_1", "TABLE"), ("spark_catalog", "meta_sales_eu", "tx1", "TABLE"),
         ("spark_catalog", "meta_salesxeu", "mixedcase", "TABLE"),
-        ("spark_catalog", "meta_salesxeu", "quotedcase", "TABLE")}
+        ("spark_catalog", "meta_salesxeu", "quotedcase", "TABLE"),
+        ("spark_catalog", "meta_salesxeu", "broken", "VIEW")}
 
 
 def test_temporary_views_are_session_scoped(spark, server):
@@ -184,8 +189,12 @@ def test_table_patterns_and_types(server, schema, pattern, types, names):
 
 def test_columns_match_pyspark_and_query_results(spark, server):
     rows = fetch(server, get_tables(schema_pattern="meta%", include_schema=True)).to_pylist()
-    assert len(rows) == 8
+    assert len(rows) == 9
+    broken = next(r for r in rows if r["table_name"] == "broken")
+    assert len(table_schema(broken)) == 0 and not accepted(spark, "SELECT * FROM meta_salesxeu.broken")
     for row in rows:
+        if row is broken:
+            continue
         catalog, schema, table = row["catalog_name"], row["db_schema_name"], row["table_name"]
         qualified = f"`{catalog}`.`{schema}`.`{table}`"
         columns = table_schema(row)
@@ -246,8 +255,9 @@ def test_adbc_get_objects_and_table_schema(spark, server):
                         col["column_name"] for col in t["table_columns"] or []]
         want = {}
         for catalog, schema, table, _ in reference_tables(spark):
-            if schema in NAMESPACES:
-                want[(catalog, schema, table)] = [c.name for c in spark.catalog.listColumns(f"{schema}.{table}")]
+            if schema in NAMESPACES:  # the broken view has no columns to give
+                want[(catalog, schema, table)] = [] if table == "broken" else [
+                    c.name for c in spark.catalog.listColumns(f"{schema}.{table}")]
         assert got == want
         catalogs = conn.adbc_get_objects(depth="catalogs").read_all().column("catalog_name").to_pylist()
         assert catalogs == sorted(c.name for c in spark.catalog.listCatalogs())
@@ -291,7 +301,7 @@ def test_sql_info_dialect_is_sparks(spark, server):
 def test_sql_info_identifier_case_and_null_order_as_spark_behaves(spark, server):
     values = {i: v for i, (_, v) in sql_info(server).items()}
     # Spark stored meta_salesXeu.MixedCase and `QuotedCase` in lower case.
-    stored = sorted(t.name for t in spark.catalog.listTables("meta_salesxeu") if not t.isTemporary)
+    stored = sorted(t.name for t in spark.catalog.listTables("meta_salesxeu") if not t.isTemporary and t.tableType != "VIEW")
     assert stored == ["mixedcase", "quotedcase"]
     assert values[503] == values[505] == 3  # SQL_CASE_SENSITIVITY_LOWERCASE
     ascending = [r.x for r in spark.sql("SELECT x FROM VALUES (1), (NULL), (2) AS t(x) ORDER BY x").collect()]

@@ -168,10 +168,14 @@ bool CaseSensitive(const std::string& type) {
 // The columns of one table as Arrow fields with ARROW:FLIGHT:SQL:* metadata:
 // the Arrow types of `SELECT *` (what a query of the table returns), and the
 // type names and comments of DESCRIBE TABLE (Spark's own spelling, e.g.
-// "decimal(12,2)", "varchar(10)", "array<string>").
+// "decimal(12,2)", "varchar(10)", "array<string>"). A view Spark cannot
+// analyze (its table was dropped) has no columns: one broken view must not
+// fail the listing of every other table.
 arrow::Result<std::shared_ptr<arrow::Schema>> Columns(SparkConnectClient& client, const TableEntry& table) {
   const std::string qualified = Qualified(table.catalog, table.schema, table.name);
-  ARROW_ASSIGN_OR_RAISE(auto arrow_schema, client.AnalyzeSchema("SELECT * FROM " + qualified));
+  auto analyzed = client.AnalyzeSchema("SELECT * FROM " + qualified);
+  if (!analyzed.ok() && analyzed.status().IsInvalid() && table.type != "TABLE") return arrow::schema({});
+  ARROW_ASSIGN_OR_RAISE(auto arrow_schema, std::move(analyzed));
   ARROW_ASSIGN_OR_RAISE(auto described, Query(client, "DESCRIBE TABLE " + qualified));
   ARROW_ASSIGN_OR_RAISE(auto names, Strings(*described, 0));
   ARROW_ASSIGN_OR_RAISE(auto types, Strings(*described, 1));
