@@ -124,7 +124,16 @@ struct ForeignKeyColumn {
 };
 
 /// What the engine's SQL dialect offers, for SqlInfo and JDBC's DatabaseMetaData.
+/// The defaults are DuckDB's.
 struct Dialect {
+  /// How the engine treats the case of catalog, schema and table names (the
+  /// SqlSupportedCaseSensitivity values of Flight SQL).
+  enum class IdentifierCase { kUnknown, kCaseInsensitive, kUppercase, kLowercase };
+  /// Where NULLs sort (the SqlNullOrdering values of Flight SQL): high (last
+  /// ascending, first descending), low (first ascending, last descending),
+  /// or at the start or end whatever the direction.
+  enum class NullOrdering { kSortedHigh, kSortedLow, kSortedAtStart, kSortedAtEnd };
+
   /// Upper-case, sorted.
   std::vector<std::string> keywords;
   std::vector<std::string> numeric_functions;
@@ -137,6 +146,19 @@ struct Dialect {
   /// LONGVARCHAR, NUMERIC, REAL, SMALLINT, TIME, TIMESTAMP, TINYINT,
   /// VARBINARY, VARCHAR.
   std::map<std::string, std::vector<std::string>> conversions;
+  /// The character that quotes an identifier (doubled inside it).
+  std::string identifier_quote = "\"";
+  /// Case of unquoted names; DuckDB: case-insensitive, case kept.
+  IdentifierCase identifier_case = IdentifierCase::kCaseInsensitive;
+  /// Case of quoted names.
+  IdentifierCase quoted_identifier_case = IdentifierCase::kCaseInsensitive;
+  /// DuckDB: NULLs last in both directions.
+  NullOrdering null_ordering = NullOrdering::kSortedAtEnd;
+  /// What the engine calls a catalog (JDBC getCatalogTerm).
+  std::string catalog_term = "database";
+  /// True when the engine has transactions (BeginTransaction, commit and
+  /// rollback); false: every statement takes effect on its own.
+  bool transactions = true;
 };
 
 /// One SQL type of the engine, as JDBC's getTypeInfo describes it.

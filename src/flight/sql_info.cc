@@ -183,9 +183,32 @@ std::map<int32_t, std::vector<int32_t>> ConvertMap(const std::map<std::string, s
 
 constexpr int32_t Bit(int position) { return int32_t{1} << position; }
 
+int32_t CaseCode(engine::Dialect::IdentifierCase identifier_case) {
+  using Case = engine::Dialect::IdentifierCase;
+  switch (identifier_case) {
+    case Case::kCaseInsensitive: return pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE;
+    case Case::kUppercase: return pb::SQL_CASE_SENSITIVITY_UPPERCASE;
+    case Case::kLowercase: return pb::SQL_CASE_SENSITIVITY_LOWERCASE;
+    case Case::kUnknown: break;
+  }
+  return pb::SQL_CASE_SENSITIVITY_UNKNOWN;
+}
+
+int32_t NullOrderingCode(engine::Dialect::NullOrdering ordering) {
+  using Ordering = engine::Dialect::NullOrdering;
+  switch (ordering) {
+    case Ordering::kSortedHigh: return pb::SQL_NULLS_SORTED_HIGH;
+    case Ordering::kSortedLow: return pb::SQL_NULLS_SORTED_LOW;
+    case Ordering::kSortedAtStart: return pb::SQL_NULLS_SORTED_AT_START;
+    case Ordering::kSortedAtEnd: break;
+  }
+  return pb::SQL_NULLS_SORTED_AT_END;
+}
+
 }  // namespace
 
 SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
+  const engine::Dialect& dialect = facts.dialect;
   SqlInfoMap info;
   // Server.
   info[pb::FLIGHT_SQL_SERVER_NAME] = std::string("Squadron");
@@ -198,12 +221,13 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   // No Substrait: the protocol asks for null; the union has no null, so empty.
   info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT_MIN_VERSION] = std::string();
   info[pb::FLIGHT_SQL_SERVER_SUBSTRAIT_MAX_VERSION] = std::string();
-  // Transactions yes (BeginTransaction/EndTransaction); savepoints no: DuckDB
-  // has none.
-  info[pb::FLIGHT_SQL_SERVER_TRANSACTION] = static_cast<int32_t>(pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION);
+  // Transactions (BeginTransaction/EndTransaction) where the engine has them;
+  // savepoints no: neither DuckDB nor Spark has any.
+  info[pb::FLIGHT_SQL_SERVER_TRANSACTION] = static_cast<int32_t>(
+      dialect.transactions ? pb::SQL_SUPPORTED_TRANSACTION_TRANSACTION : pb::SQL_SUPPORTED_TRANSACTION_NONE);
   info[pb::FLIGHT_SQL_SERVER_CANCEL] = true;
   info[pb::FLIGHT_SQL_SERVER_BULK_INGESTION] = true;
-  info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = true;
+  info[pb::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED] = dialect.transactions;
   info[pb::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT] = facts.statement_timeout_ms;
   info[pb::FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT] = facts.transaction_timeout_ms;
 
@@ -211,24 +235,24 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_DDL_CATALOG] = false;
   info[pb::SQL_DDL_SCHEMA] = true;
   info[pb::SQL_DDL_TABLE] = true;
-  // DuckDB identifiers are case-insensitive, quoted or not (case is kept).
-  info[pb::SQL_IDENTIFIER_CASE] = static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
-  info[pb::SQL_IDENTIFIER_QUOTE_CHAR] = std::string("\"");
-  info[pb::SQL_QUOTED_IDENTIFIER_CASE] = static_cast<int32_t>(pb::SQL_CASE_SENSITIVITY_CASE_INSENSITIVE);
+  // Identifier case, quoting and NULL order are the engine's (DuckDB: case-
+  // insensitive, case kept, "quotes", NULLs last in both directions).
+  info[pb::SQL_IDENTIFIER_CASE] = CaseCode(dialect.identifier_case);
+  info[pb::SQL_IDENTIFIER_QUOTE_CHAR] = dialect.identifier_quote;
+  info[pb::SQL_QUOTED_IDENTIFIER_CASE] = CaseCode(dialect.quoted_identifier_case);
   info[pb::SQL_ALL_TABLES_ARE_SELECTABLE] = true;
-  // NULLs sort last in both directions (DuckDB's default_null_order).
-  info[pb::SQL_NULL_ORDERING] = static_cast<int32_t>(pb::SQL_NULLS_SORTED_AT_END);
-  info[pb::SQL_KEYWORDS] = facts.dialect.keywords;
-  info[pb::SQL_NUMERIC_FUNCTIONS] = facts.dialect.numeric_functions;
-  info[pb::SQL_STRING_FUNCTIONS] = facts.dialect.string_functions;
-  info[pb::SQL_SYSTEM_FUNCTIONS] = facts.dialect.system_functions;
-  info[pb::SQL_DATETIME_FUNCTIONS] = facts.dialect.datetime_functions;
+  info[pb::SQL_NULL_ORDERING] = NullOrderingCode(dialect.null_ordering);
+  info[pb::SQL_KEYWORDS] = dialect.keywords;
+  info[pb::SQL_NUMERIC_FUNCTIONS] = dialect.numeric_functions;
+  info[pb::SQL_STRING_FUNCTIONS] = dialect.string_functions;
+  info[pb::SQL_SYSTEM_FUNCTIONS] = dialect.system_functions;
+  info[pb::SQL_DATETIME_FUNCTIONS] = dialect.datetime_functions;
   // Catalog browsing patterns: SQL LIKE, with backslash escaping % and _.
   info[pb::SQL_SEARCH_STRING_ESCAPE] = std::string("\\");
   info[pb::SQL_EXTRA_NAME_CHARACTERS] = std::string();
   info[pb::SQL_SUPPORTS_COLUMN_ALIASING] = true;
   info[pb::SQL_NULL_PLUS_NULL_IS_NULL] = true;
-  info[pb::SQL_SUPPORTS_CONVERT] = ConvertMap(facts.dialect.conversions);
+  info[pb::SQL_SUPPORTS_CONVERT] = ConvertMap(dialect.conversions);
   info[pb::SQL_SUPPORTS_TABLE_CORRELATION_NAMES] = true;
   // Correlation names need not differ from table names.
   info[pb::SQL_SUPPORTS_DIFFERENT_TABLE_CORRELATION_NAMES] = false;
@@ -247,7 +271,7 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_OUTER_JOINS_SUPPORT_LEVEL] = Bit(pb::SQL_LIMITED_OUTER_JOINS) | Bit(pb::SQL_FULL_OUTER_JOINS);
   info[pb::SQL_SCHEMA_TERM] = std::string("schema");
   info[pb::SQL_PROCEDURE_TERM] = std::string("procedure");
-  info[pb::SQL_CATALOG_TERM] = std::string("database");
+  info[pb::SQL_CATALOG_TERM] = dialect.catalog_term;
   info[pb::SQL_CATALOG_AT_START] = true;
   // Catalog and schema names qualify tables in CREATE INDEX; DuckDB has no
   // procedures and no privileges.
@@ -271,13 +295,15 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
     info[id] = int64_t{0};
   }
   info[pb::SQL_MAX_ROW_SIZE_INCLUDES_BLOBS] = true;
-  // DuckDB's MVCC gives each transaction a snapshot: repeatable reads. The
-  // spec says int32, but the Flight SQL JDBC driver casts this id to a Long
-  // (Arrow Java's own servers send int64): an int32 here throws in DBeaver.
-  info[pb::SQL_DEFAULT_TRANSACTION_ISOLATION] = static_cast<int64_t>(pb::SQL_TRANSACTION_REPEATABLE_READ);
-  info[pb::SQL_TRANSACTIONS_SUPPORTED] = true;
-  info[pb::SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS] = Bit(pb::SQL_TRANSACTION_REPEATABLE_READ);
-  // DDL is transactional in DuckDB.
+  // DuckDB's MVCC gives each transaction a snapshot: repeatable reads; an
+  // engine without transactions has the level NONE only. The spec says int32,
+  // but the Flight SQL JDBC driver casts this id to a Long (Arrow Java's own
+  // servers send int64): an int32 here throws in DBeaver.
+  const auto isolation = dialect.transactions ? pb::SQL_TRANSACTION_REPEATABLE_READ : pb::SQL_TRANSACTION_NONE;
+  info[pb::SQL_DEFAULT_TRANSACTION_ISOLATION] = static_cast<int64_t>(isolation);
+  info[pb::SQL_TRANSACTIONS_SUPPORTED] = dialect.transactions;
+  info[pb::SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS] = Bit(isolation);
+  // DDL is transactional in DuckDB (without transactions the question does not arise).
   info[pb::SQL_DATA_DEFINITION_CAUSES_TRANSACTION_COMMIT] = false;
   info[pb::SQL_DATA_DEFINITIONS_IN_TRANSACTIONS_IGNORED] = false;
   // Results stream forward only and are read-only.

@@ -41,7 +41,8 @@ struct ServerFacts {
   int32_t statement_timeout_ms = 0;
   /// Idle timeout of transactions, in milliseconds (0: none).
   int32_t transaction_timeout_ms = 0;
-  /// Keywords, functions and conversions of the engine's SQL.
+  /// The engine's SQL: keywords, functions, conversions, quoting, identifier
+  /// case, NULL order, catalog term, transactions.
   engine::Dialect dialect;
 };
 

@@ -71,5 +71,36 @@ TEST(SqlInfoTest, ServerFacts) {
   EXPECT_EQ(values.at(8).index(), 3u);
 }
 
+TEST(SqlInfoTest, DialectFactsComeFromTheEngine) {
+  // The defaults are DuckDB's answers.
+  SqlInfoMap duckdb = MakeServerSqlInfo({"duckdb", "v1.4.4", false, 0, 0, {}});
+  EXPECT_EQ(std::get<std::string>(duckdb.at(504)), "\"");
+  EXPECT_EQ(std::get<int32_t>(duckdb.at(503)), 1);  // case-insensitive
+  EXPECT_EQ(std::get<int32_t>(duckdb.at(507)), 3);  // NULLs at the end
+  EXPECT_EQ(std::get<std::string>(duckdb.at(531)), "database");
+  EXPECT_EQ(std::get<int32_t>(duckdb.at(8)), 1);  // transactions
+  EXPECT_TRUE(std::get<bool>(duckdb.at(563)));
+  EXPECT_EQ(std::get<int64_t>(duckdb.at(562)), 3);  // repeatable read
+
+  engine::Dialect spark;
+  spark.identifier_quote = "`";
+  spark.identifier_case = engine::Dialect::IdentifierCase::kLowercase;
+  spark.quoted_identifier_case = engine::Dialect::IdentifierCase::kLowercase;
+  spark.null_ordering = engine::Dialect::NullOrdering::kSortedLow;
+  spark.catalog_term = "catalog";
+  spark.transactions = false;
+  SqlInfoMap values = MakeServerSqlInfo({"spark", "4.3.0", false, 0, 0, spark});
+  EXPECT_EQ(std::get<std::string>(values.at(504)), "`");
+  EXPECT_EQ(std::get<int32_t>(values.at(503)), 3);  // lower case
+  EXPECT_EQ(std::get<int32_t>(values.at(505)), 3);
+  EXPECT_EQ(std::get<int32_t>(values.at(507)), 1);  // NULLs sorted low
+  EXPECT_EQ(std::get<std::string>(values.at(531)), "catalog");
+  EXPECT_EQ(std::get<int32_t>(values.at(8)), 0);  // SQL_SUPPORTED_TRANSACTION_NONE
+  EXPECT_FALSE(std::get<bool>(values.at(11)));      // ingest transactions
+  EXPECT_FALSE(std::get<bool>(values.at(563)));
+  EXPECT_EQ(std::get<int64_t>(values.at(562)), 0);  // SQL_TRANSACTION_NONE
+  EXPECT_EQ(std::get<int32_t>(values.at(564)), 1);  // only the level NONE
+}
+
 }  // namespace
 }  // namespace squadron::flight
