@@ -159,6 +159,10 @@ struct Dialect {
   /// True when the engine has transactions (BeginTransaction, commit and
   /// rollback); false: every statement takes effect on its own.
   bool transactions = true;
+  /// True when primary keys, foreign keys and CHECK constraints are enforced.
+  bool integrity_constraints = true;
+  /// True when the engine has indexes (CREATE INDEX).
+  bool indexes = true;
 };
 
 /// One SQL type of the engine, as JDBC's getTypeInfo describes it.

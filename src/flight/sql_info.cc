@@ -264,7 +264,7 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_SUPPORTED_GRAMMAR] = Bit(pb::SQL_MINIMUM_GRAMMAR) | Bit(pb::SQL_CORE_GRAMMAR);
   info[pb::SQL_ANSI92_SUPPORTED_LEVEL] = Bit(pb::ANSI92_ENTRY_SQL) | Bit(pb::ANSI92_INTERMEDIATE_SQL);
   // Primary keys, foreign keys, CHECK and NOT NULL constraints.
-  info[pb::SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY] = true;
+  info[pb::SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY] = facts.dialect.integrity_constraints;
   // The spec calls this an ordinal, but the Flight SQL JDBC driver (DBeaver's)
   // reads it as a bitmask of SqlOuterJoinsSupportLevel: set every level
   // DuckDB supports, limited and full, so supportsFullOuterJoins() is true.
@@ -275,8 +275,9 @@ SqlInfoMap MakeServerSqlInfo(const ServerFacts& facts) {
   info[pb::SQL_CATALOG_AT_START] = true;
   // Catalog and schema names qualify tables in CREATE INDEX; DuckDB has no
   // procedures and no privileges.
-  info[pb::SQL_SCHEMAS_SUPPORTED_ACTIONS] = Bit(pb::SQL_ELEMENT_IN_INDEX_DEFINITIONS);
-  info[pb::SQL_CATALOGS_SUPPORTED_ACTIONS] = Bit(pb::SQL_ELEMENT_IN_INDEX_DEFINITIONS);
+  const int32_t in_index = facts.dialect.indexes ? Bit(pb::SQL_ELEMENT_IN_INDEX_DEFINITIONS) : 0;
+  info[pb::SQL_SCHEMAS_SUPPORTED_ACTIONS] = in_index;
+  info[pb::SQL_CATALOGS_SUPPORTED_ACTIONS] = in_index;
   info[pb::SQL_SUPPORTED_POSITIONED_COMMANDS] = int32_t{0};
   info[pb::SQL_SELECT_FOR_UPDATE_SUPPORTED] = false;
   info[pb::SQL_STORED_PROCEDURES_SUPPORTED] = false;

@@ -12,7 +12,9 @@ static engine::Dialect DialectOf(engine::Engine* engine) {
   auto dialect = session.ok() ? (*session)->DescribeDialect() : session.status();
   if (dialect.ok()) return std::move(*dialect);
   spdlog::warn("event=dialect_unavailable error={:?}", ForLog(dialect.status()));
-  return {};
+  engine::Dialect fallback;  // with what the engine itself says
+  fallback.transactions = engine->supports_transactions();
+  return fallback;
 }
 
 FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)

@@ -573,8 +573,8 @@ class ExecutionImpl final : public Execution {
       if (status.ok()) continue;  // Spark ended the stream early on purpose: reattach
       // A stream that broke: retry for a while if the server may come back,
       // unless the operation never started there.
-      const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                             status.error_code() == grpc::StatusCode::INTERNAL;
+      // (Spark's own errors come as INTERNAL, with their error class: final.)
+      const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE;
       if (!transient || !last_response_id_) return client_->Error(status);
       const auto now = std::chrono::steady_clock::now();
       if (!retry_since_) retry_since_ = now;

@@ -462,6 +462,8 @@ arrow::Result<Dialect> DescribeDialect(SparkConnectClient& client) {
   dialect.null_ordering = Dialect::NullOrdering::kSortedLow;
   dialect.catalog_term = "catalog";
   dialect.transactions = false;
+  dialect.integrity_constraints = false;  // Spark enforces no keys or CHECKs on its tables
+  dialect.indexes = false;
   return dialect;
 }
 
