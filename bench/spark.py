@@ -13,8 +13,9 @@ double, decimal, string, timestamp, date). Then, interleaved round by round
                  SQL CommandStatementQuery, DoGet reading every batch
   adbc           Squadron through ADBC (adbc_driver_flightsql, autocommit)
 
-Every path must return the same rows: the row count, sum(id) and the total
-length of the strings are checked against Spark's own answer. The goal:
+Every path must return the same rows: the row count, sum(id), the total
+length of the strings and the sums of the other columns are checked against
+Spark's own answer. The goal:
 
     Squadron throughput / pyspark toArrow() throughput >= 0.9
 
@@ -65,7 +66,12 @@ CREATE_SQL = """CREATE TABLE {table} USING parquet AS SELECT
   TIMESTAMP '2024-01-01 00:00:00' + make_interval(0, 0, 0, 0, 0, 0, id % 31536000) AS ts,
   date_add(DATE '2020-01-01', CAST(id % 3650 AS INT)) AS day
 FROM range({rows})"""
-CHECK_SQL = f"SELECT count(*) AS n, sum(id) AS sum_id, sum(length(label)) AS label_chars FROM {TABLE}"
+# An order-independent checksum of every column, computed by Spark; each path's
+# result must give the same (check_values). x * 2 and amount * 100 are whole;
+# the sums fit in a bigint.
+CHECK_SQL = f"""SELECT count(*) AS n, sum(id) AS sum_id, sum(CAST(x * 2 AS BIGINT)) AS sum_x2,
+  CAST(sum(amount) * 100 AS BIGINT) AS sum_cents, sum(length(label)) AS label_chars,
+  sum(unix_seconds(ts)) AS sum_ts_s, sum(unix_date(day)) AS sum_days FROM {TABLE}"""
 
 
 class Skip(Exception):
@@ -243,15 +249,23 @@ class SparkBench:
 
     @staticmethod
     def check_values(batches):
-        """The order-independent checksum of a result: rows, sum(id), string chars."""
+        """The checksum of CHECK_SQL, computed from a result's batches."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        n = sum_id = chars = 0
+        def total(array):
+            return pc.sum(array).as_py() or 0
+
+        out = dict.fromkeys(["n", "sum_id", "sum_x2", "sum_cents", "label_chars", "sum_ts_s", "sum_days"], 0)
         for b in batches:
-            n += b.num_rows
-            sum_id += pc.sum(b.column("id")).as_py() or 0
-            chars += pc.sum(pc.utf8_length(b.column("label"))).as_py() or 0
-        return {"n": n, "sum_id": sum_id, "label_chars": chars}
+            out["n"] += b.num_rows
+            out["sum_id"] += total(b.column("id"))
+            out["sum_x2"] += total(pc.cast(pc.multiply(b.column("x"), 2), pa.int64()))
+            out["sum_cents"] += int(total(b.column("amount")) * 100)
+            out["label_chars"] += total(pc.utf8_length(b.column("label")))
+            out["sum_ts_s"] += total(pc.divide(pc.cast(b.column("ts"), pa.int64()), 1_000_000))
+            out["sum_days"] += total(pc.cast(b.column("day"), pa.int32()))
+        return out
 
     # --- the run ----------------------------------------------------------------------
 
@@ -429,8 +443,8 @@ def markdown_lines(results, report):
     if s.get("driver_peak_rss_bytes"):
         rss.append(f"Spark driver peak RSS {s['driver_peak_rss_bytes'] / mib:,.0f} MiB")
     arrow_mb = s["samples"]["pyspark"][0]["bytes"] / MB
-    lines += ["", f"Every path returned the same {e['n']:,} rows (sum(id) {e['sum_id']:,}, "
-              f"{e['label_chars']:,} string characters): {arrow_mb:,.0f} MB of Arrow from "
+    lines += ["", f"Every path returned the same {e['n']:,} rows and the same sum of every column "
+              f"(sum(id) {e['sum_id']:,}): {arrow_mb:,.0f} MB of Arrow from "
               f"{s['parquet_bytes'] / MB:,.0f} MB of Parquet. " + "; ".join(rss) + "."]
     types = s.get("schemas", {})
     if len(set(types.values())) > 1:
