@@ -225,6 +225,43 @@ arrow::Status FlightManager::Impl::HandleGet(const fl::ServerCallContext& contex
   return arrow::Status::OK();
 }
 
+namespace {
+
+// The `schema` (base64 of an Arrow IPC schema message) and `partitions` of a
+// begin or plan request.
+arrow::Status ParseShape(const Json& json, std::string_view action, QueryPlan* plan) {
+  ARROW_ASSIGN_OR_RAISE(auto schema_b64, Field<std::string>(json, "schema", action));
+  ARROW_ASSIGN_OR_RAISE(auto schema_ipc, Base64Decode(schema_b64));
+  auto schema_reader = arrow::io::BufferReader::FromString(schema_ipc);
+  arrow::ipc::DictionaryMemo memo;
+  auto schema = arrow::ipc::ReadSchema(schema_reader.get(), &memo);
+  if (!schema.ok()) {
+    return InvalidArgument("Invalid ", action, ": 'schema' is not an Arrow IPC schema: ", schema.status().message());
+  }
+  plan->schema = *schema;
+  ARROW_ASSIGN_OR_RAISE(plan->partitions, Field<int32_t>(json, "partitions", action));
+  if (plan->partitions < 1 || plan->partitions > kMaxPartitions) {
+    return InvalidArgument("Invalid ", action, ": 'partitions' must be within 1..", kMaxPartitions);
+  }
+  return arrow::Status::OK();
+}
+
+// What a driver learns of a begun query (begin's and plan's result).
+arrow::Result<Json> StartedReply(const StartedQuery& started) {
+  Json assignment = Json::array();
+  for (size_t p = 0; p < started.assignment.size(); ++p) {
+    const auto& node = started.serving[started.assignment[p]];
+    assignment.push_back({{"partition", p}, {"node", node.id}, {"uri", node.uri}});
+  }
+  ARROW_ASSIGN_OR_RAISE(auto info_bytes, started.info->SerializeToString());
+  return Json{{"query_id", started.id},
+              {"credential", started.producer_credential},
+              {"assignment", std::move(assignment)},
+              {"flight_info", Base64(info_bytes)}};
+}
+
+}  // namespace
+
 arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, const fl::Action& action,
                                                 std::unique_ptr<fl::ResultStream>* result) {
   const std::string_view body = action.body ? std::string_view(*action.body) : std::string_view();
@@ -235,18 +272,7 @@ arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, co
       return Unauthenticated("Invalid driver credential: only holders of the cluster secret may begin distributed queries");
     }
     QueryPlan plan;
-    ARROW_ASSIGN_OR_RAISE(auto schema_b64, Field<std::string>(json, "schema", action.type));
-    ARROW_ASSIGN_OR_RAISE(auto schema_ipc, Base64Decode(schema_b64));
-    auto schema_reader = arrow::io::BufferReader::FromString(schema_ipc);
-    arrow::ipc::DictionaryMemo memo;
-    auto schema = arrow::ipc::ReadSchema(schema_reader.get(), &memo);
-    if (!schema.ok()) return InvalidArgument("Invalid ", action.type, ": 'schema' is not an Arrow IPC schema: ",
-                                             schema.status().message());
-    plan.schema = *schema;
-    ARROW_ASSIGN_OR_RAISE(plan.partitions, Field<int32_t>(json, "partitions", action.type));
-    if (plan.partitions < 1 || plan.partitions > kMaxPartitions) {
-      return InvalidArgument("Invalid ", action.type, ": 'partitions' must be within 1..", kMaxPartitions);
-    }
+    ARROW_RETURN_NOT_OK(ParseShape(json, action.type, &plan));
     ARROW_ASSIGN_OR_RAISE(plan.ordered, OptionalField<bool>(json, "ordered", false, action.type));
     if (json.contains("nodes")) {
       ARROW_ASSIGN_OR_RAISE(plan.nodes, Field<int>(json, "nodes", action.type));
@@ -261,16 +287,40 @@ arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, co
     ARROW_ASSIGN_OR_RAISE(plan.description,
                           OptionalField<std::string>(json, "description", std::string(), action.type));
     ARROW_ASSIGN_OR_RAISE(auto started, BeginQuery(plan, fl::FlightDescriptor::Command("")));
-    Json assignment = Json::array();
-    for (size_t p = 0; p < started.assignment.size(); ++p) {
-      const auto& node = started.serving[started.assignment[p]];
-      assignment.push_back({{"partition", p}, {"node", node.id}, {"uri", node.uri}});
+    ARROW_ASSIGN_OR_RAISE(auto reply, StartedReply(started));
+    *result = std::make_unique<fl::SimpleResultStream>(JsonResult(std::move(reply)));
+    return arrow::Status::OK();
+  }
+  if (action.type == kPlanAction) {
+    // The driver of a reserved query (ReserveQuery) gives its shape.
+    ARROW_ASSIGN_OR_RAISE(auto query_id, Field<std::string>(json, "query", action.type));
+    ARROW_RETURN_NOT_OK(CheckProducer(query_id, credential));
+    std::unique_ptr<Reservation> reservation;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = reserved_.find(query_id);
+      if (it == reserved_.end()) {
+        return NotFound("Distributed query ", Clip(query_id, 100), " awaits no plan on node ", options_.node_id,
+                        ": it was planned already, withdrawn (its job failed or was cancelled), or reserved "
+                        "on another node");
+      }
+      reservation = std::move(it->second);
+      reserved_.erase(it);
     }
-    ARROW_ASSIGN_OR_RAISE(auto info_bytes, started.info->SerializeToString());
-    *result = std::make_unique<fl::SimpleResultStream>(JsonResult({{"query_id", started.id},
-                                                                   {"credential", started.producer_credential},
-                                                                   {"assignment", std::move(assignment)},
-                                                                   {"flight_info", Base64(info_bytes)}}));
+    QueryPlan plan = reservation->plan;
+    auto begun = [&]() -> arrow::Result<StartedQuery> {
+      ARROW_RETURN_NOT_OK(ParseShape(json, action.type, &plan));
+      return BeginQuery(plan, reservation->descriptor, query_id);
+    }();
+    if (!begun.ok()) {
+      reservation->started.set_value(begun.status());
+      return begun.status();
+    }
+    auto reply = StartedReply(*begun);
+    auto started = std::make_shared<StartedQuery>(std::move(begun).ValueOrDie());
+    reservation->started.set_value(std::move(started));
+    ARROW_RETURN_NOT_OK(reply.status());
+    *result = std::make_unique<fl::SimpleResultStream>(JsonResult(std::move(reply).ValueOrDie()));
     return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto query_id, Field<std::string>(json, "query", action.type));
@@ -328,7 +378,7 @@ arrow::Status FlightManager::HandleGet(const fl::ServerCallContext& context, con
 }
 
 bool FlightManager::IsExchangeAction(std::string_view type) {
-  return type == kBeginAction || type == kCompleteAction || type == kFailAction;
+  return type == kBeginAction || type == kPlanAction || type == kCompleteAction || type == kFailAction;
 }
 
 arrow::Status FlightManager::HandleAction(const fl::ServerCallContext& context, const fl::Action& action,

@@ -133,6 +133,15 @@ FlightManager::Impl::Impl(FlightManagerOptions options, ZooKeeperAddress address
 
 FlightManager::Impl::~Impl() {
   stopping_ = true;
+  {
+    // Whoever waits for a plan learns the node is going away.
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, reservation] : reserved_) {
+      reservation->started.set_value(Unavailable(Msg("Node ", options_.node_id, " left the cluster before distributed query ",
+                                                     id, " was planned")));
+    }
+    reserved_.clear();
+  }
   refresh_.Stop();
   events_.Stop();  // work still queued is dropped; work running finishes
   // Leaving: peers see the member go at once instead of after the session timeout.
@@ -356,7 +365,8 @@ void FlightManager::Impl::Refresh() {
 // --- Impl: the registry ---------------------------------------------------------
 
 arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& plan,
-                                                            const fl::FlightDescriptor& descriptor) {
+                                                            const fl::FlightDescriptor& descriptor,
+                                                            const std::string& id) {
   ARROW_RETURN_NOT_OK(CheckAvailable());
   if (plan.partitions < 1) return InvalidArgument("A distributed query needs at least one partition");
   if (plan.schema == nullptr) return InvalidArgument("A distributed query needs a result schema");
@@ -375,7 +385,7 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
   }
 
   QueryRecord record;
-  record.id = NewQueryId();
+  record.id = id.empty() ? NewQueryId() : id;
   record.coordinator = options_.node_id;
   record.coordinator_registered_ms = registered_ms_.load();
   for (const auto& m : members) {
@@ -742,6 +752,33 @@ arrow::Result<std::unique_ptr<FlightManager>> FlightManager::Join(FlightManagerO
   auto impl = std::make_unique<Impl>(std::move(options), std::move(address), std::move(coordination), std::move(spool));
   ARROW_RETURN_NOT_OK(impl->Start());
   return std::unique_ptr<FlightManager>(new FlightManager(std::move(impl)));
+}
+
+arrow::Result<ReservedQuery> FlightManager::ReserveQuery(const QueryPlan& plan, const fl::FlightDescriptor& descriptor) {
+  ARROW_RETURN_NOT_OK(impl_->CheckAvailable());
+  ReservedQuery reserved;
+  reserved.id = NewQueryId();
+  reserved.producer_credential = impl_->credentials_.ProducerCredential(reserved.id);
+  auto reservation = std::make_unique<Impl::Reservation>();
+  reservation->plan = plan;
+  reservation->descriptor = descriptor;
+  reserved.started = reservation->started.get_future().share();
+  std::lock_guard<std::mutex> lock(impl_->mutex_);
+  impl_->reserved_[reserved.id] = std::move(reservation);
+  return reserved;
+}
+
+bool FlightManager::WithdrawReservation(const std::string& query_id, const arrow::Status& why) {
+  std::unique_ptr<Impl::Reservation> reservation;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex_);
+    auto it = impl_->reserved_.find(query_id);
+    if (it == impl_->reserved_.end()) return false;
+    reservation = std::move(it->second);
+    impl_->reserved_.erase(it);
+  }
+  reservation->started.set_value(why.ok() ? Internal("Reservation withdrawn without a reason") : why);
+  return true;
 }
 
 void FlightManager::Drain() {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -119,6 +120,20 @@ inline constexpr std::string_view kExchangePutPrefix = "squadron.exchange.put:";
 inline constexpr std::string_view kBeginAction = "squadron.exchange.begin";
 inline constexpr std::string_view kCompleteAction = "squadron.exchange.complete";
 inline constexpr std::string_view kFailAction = "squadron.exchange.fail";
+inline constexpr std::string_view kPlanAction = "squadron.exchange.plan";
+
+/// A query whose coordinator is known (this node) but whose partitions and
+/// schema its producers' driver gives later, with squadron.exchange.plan:
+/// Spark decides how many tasks a job has only when it plans it.
+struct ReservedQuery {
+  std::string id;
+  /// What the driver must present with squadron.exchange.plan (and its
+  /// producers with every push, complete and fail).
+  std::string producer_credential;
+  /// Becomes ready when the driver planned the query (the begun query) or
+  /// the reservation was withdrawn (the error given to WithdrawReservation).
+  std::shared_future<arrow::Result<std::shared_ptr<StartedQuery>>> started;
+};
 
 /// One node's membership in a cluster. Thread-safe.
 ///
@@ -159,6 +174,16 @@ class FlightManager {
   /// UNAVAILABLE without a session or without live nodes.
   arrow::Result<StartedQuery> BeginQuery(const QueryPlan& plan,
                                          const arrow::flight::FlightDescriptor& descriptor);
+
+  /// Reserves a query id for a plan given later by its driver
+  /// (squadron.exchange.plan, docs/exchange-protocol.md step 1b). `plan`'s
+  /// partitions and schema are ignored; the rest (ordered, nodes, timeout,
+  /// description) applies. UNAVAILABLE without a session.
+  arrow::Result<ReservedQuery> ReserveQuery(const QueryPlan& plan, const arrow::flight::FlightDescriptor& descriptor);
+
+  /// Withdraws a reservation not planned yet: its `started` becomes `why`.
+  /// False if it was planned (or withdrawn) already.
+  bool WithdrawReservation(const std::string& query_id, const arrow::Status& why);
 
   /// Marks a query COMPLETED with the committed attempt of every partition.
   /// Invalid unless each partition appears exactly once.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -62,7 +63,9 @@ class FlightManager::Impl {
 
   // --- registry (flight_manager.cc) ---
   std::string QueryPath(const std::string& id) const { return queries_path_ + "/" + id; }
-  arrow::Result<StartedQuery> BeginQuery(const QueryPlan& plan, const arrow::flight::FlightDescriptor& descriptor);
+  // `id`: a reserved id (ReserveQuery); empty: a new one.
+  arrow::Result<StartedQuery> BeginQuery(const QueryPlan& plan, const arrow::flight::FlightDescriptor& descriptor,
+                                         const std::string& id = "");
   // Applies `change` to the record with compare-and-set, retrying on races.
   // `change` returns false to leave the record as it is.
   arrow::Result<QueryRecord> Update(const std::string& id, const std::function<bool(QueryRecord*)>& change);
@@ -111,6 +114,12 @@ class FlightManager::Impl {
   bool available_ = false;                      // guarded by mutex_
   std::string unavailable_reason_;              // guarded by mutex_
   std::map<std::string, QueryRecord> tracked_;  // guarded by mutex_: queries this node serves or coordinates
+  struct Reservation {
+    QueryPlan plan;
+    arrow::flight::FlightDescriptor descriptor;
+    std::promise<arrow::Result<std::shared_ptr<StartedQuery>>> started;
+  };
+  std::map<std::string, std::unique_ptr<Reservation>> reserved_;  // guarded by mutex_: queries awaiting their plan
   std::set<std::string> watching_;              // guarded by mutex_: queries with armed watches
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> generation_{0};       // bumped when every watch is re-armed

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include <arrow/api.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/util/base64.h>
+#include <nlohmann/json.hpp>
 
 #include "cluster/credentials.h"
 #include "cluster/flight_manager.h"
@@ -251,6 +255,83 @@ TEST_F(ClusterTest, DeadlineFailsTheQueryAndFinishedOnesAreRemoved) {
   EXPECT_EQ(record.failure, FailureKind::kDeadline);
   // Past the result TTL the registry forgets it.
   EXPECT_TRUE(Eventually([&] { return !store_->Exists("/squadron-test/queries/" + q.id); }, milliseconds(15000)));
+}
+
+// A call context for calling HandleAction directly.
+class FakeCallContext final : public arrow::flight::ServerCallContext {
+ public:
+  const std::string& peer_identity() const override { return empty_; }
+  const std::string& peer() const override { return peer_; }
+  void AddHeader(const std::string&, const std::string&) const override {}
+  void AddTrailer(const std::string&, const std::string&) const override {}
+  arrow::flight::ServerMiddleware* GetMiddleware(const std::string&) const override { return nullptr; }
+  bool is_cancelled() const override { return false; }
+  const arrow::flight::CallHeaders& incoming_headers() const override { return headers_; }
+
+ private:
+  std::string empty_, peer_ = "ipv4:127.0.0.1:1";
+  arrow::flight::CallHeaders headers_;
+};
+
+arrow::Result<nlohmann::json> Act(FlightManager& node, std::string_view type, const nlohmann::json& body) {
+  FakeCallContext context;
+  std::unique_ptr<arrow::flight::ResultStream> results;
+  ARROW_RETURN_NOT_OK(node.HandleAction(context, {std::string(type), arrow::Buffer::FromString(body.dump())},
+                                        &results));
+  ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+  return nlohmann::json::parse(result->body->ToString());
+}
+
+std::string SchemaBase64(const std::shared_ptr<arrow::Schema>& schema) {
+  auto buffer = arrow::ipc::SerializeSchema(*schema).ValueOrDie();
+  return arrow::util::base64_encode(buffer->ToString());
+}
+
+TEST_F(ClusterTest, ReservedQueryIsBegunWhenItsDriverPlansIt) {
+  ASSERT_OK_AND_ASSIGN(auto a, Join("n1"));
+  ASSERT_OK_AND_ASSIGN(auto b, Join("n2"));
+  ASSERT_TRUE(Eventually([&] { return a->Members().size() == 2; }));
+  QueryPlan shape;
+  shape.ordered = true;
+  shape.description = "SELECT * FROM t ORDER BY x";
+  ASSERT_OK_AND_ASSIGN(auto reserved, a->ReserveQuery(shape, arrow::flight::FlightDescriptor::Command("q")));
+  EXPECT_EQ(reserved.started.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  const auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  // Only the query's credential plans it, and only on the node that reserved it.
+  auto wrong = Act(*a, kPlanAction, {{"query", reserved.id}, {"credential", "00"}, {"partitions", 4},
+                                     {"schema", SchemaBase64(schema)}});
+  EXPECT_EQ(wrong.status().code(), arrow::StatusCode::IOError) << wrong.status().ToString();  // UNAUTHENTICATED
+  nlohmann::json plan = {{"query", reserved.id}, {"credential", reserved.producer_credential},
+                         {"partitions", 4}, {"schema", SchemaBase64(schema)}};
+  auto elsewhere = Act(*b, kPlanAction, plan);
+  EXPECT_TRUE(elsewhere.status().IsKeyError()) << elsewhere.status().ToString();
+  ASSERT_OK_AND_ASSIGN(auto reply, Act(*a, kPlanAction, plan));
+  EXPECT_EQ(reply["query_id"], reserved.id);
+  EXPECT_EQ(reply["assignment"].size(), 4u);
+  EXPECT_EQ(reply["assignment"][0]["node"], reply["assignment"][1]["node"]);  // ordered: contiguous ranges
+  ASSERT_EQ(reserved.started.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const auto& started = reserved.started.get();
+  ASSERT_OK(started.status());
+  EXPECT_EQ((*started)->id, reserved.id);
+  EXPECT_TRUE((*started)->info->ordered());
+  EXPECT_EQ(StateOf(*b, reserved.id), QueryState::kRunning);
+  // Planned once only.
+  EXPECT_TRUE(Act(*a, kPlanAction, plan).status().IsKeyError());
+  ASSERT_OK(a->CompleteQuery(reserved.id, {{0, 0}, {1, 0}, {2, 0}, {3, 0}}));
+}
+
+TEST_F(ClusterTest, WithdrawnReservationGivesItsReason) {
+  ASSERT_OK_AND_ASSIGN(auto a, Join("n1"));
+  ASSERT_OK_AND_ASSIGN(auto reserved, a->ReserveQuery(QueryPlan{}, arrow::flight::FlightDescriptor::Command("q")));
+  EXPECT_TRUE(a->WithdrawReservation(reserved.id, arrow::Status::Invalid("Spark: [PARSE_SYNTAX_ERROR]")));
+  EXPECT_FALSE(a->WithdrawReservation(reserved.id, arrow::Status::Invalid("again")));
+  const auto& started = reserved.started.get();
+  EXPECT_TRUE(started.status().IsInvalid());
+  EXPECT_NE(started.status().message().find("PARSE_SYNTAX_ERROR"), std::string::npos);
+  // A reservation still open when the node leaves is answered too.
+  ASSERT_OK_AND_ASSIGN(auto pending, a->ReserveQuery(QueryPlan{}, arrow::flight::FlightDescriptor::Command("q")));
+  a.reset();
+  EXPECT_TRUE(pending.started.get().status().IsIOError());  // UNAVAILABLE
 }
 
 TEST(QueryRecordTest, JsonRoundTrip) {
