@@ -54,6 +54,8 @@ struct RawServeOptions {
   std::string advertise_uri;
   std::string cluster_session_timeout = "10s";
   std::string spool_memory = "256MiB";
+  std::string distribute = "auto";
+  std::string distribute_min_size = "64MiB";
   std::string spool_dir;
   std::string spool_disk = "10GiB";
   std::vector<std::string> data_paths;
@@ -205,6 +207,16 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "ZooKeeper session timeout: a node that dies leaves the cluster, and its "
                             "queries fail, this long after"),
           "SQUADRON_CLUSTER_SESSION_TIMEOUT");
+  WithEnv(serve->add_option("--distribute", raw->distribute,
+                            "In a cluster with --engine spark: which queries run distributed, Spark's "
+                            "executors pushing the result into the nodes: auto (those Spark's optimizer "
+                            "expects to return at least --distribute-min-size), always, never")
+              ->check(CLI::IsMember({"auto", "always", "never"})),
+          "SQUADRON_DISTRIBUTE");
+  WithEnv(serve->add_option("--distribute-min-size", raw->distribute_min_size,
+                            "With --distribute auto: the estimated result size from which a query runs "
+                            "distributed (e.g. 64MiB); smaller results come through the Spark driver"),
+          "SQUADRON_DISTRIBUTE_MIN_SIZE");
   WithEnv(serve->add_option("--spool-memory", raw->spool_memory,
                             "Memory for batches producers push into this node (cluster exchange) "
                             "before they go to --spool-dir"),
@@ -339,6 +351,10 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   options.cluster.advertise_uri = raw.advertise_uri;
   ARROW_ASSIGN_OR_RAISE(options.cluster.session_timeout, ParseDuration(raw.cluster_session_timeout));
   ARROW_ASSIGN_OR_RAISE(options.cluster.spool.memory_bytes, ParseByteSize(raw.spool_memory));
+  options.flight.distribute = raw.distribute == "always" ? flight::FlightSqlOptions::Distribute::kAlways
+                              : raw.distribute == "never" ? flight::FlightSqlOptions::Distribute::kNever
+                                                          : flight::FlightSqlOptions::Distribute::kAuto;
+  ARROW_ASSIGN_OR_RAISE(options.flight.distribute_min_bytes, ParseByteSize(raw.distribute_min_size));
   ARROW_ASSIGN_OR_RAISE(options.cluster.spool.disk_bytes, ParseByteSize(raw.spool_disk));
   if (!raw.spool_dir.empty()) {
     options.cluster.spool.dir = raw.spool_dir;

@@ -45,6 +45,14 @@ class ResultStream {
   virtual bool Advance(std::chrono::steady_clock::time_point /*deadline*/) { return true; }
 };
 
+/// What the optimizer expects of a query's result.
+struct ResultEstimate {
+  /// Its size in bytes, when the engine has statistics.
+  std::optional<int64_t> bytes;
+  /// The result is sorted (a global ORDER BY at its root).
+  bool ordered = false;
+};
+
 /// What a statement takes and returns, known before it runs.
 struct StatementDescription {
   /// Schema of the rows it returns (for DDL/DML, DuckDB's count column).
@@ -256,6 +264,21 @@ class Session {
 
   /// Interrupts the running statement, if any. Thread-safe.
   virtual void Interrupt() = 0;
+
+  /// What the engine's optimizer expects of a query's result, without
+  /// running it. Unimplemented where the engine cannot say.
+  virtual arrow::Result<ResultEstimate> Estimate(const std::string& /*sql*/) {
+    return arrow::Status::NotImplemented("This engine gives no estimate of a result");
+  }
+
+  /// Runs `sql` and writes its result through the engine's data source
+  /// `format` with `options` (Spark: DataFrameWriter format/options/save in
+  /// append mode), returning when the write has ended. Interrupt() stops
+  /// it. Unimplemented for engines without pluggable writers.
+  virtual arrow::Status WriteTo(const std::string& /*sql*/, const std::string& /*format*/,
+                                const std::map<std::string, std::string>& /*options*/) {
+    return arrow::Status::NotImplemented("This engine cannot write a result to a data source");
+  }
 };
 
 /// Settings a client session applies to every connection it opens.

@@ -39,10 +39,14 @@ FlightSqlServer::Impl::Impl(engine::Engine* engine, FlightSqlOptions options)
   maintenance_.Start(interval, [this] {
     ReleaseExpiredSessions();
     polls_.size();  // drops finished polls past their expiry
+    CheckDistributed();
   });
 }
 
-FlightSqlServer::Impl::~Impl() { ReleaseResults(); }
+FlightSqlServer::Impl::~Impl() {
+  StopDistributed();
+  ReleaseResults();
+}
 
 arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
                             std::unique_ptr<fl::FlightInfo>* info) {
@@ -53,6 +57,11 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
     if (routed_caller) return ExecuteQuery(context, *routed_caller, nullptr, query->query, {}, descriptor, info);
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
     if (transaction == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto distributed, Distribute(context, caller, query->query, descriptor));
+      if (distributed) {
+        *info = std::move(distributed);
+        return arrow::Status::OK();
+      }
       ARROW_ASSIGN_OR_RAISE(auto routed, Route(caller, query->query, descriptor));
       if (routed) {
         *info = std::move(routed);
@@ -67,6 +76,13 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
     // The handle stays here; a statement without parameters may still run
     // elsewhere (ADBC and the JDBC driver prepare every query).
+    if (transaction == nullptr && statement.parameters.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto distributed, Distribute(context, caller, statement.sql, descriptor));
+      if (distributed) {
+        *info = std::move(distributed);
+        return arrow::Status::OK();
+      }
+    }
     if (transaction == nullptr && statement.parameters.empty() && statement.description.read_only) {
       ARROW_ASSIGN_OR_RAISE(auto routed, Route(caller, statement.sql, descriptor, /*read_only=*/true));
       if (routed) {

@@ -54,6 +54,11 @@ struct FlightSqlOptions {
   /// IPC body compression of query results when neither the DoGet call nor
   /// the session asks for one.
   arrow::Compression::type ipc_compression = arrow::Compression::UNCOMPRESSED;
+  /// In a cluster, on an engine whose executors can push results into the
+  /// nodes (Spark): which queries run distributed. kAuto: those the engine's
+  /// optimizer expects to return at least distribute_min_bytes.
+  enum class Distribute { kAuto, kAlways, kNever } distribute = Distribute::kAuto;
+  int64_t distribute_min_bytes = int64_t{64} << 20;
 };
 
 /// Serves Flight SQL commands from an engine.

@@ -151,4 +151,146 @@ bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
   return cancelled;
 }
 
+
+// --- distributed queries: the engine's executors push into the nodes ------------------
+
+namespace {
+
+// Statements that only read: the ones worth distributing.
+bool LooksLikeQuery(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {  // skip blanks and comments
+    if (std::isspace(static_cast<unsigned char>(sql[i]))) {
+      ++i;
+    } else if (sql.substr(i, 2) == "--") {
+      i = sql.find('\n', i);
+      if (i == std::string_view::npos) return false;
+    } else if (sql.substr(i, 2) == "/*") {
+      i = sql.find("*/", i);
+      if (i == std::string_view::npos) return false;
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
+    word.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
+  }
+  return word == "SELECT" || word == "WITH" || word == "TABLE" || word == "VALUES" || word == "FROM" ||
+         (word.empty() && i < sql.size() && sql[i] == '(');
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Distribute(const fl::ServerCallContext& context,
+                                                                                const Caller& caller,
+                                                                                const std::string& sql,
+                                                                                const fl::FlightDescriptor& descriptor) {
+  auto* cluster = cluster_.load();
+  if (cluster == nullptr || options_.distribute == FlightSqlOptions::Distribute::kNever) return nullptr;
+  if (!LooksLikeQuery(sql)) return nullptr;
+  ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
+  auto estimate = session->Estimate(sql);
+  if (estimate.status().IsNotImplemented()) return nullptr;  // this engine has no distributed writer
+  ARROW_RETURN_NOT_OK(estimate.status());                     // bad SQL: Spark's message
+  if (options_.distribute == FlightSqlOptions::Distribute::kAuto &&
+      estimate->bytes.value_or(0) < options_.distribute_min_bytes) {
+    return nullptr;  // small: through the driver
+  }
+  const auto start = Clock::now();
+  cluster::QueryPlan shape;
+  shape.ordered = estimate->ordered;
+  shape.description = Clip(sql, 2000);
+  const auto timeout = caller.session.query_timeout.value_or(options_.query_timeout);
+  if (timeout.count() > 0) shape.timeout = timeout;
+  ARROW_ASSIGN_OR_RAISE(auto reserved, cluster->ReserveQuery(shape, descriptor));
+  const std::map<std::string, std::string> writer_options = {
+      {"squadron.query", reserved.id},
+      {"squadron.coordinator", cluster->advertise_uri()},
+      {"squadron.credential", reserved.producer_credential},
+      {"squadron.ordered", estimate->ordered ? "true" : "false"},
+  };
+  auto write = std::make_shared<DistributedWrite>();
+  write->query_id = reserved.id;
+  write->session = std::move(session);
+  {
+    std::lock_guard<std::mutex> lock(distributed_mutex_);
+    distributed_[reserved.id] = write;
+  }
+  // The engine's write job runs until its producers have pushed every
+  // partition; its driver plans the query (squadron.exchange.plan) first.
+  write->thread = std::thread([write, cluster, sql, writer_options] {
+    auto status = write->session->WriteTo(sql, "squadron", writer_options);
+    if (!status.ok()) {
+      if (!cluster->WithdrawReservation(write->query_id, status)) {
+        (void)cluster->FailQuery(write->query_id, status.message());
+      }
+      spdlog::info("event=distributed_write_failed query={} error={:?}", write->query_id, ForLog(status));
+    } else if (cluster->WithdrawReservation(write->query_id,
+                                            Internal("The engine's write job ended without planning the query "
+                                                     "(no squadron writer ran: is the connector on its classpath?)"))) {
+      spdlog::warn("event=distributed_write_unplanned query={}", write->query_id);
+    }
+    write->done = true;
+  });
+  // Wait for the plan, the job's failure, the client going away or the deadline.
+  const auto deadline = timeout.count() > 0 ? start + timeout : Clock::time_point::max();
+  while (reserved.started.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    const bool gone = context.is_cancelled();
+    if (gone || Clock::now() >= deadline) {
+      const auto why = gone ? Cancelled("Query cancelled: the client went away before it was planned")
+                            : DeadlineExceeded("Query exceeded its timeout before it was planned");
+      if (cluster->WithdrawReservation(reserved.id, why)) write->session->Interrupt();
+    }
+  }
+  const auto& started = reserved.started.get();
+  if (!started.ok()) {
+    write->session->Interrupt();
+    return started.status();
+  }
+  spdlog::info("event=query_distributed query={} ms={:.1f} nodes={} ordered={} estimated_bytes={} sql={:?}",
+               reserved.id, MillisSince(start), (*started)->serving.size(), estimate->ordered,
+               estimate->bytes.value_or(-1), ForLog(sql));
+  return std::make_unique<fl::FlightInfo>(*(*started)->info);
+}
+
+void FlightSqlServer::Impl::CheckDistributed() {
+  auto* cluster = cluster_.load();
+  std::vector<std::shared_ptr<DistributedWrite>> writes;
+  {
+    std::lock_guard<std::mutex> lock(distributed_mutex_);
+    for (auto it = distributed_.begin(); it != distributed_.end();) {
+      if (it->second->done) {
+        it->second->thread.join();
+        it = distributed_.erase(it);
+      } else {
+        writes.push_back(it->second);
+        ++it;
+      }
+    }
+  }
+  if (cluster == nullptr) return;
+  for (const auto& write : writes) {
+    auto record = cluster->GetQuery(write->query_id);
+    if (record.ok() && record->ended()) {
+      spdlog::info("event=distributed_write_interrupted query={} state={}", write->query_id,
+                   cluster::QueryStateName(record->state));
+      write->session->Interrupt();
+    }
+  }
+}
+
+void FlightSqlServer::Impl::StopDistributed() {
+  std::map<std::string, std::shared_ptr<DistributedWrite>> writes;
+  {
+    std::lock_guard<std::mutex> lock(distributed_mutex_);
+    writes.swap(distributed_);
+  }
+  for (auto& [id, write] : writes) write->session->Interrupt();
+  for (auto& [id, write] : writes) {
+    if (write->thread.joinable()) write->thread.join();
+  }
+}
+
 }  // namespace squadron::flight

@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -241,7 +242,10 @@ class FlightSqlServer::Impl {
 
   void ReleaseResults();
 
-  void SetCluster(cluster::FlightManager* cluster) { cluster_.store(cluster); }
+  void SetCluster(cluster::FlightManager* cluster) {
+    if (cluster == nullptr) StopDistributed();
+    cluster_.store(cluster);
+  }
 
   int64_t Load() const {
     return executing_.load() + static_cast<int64_t>(results_.size() + stream_slots_.open());
@@ -363,6 +367,18 @@ class FlightSqlServer::Impl {
   // `descriptor` is the client's; the peer is sent the SQL as a statement.
   // `read_only`: known already (a prepared statement's description), or
   // found by preparing the statement here when a peer is chosen.
+  // Runs a query distributed when the rule (options_.distribute) says so:
+  // reserves it in the cluster, starts the engine's write into the nodes,
+  // and returns its FlightInfo once the engine planned it; null to run it
+  // here as usual.
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Distribute(const fl::ServerCallContext& context,
+                                                            const Caller& caller, const std::string& sql,
+                                                            const fl::FlightDescriptor& descriptor);
+  // Interrupts the engine writes of distributed queries that ended (cancelled,
+  // failed, past their deadline) and joins finished ones.
+  void CheckDistributed();
+  // Interrupts and joins every distributed write (the cluster is leaving).
+  void StopDistributed();
   arrow::Result<std::unique_ptr<fl::FlightInfo>> Route(const Caller& caller, const std::string& sql,
                                                        const fl::FlightDescriptor& descriptor,
                                                        std::optional<bool> read_only = std::nullopt);
@@ -391,6 +407,15 @@ class FlightSqlServer::Impl {
   const SqlInfoMap sql_info_;
   // The cluster this node belongs to, or null (borrowed; see SetCluster).
   std::atomic<cluster::FlightManager*> cluster_{nullptr};
+  // Engine writes of distributed queries this node coordinates.
+  struct DistributedWrite {
+    std::string query_id;
+    std::unique_ptr<engine::Session> session;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  std::mutex distributed_mutex_;
+  std::map<std::string, std::shared_ptr<DistributedWrite>> distributed_;  // GUARDED_BY(distributed_mutex_)
   // GetFlightInfo calls executing a query now (part of Load()).
   std::atomic<int64_t> executing_{0};
   // Queries this node has routed to each peer and not yet had answered:

@@ -143,7 +143,10 @@ arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const fl::Action& action, 
 arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info, bool forwarded) {
   if (auto* cluster = cluster_.load()) {
     ARROW_ASSIGN_OR_RAISE(auto distributed, cluster->CancelFlightInfo(info));
-    if (distributed) return *distributed;
+    if (distributed) {
+      CheckDistributed();  // a write this node runs for it stops now
+      return *distributed;
+    }
     if (!forwarded && CancelOnPeers(info)) return true;
   }
   bool cancelled = false;

@@ -482,12 +482,9 @@ class ExecutionImpl final : public Execution {
     context_ = client_->Context();
     stream_ = client_->stub->ExecutePlan(context_.get(), request);
     if (request.plan().has_command()) {
-      // A command returns no rows: run it to the end.
+      // A command returns no rows; reading it to the end waits for it.
       schema_ = arrow::schema({});
-      while (true) {
-        ARROW_ASSIGN_OR_RAISE(bool more, Pull());
-        if (!more) return arrow::Status::OK();
-      }
+      return arrow::Status::OK();
     }
     // Up to the schema: Spark sends it once the plan is analysed, before
     // running it (or, failing that, the first Arrow batch carries it).
@@ -819,6 +816,49 @@ arrow::Status SparkConnectClient::WriteLocalRelation(std::string data, const std
     ARROW_RETURN_NOT_OK(execution->ReadNext(&batch));
   } while (batch != nullptr);
   return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<Execution>> SparkConnectClient::StartWrite(
+    const std::string& sql, const std::string& format, const std::map<std::string, std::string>& options) {
+  sc::Plan plan;
+  auto* write = plan.mutable_command()->mutable_write_operation();
+  write->mutable_input()->mutable_sql()->set_query(sql);
+  write->set_source(format);
+  write->set_mode(sc::WriteOperation::SAVE_MODE_APPEND);
+  for (const auto& [key, value] : options) (*write->mutable_options())[key] = value;
+  return Run(impl_, std::move(plan));
+}
+
+arrow::Result<SparkConnectClient::PlanEstimate> SparkConnectClient::Estimate(const std::string& sql) {
+  sc::AnalyzePlanRequest request;
+  impl_->Fill(&request);
+  request.mutable_explain()->mutable_plan()->mutable_root()->mutable_sql()->set_query(sql);
+  request.mutable_explain()->set_explain_mode(sc::AnalyzePlanRequest::Explain::EXPLAIN_MODE_COST);
+  sc::AnalyzePlanResponse response;
+  auto context = impl_->Context();
+  auto status = impl_->stub->AnalyzePlan(context.get(), request, &response);
+  if (!status.ok()) return impl_->Error(status);
+  // The optimized plan's root line, e.g.
+  //   Sort [y#1L DESC NULLS LAST], true, Statistics(sizeInBytes=114.4 MiB)
+  const std::string& text = response.explain().explain_string();
+  PlanEstimate estimate;
+  constexpr std::string_view kHeader = "== Optimized Logical Plan ==\n";
+  const auto start = text.find(kHeader);
+  if (start == std::string::npos) return estimate;
+  const auto line_start = start + kHeader.size();
+  const std::string root = text.substr(line_start, text.find('\n', line_start) - line_start);
+  estimate.ordered = root.rfind("Sort ", 0) == 0 && root.find("], true") != std::string::npos;
+  static const std::regex kSize("sizeInBytes=([0-9.]+(?:E[0-9]+)?) ?(B|KiB|MiB|GiB|TiB|PiB|EiB)");
+  std::smatch match;
+  if (std::regex_search(root, match, kSize)) {
+    static const std::map<std::string, double> kUnits = {{"B", 1.0},          {"KiB", 1024.0},
+                                                         {"MiB", 1048576.0},  {"GiB", 1073741824.0},
+                                                         {"TiB", 1099511627776.0}, {"PiB", 1125899906842624.0},
+                                                         {"EiB", 1152921504606846976.0}};
+    const double bytes = std::stod(match[1].str()) * kUnits.at(match[2].str());
+    estimate.bytes = bytes >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
+  }
+  return estimate;
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> SparkConnectClient::AnalyzeSchema(const std::string& sql,

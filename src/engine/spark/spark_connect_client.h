@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,6 +119,21 @@ class SparkConnectClient {
   /// `table` with DataFrameWriter semantics: save_as_table creates it (or
   /// appends, with append), else insertInto.
   arrow::Status WriteLocalRelation(std::string data, const std::string& table, bool save_as_table);
+
+  /// Starts writing `sql`'s result with DataFrameWriter semantics:
+  /// format(`format`).options(`options`).mode("append").save(). Reading the
+  /// returned execution to its end waits for the write job. Errors as
+  /// Execute.
+  arrow::Result<std::shared_ptr<Execution>> StartWrite(const std::string& sql, const std::string& format,
+                                                       const std::map<std::string, std::string>& options);
+
+  /// Spark's optimizer's view of `sql`'s result (AnalyzePlan explain, cost
+  /// mode): its estimated size and whether a global sort is at its root.
+  struct PlanEstimate {
+    std::optional<int64_t> bytes;
+    bool ordered = false;
+  };
+  arrow::Result<PlanEstimate> Estimate(const std::string& sql);
 
   /// The Arrow schema of `sql`'s result, from Spark's analysis (AnalyzePlan)
   /// without running it, mapped as Spark maps its types to Arrow; each field

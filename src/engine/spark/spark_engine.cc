@@ -250,14 +250,34 @@ class SparkSession final : public Session {
     if (running) running->Interrupt();
   }
 
+  arrow::Result<ResultEstimate> Estimate(const std::string& sql) override {
+    ARROW_ASSIGN_OR_RAISE(auto estimate, client_.Estimate(sql));
+    return ResultEstimate{estimate.bytes, estimate.ordered};
+  }
+
+  arrow::Status WriteTo(const std::string& sql, const std::string& format,
+                        const std::map<std::string, std::string>& options) override {
+    ARROW_ASSIGN_OR_RAISE(auto execution, Track([&] { return client_.StartWrite(sql, format, options); }));
+    auto status = Drain(*execution);
+    Finish(execution);
+    return status;
+  }
+
   // Starts one run of `sql`: the operation Interrupt() and Progress() follow.
   arrow::Result<std::shared_ptr<spark::Execution>> Start(const std::string& sql,
                                                          const spark::SqlArguments& arguments) {
+    return Track([&] { return client_.Execute(sql, arguments); });
+  }
+
+  // Starts an operation with `start` and makes it the one Interrupt() and
+  // Progress() follow.
+  template <typename StartFn>
+  arrow::Result<std::shared_ptr<spark::Execution>> Track(StartFn start) {
     {
       std::lock_guard lock(mutex_);
       if (interrupted_) return Cancelled("The statement was interrupted");
     }
-    ARROW_ASSIGN_OR_RAISE(auto execution, client_.Execute(sql, arguments));
+    ARROW_ASSIGN_OR_RAISE(auto execution, start());
     std::shared_ptr<spark::Execution> started = execution;
     bool interrupted;
     {

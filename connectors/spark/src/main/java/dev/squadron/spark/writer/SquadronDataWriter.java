@@ -1,0 +1,280 @@
+package dev.squadron.spark.writer;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import com.google.gson.JsonObject;
+import dev.squadron.spark.flight.FlightConnectionOptions;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.FlightDescriptor;
+import org.apache.arrow.flight.PutResult;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.connector.write.DataWriter;
+import org.apache.spark.sql.connector.write.WriterCommitMessage;
+import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.util.ArrowUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One task attempt: converts rows with Spark's ArrowWriter and pushes them
+ * with DoPut to the partition's node (docs/exchange-protocol.md step 2).
+ * Used by the task's thread only.
+ */
+final class SquadronDataWriter implements DataWriter<InternalRow> {
+  private static final Logger LOG = LoggerFactory.getLogger(SquadronDataWriter.class);
+  /** How often (in rows) the batch's byte size is checked. */
+  private static final int SIZE_CHECK_ROWS = 1024;
+  /** How long commit and abort wait for the node's answer. */
+  private static final long ANSWER_TIMEOUT_S = 300;
+
+  private final SquadronWriterFactory factory;
+  private final int partition;
+  private final long attempt;
+  private final String uri;
+  /** Batches after which this attempt throws (tests); -1 never. */
+  private final int failAfterBatches;
+  private final BufferAllocator allocator;
+  private final VectorSchemaRoot root;
+  private final ArrowWriter arrowWriter;
+  private final Answer answer = new Answer();
+  private final Object ready = new Object();
+  private FlightClient client;
+  private FlightClient.ClientStreamListener stream;
+  /** The stream ended: committed, aborted or cancelled. */
+  private boolean ended;
+  private int rowsInBatch;
+  private long rows;
+  private long batches;
+
+  SquadronDataWriter(SquadronWriterFactory factory, int partition, long taskId) {
+    this.factory = factory;
+    this.partition = partition;
+    this.attempt = taskId;
+    this.uri = factory.uris[partition];
+    TaskContext task = TaskContext.get();
+    boolean firstAttempt = task == null || task.attemptNumber() == 0;
+    this.failAfterBatches = firstAttempt && partition == factory.options.failFirstAttemptOfPartition
+        ? factory.options.failAfterBatches : -1;
+    this.allocator = ArrowUtils.rootAllocator().newChildAllocator(
+        "squadron-writer-p" + partition + "-a" + taskId, 0, Long.MAX_VALUE);
+    try {
+      this.root = VectorSchemaRoot.create(
+          SquadronBatchWrite.arrowSchema(factory.schema, factory.timeZone, factory.largeVarTypes), allocator);
+      this.arrowWriter = ArrowWriter.create(root);
+    } catch (RuntimeException e) {
+      allocator.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public void write(InternalRow row) throws IOException {
+    start();
+    arrowWriter.write(row);
+    rowsInBatch++;
+    if (rowsInBatch >= factory.options.batchRows
+        || (rowsInBatch % SIZE_CHECK_ROWS == 0 && arrowWriter.sizeInBytes() >= factory.options.batchBytes)) {
+      flush();
+    }
+  }
+
+  @Override
+  public WriterCommitMessage commit() throws IOException {
+    start();
+    if (rowsInBatch > 0) flush();
+    awaitReady();
+    stream.putMetadata(buffer(ExchangeMessages.commitMarker()));
+    stream.completed();
+    ended = true;
+    stream.getResult();  // the node's status: throws when it refused the commit
+    JsonObject result = answer.await();
+    if (result == null || !result.has("committed") || !result.get("committed").getAsBoolean()) {
+      throw new IOException("squadron: node " + uri + " did not commit partition " + partition + " attempt "
+          + attempt + ": " + result);
+    }
+    LOG.info("squadron: pushed partition {} attempt {} to {}: {} batches, {} rows (node counted {}); "
+            + "executor {} host {} pid {}", partition, attempt, uri, batches, rows,
+        result.has("rows") ? result.get("rows").getAsLong() : -1, executorId(), host(), pid());
+    return new SquadronCommitMessage(partition, attempt, uri, rows, batches);
+  }
+
+  @Override
+  public void abort() {
+    LOG.warn("squadron: aborting partition {} attempt {} to {} after {} batches, {} rows; executor {} host {} pid {}",
+        partition, attempt, uri, batches, rows, executorId(), host(), pid());
+    if (stream == null || ended) return;
+    ended = true;
+    try {
+      stream.putMetadata(buffer(ExchangeMessages.abortMarker(
+          "Spark task attempt " + attempt + " of partition " + partition + " aborted")));
+      stream.completed();
+      answer.await();
+    } catch (Exception e) {
+      // The node drops an attempt whose stream breaks, too.
+      stream.error(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    try {
+      if (stream != null && !ended) {
+        ended = true;
+        stream.error(new IOException("squadron: task closed before commit"));
+      }
+      if (client != null) client.close();
+    } catch (Exception e) {
+      LOG.warn("squadron: closing the stream of partition {} attempt {}: {}", partition, attempt, e.toString());
+    } finally {
+      root.close();
+      allocator.close();
+    }
+  }
+
+  /** Opens the DoPut stream (once): an empty partition still pushes its schema and commits. */
+  private void start() throws IOException {
+    if (stream != null) return;
+    if (attempt > Integer.MAX_VALUE) {
+      throw new IOException("squadron: task attempt id " + attempt + " exceeds the protocol's 32-bit attempt");
+    }
+    client = factory.options.connection.open(allocator, uri);
+    FlightDescriptor descriptor = FlightDescriptor.command(
+        ExchangeMessages.putCommand(factory.options.query, partition, attempt, factory.credential));
+    stream = client.startPut(descriptor, root, answer,
+        FlightConnectionOptions.callOptions(factory.options.connection.headers()));
+    stream.setOnReadyHandler(() -> {
+      synchronized (ready) {
+        ready.notifyAll();
+      }
+    });
+  }
+
+  private void flush() throws IOException {
+    arrowWriter.finish();
+    awaitReady();
+    stream.putNext();  // copies the buffers (zero-copy is off): the vectors are reused
+    arrowWriter.reset();
+    batches++;
+    rows += rowsInBatch;
+    rowsInBatch = 0;
+    if (failAfterBatches >= 0 && batches >= failAfterBatches) {
+      throw new IOException("squadron.test.failFirstAttemptOfPartition: attempt " + attempt + " of partition "
+          + partition + " fails after " + batches + " batches, as the test asked");
+    }
+  }
+
+  /** Waits for gRPC's flow control (the node's spool applies backpressure) instead of spinning. */
+  private void awaitReady() throws IOException {
+    synchronized (ready) {
+      while (!stream.isReady() && !answer.isDone()) {
+        try {
+          ready.wait(100);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new InterruptedIOException("squadron: interrupted while the node " + uri + " applied backpressure");
+        }
+      }
+    }
+  }
+
+  private ArrowBuf buffer(byte[] bytes) {
+    ArrowBuf buf = allocator.buffer(bytes.length);
+    buf.setBytes(0, bytes);
+    return buf;  // the stream takes it and frees it once sent
+  }
+
+  private static String executorId() {
+    SparkEnv env = SparkEnv.get();
+    return env == null ? "?" : env.executorId();
+  }
+
+  private static String host() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      return "?";
+    }
+  }
+
+  private static long pid() {
+    return ProcessHandle.current().pid();
+  }
+
+  /** The node's PutResult and the call's end; callbacks run on gRPC threads. */
+  private static final class Answer implements FlightClient.PutListener {
+    private final CountDownLatch done = new CountDownLatch(1);
+    private volatile JsonObject result;
+    private volatile Throwable error;
+
+    @Override
+    public void onNext(PutResult value) {
+      try (PutResult owned = value) {
+        ArrowBuf metadata = owned.getApplicationMetadata();
+        if (metadata != null && metadata.readableBytes() > 0) {
+          byte[] bytes = new byte[(int) metadata.readableBytes()];
+          metadata.getBytes(0, bytes);
+          result = ExchangeMessages.parsePutResult(bytes);
+        }
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      error = t;
+      done.countDown();
+    }
+
+    @Override
+    public void onCompleted() {
+      done.countDown();
+    }
+
+    /** Ends the busy-wait of Arrow's putNext once the call is over. */
+    @Override
+    public boolean isCancelled() {
+      return done.getCount() == 0;
+    }
+
+    /** Waits for the call's end; throws the node's status when it ended in error. */
+    @Override
+    public void getResult() {
+      try {
+        if (!done.await(ANSWER_TIMEOUT_S, TimeUnit.SECONDS)) {
+          throw new IllegalStateException("squadron: the node gave no answer in " + ANSWER_TIMEOUT_S + " s");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("squadron: interrupted while waiting for the node's answer", e);
+      }
+      if (error instanceof RuntimeException) throw (RuntimeException) error;
+      if (error != null) throw new IllegalStateException("squadron: the push failed: " + error, error);
+    }
+
+    boolean isDone() {
+      return done.getCount() == 0;
+    }
+
+    JsonObject await() throws IOException {
+      try {
+        if (!done.await(ANSWER_TIMEOUT_S, TimeUnit.SECONDS)) {
+          throw new IOException("squadron: the node gave no answer in " + ANSWER_TIMEOUT_S + " s");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("squadron: interrupted while waiting for the node's answer");
+      }
+      if (error != null) throw new IOException("squadron: the node refused the push: " + error.getMessage(), error);
+      return result;
+    }
+  }
+}
