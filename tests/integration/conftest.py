@@ -208,6 +208,16 @@ def pyspark_session(spark_connect):
     reference Spark results are compared with (toArrow())."""
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.remote(str(spark_connect)).getOrCreate()
+    spark = SparkSession.builder.remote(str(spark_connect)).create()  # its own, never shared with others
     yield spark
     spark.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_server(spark_connect, tmp_path_factory):
+    """A Squadron node with --engine spark on the session's Spark Connect
+    server, for the tests of one module."""
+    server = ServerProcess(["--port", "0", "--engine", "spark", "--spark-connect", spark_connect],
+                           tmp_path_factory.mktemp("spark-node") / "squadron.log")
+    yield server
+    server.stop()

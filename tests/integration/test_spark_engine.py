@@ -28,13 +28,6 @@ def as_columns(table):
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
-@pytest.fixture(scope="module")
-def spark_server(spark_connect, tmp_path_factory):
-    from conftest import ServerProcess
-    log = tmp_path_factory.mktemp("spark-engine") / "squadron.log"
-    server = ServerProcess(["--port", "0", "--engine", "spark", "--spark-connect", spark_connect], log)
-    yield server
-    server.stop()
 
 
 def test_statement_query_through_pyarrow(spark_server):

@@ -28,7 +28,7 @@ FIXTURE = [
 def test_jdbc_metadata_walk_on_spark(spark_connect, start_server):
     from pyspark.sql import SparkSession
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
-    spark = SparkSession.builder.remote(spark_connect).getOrCreate()
+    spark = SparkSession.builder.remote(spark_connect).create()  # its own: it is stopped below
     for sql in FIXTURE:
         spark.sql(sql).collect()
     try:

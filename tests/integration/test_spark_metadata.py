@@ -50,7 +50,7 @@ def spark(spark_connect):
     from pyspark.sql import SparkSession
     # Spark's failed analyses (expected here) are logged by pyspark in full.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
-    session = SparkSession.builder.remote(spark_connect).getOrCreate()
+    session = SparkSession.builder.remote(spark_connect).create()  # its own: it is stopped below
     for namespace in NAMESPACES:
         session.sql(f"DROP NAMESPACE IF EXISTS {namespace} CASCADE").collect()
     for sql in SETUP:

@@ -42,17 +42,8 @@ sys.stdin.read()  # killed here, mid-stream
 # A query that computes for many seconds before its one row: a Spark job of
 # thousands of tasks.
 SLOW = "SELECT sum(hash(id)) AS h FROM range(0, 200000000000, 1, 4000)"
-# One that computes for a few seconds, in two stages, for progress.
-PROGRESS = "SELECT count(DISTINCT hash(id) % 1000) AS n FROM range(0, 600000000, 1, 24)"
 
 
-@pytest.fixture(scope="module")
-def spark_server(spark_connect, tmp_path_factory):
-    from conftest import ServerProcess
-    log = tmp_path_factory.mktemp("spark-statements") / "squadron.log"
-    server = ServerProcess(["--port", "0", "--engine", "spark", "--spark-connect", spark_connect], log)
-    yield server
-    server.stop()
 
 
 def connect(server):
@@ -265,25 +256,6 @@ def test_query_timeout_interrupts_spark(spark_connect, tmp_path):
         wait_until(lambda: running_jobs(spark_connect) == [], "Spark to have no running job")
     finally:
         server.stop()
-
-
-def test_poll_reports_sparks_progress(spark_server, pyspark_session):
-    with connect(spark_server) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(**{"adbc.statement.exec.incremental": "true"})
-        out = {}
-        worker = threading.Thread(target=lambda: out.setdefault("r", cur.adbc_execute_partitions(PROGRESS)))
-        worker.start()
-        seen = []
-        while worker.is_alive():
-            seen.append(cur.adbc_statement.get_option_float("adbc.statement.exec.progress"))
-            time.sleep(0.1)
-        worker.join()
-        partitions, _ = out["r"]
-        assert any(0 < p < 1 for p in seen), seen  # Spark's stages and tasks, while it ran
-        assert all(0 <= p <= 1 for p in seen)
-        cur.adbc_read_partition(partitions[0])
-        got = cur.fetch_arrow_table()
-    same(got, pyspark_session.sql(PROGRESS).toArrow())
 
 
 # --- types ---------------------------------------------------------------------
