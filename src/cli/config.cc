@@ -56,6 +56,7 @@ struct RawServeOptions {
   std::string spool_memory = "256MiB";
   std::string distribute = "auto";
   std::string distribute_min_size = "64MiB";
+  std::vector<std::string> spark_writer_options;
   std::string spool_dir;
   std::string spool_disk = "10GiB";
   std::vector<std::string> data_paths;
@@ -217,6 +218,9 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "With --distribute auto: the estimated result size from which a query runs "
                             "distributed (e.g. 64MiB); smaller results come through the Spark driver"),
           "SQUADRON_DISTRIBUTE_MIN_SIZE");
+  serve->add_option("--spark-writer-option", raw->spark_writer_options,
+                    "KEY=VALUE passed to the Spark connector's writer of distributed results (e.g. "
+                    "squadron.batchRows=65536; repeatable; docs/spark.md lists them)");
   WithEnv(serve->add_option("--spool-memory", raw->spool_memory,
                             "Memory for batches producers push into this node (cluster exchange) "
                             "before they go to --spool-dir"),
@@ -355,6 +359,13 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
                               : raw.distribute == "never" ? flight::FlightSqlOptions::Distribute::kNever
                                                           : flight::FlightSqlOptions::Distribute::kAuto;
   ARROW_ASSIGN_OR_RAISE(options.flight.distribute_min_bytes, ParseByteSize(raw.distribute_min_size));
+  for (const auto& item : raw.spark_writer_options) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return arrow::Status::Invalid("--spark-writer-option '", item, "': expected KEY=VALUE");
+    }
+    options.flight.writer_options[item.substr(0, eq)] = item.substr(eq + 1);
+  }
   ARROW_ASSIGN_OR_RAISE(options.cluster.spool.disk_bytes, ParseByteSize(raw.spool_disk));
   if (!raw.spool_dir.empty()) {
     options.cluster.spool.dir = raw.spool_dir;

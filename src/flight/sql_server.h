@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -59,6 +60,9 @@ struct FlightSqlOptions {
   /// optimizer expects to return at least distribute_min_bytes.
   enum class Distribute { kAuto, kAlways, kNever } distribute = Distribute::kAuto;
   int64_t distribute_min_bytes = int64_t{64} << 20;
+  /// Extra options for the engine's writer of distributed results (the
+  /// Spark connector's squadron.* options, e.g. squadron.batchRows).
+  std::map<std::string, std::string> writer_options;
 };
 
 /// Serves Flight SQL commands from an engine.

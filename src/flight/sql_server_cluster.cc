@@ -205,12 +205,15 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Distribute
   const auto timeout = caller.session.query_timeout.value_or(options_.query_timeout);
   if (timeout.count() > 0) shape.timeout = timeout;
   ARROW_ASSIGN_OR_RAISE(auto reserved, cluster->ReserveQuery(shape, descriptor));
-  const std::map<std::string, std::string> writer_options = {
+  std::map<std::string, std::string> writer_options = options_.writer_options;
+  for (auto& [key, value] : std::map<std::string, std::string>{
       {"squadron.query", reserved.id},
       {"squadron.coordinator", cluster->advertise_uri()},
       {"squadron.credential", reserved.producer_credential},
       {"squadron.ordered", estimate->ordered ? "true" : "false"},
-  };
+  }) {
+    writer_options.insert_or_assign(key, value);  // never overridden by --spark-writer-option
+  }
   auto write = std::make_shared<DistributedWrite>();
   write->query_id = reserved.id;
   write->session = std::move(session);
