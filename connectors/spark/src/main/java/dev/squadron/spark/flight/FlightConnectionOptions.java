@@ -53,16 +53,14 @@ public final class FlightConnectionOptions implements Serializable {
 
   private final String username;
   private final String password;
-  private final String token;
   private final boolean tlsSkipVerify;
   private final byte[] trustedCertificates;
   private final Map<String, String> headers;
 
-  private FlightConnectionOptions(String username, String password, String token, boolean tlsSkipVerify,
+  private FlightConnectionOptions(String username, String password, boolean tlsSkipVerify,
                                   byte[] trustedCertificates, Map<String, String> headers) {
     this.username = username;
     this.password = password;
-    this.token = token;
     this.tlsSkipVerify = tlsSkipVerify;
     this.trustedCertificates = trustedCertificates;
     this.headers = headers;
@@ -99,12 +97,12 @@ public final class FlightConnectionOptions implements Serializable {
       }
     }
     if (token != null) headers.put(AUTHORIZATION, "Bearer " + token);
-    return new FlightConnectionOptions(username, password, token, skipVerify, pem, headers);
+    return new FlightConnectionOptions(username, password, skipVerify, pem, headers);
   }
 
   /** No credentials, no TLS settings, no headers. */
   public static FlightConnectionOptions none() {
-    return new FlightConnectionOptions(null, null, null, false, null, Map.of());
+    return new FlightConnectionOptions(null, null, false, null, Map.of());
   }
 
   private static String get(Map<String, String> options, String key) {

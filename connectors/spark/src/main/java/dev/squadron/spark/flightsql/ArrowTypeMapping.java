@@ -34,11 +34,19 @@ import org.apache.spark.sql.util.ArrowUtils;
  * timestamp[s]/[ms] (to microseconds), time32/time64[us] (time(6)), and
  * dictionary-encoded columns (decoded, as their value type).
  *
+ * <p>Extension types are read as their storage type, except
+ * {@code arrow.opaque} (bytes only the sender can interpret).
+ *
  * <p>Anything else (large_list, fixed_size_list, unions, run-end encoding,
  * decimal256 beyond precision 38, a conversion inside a nested type) fails
  * with an {@link IllegalArgumentException} naming the column.
  */
 public final class ArrowTypeMapping {
+  /** Field metadata of Arrow extension types; other extensions are read as their storage type. */
+  private static final String EXTENSION_NAME = "ARROW:extension:name";
+  private static final String EXTENSION_METADATA = "ARROW:extension:metadata";
+  private static final String OPAQUE = "arrow.opaque";
+
   private ArrowTypeMapping() {}
 
   /** The Spark schema of a result. Throws IllegalArgumentException naming an unsupported column. */
@@ -72,6 +80,11 @@ public final class ArrowTypeMapping {
 
   private static DataType valueType(Field field, String path, boolean topLevel) {
     ArrowType type = field.getType();
+    String extension = field.getMetadata().get(EXTENSION_NAME);
+    if (OPAQUE.equals(extension)) {
+      // Bytes only the sender can interpret (DuckDB's UHUGEINT, ...): no value to give.
+      throw unsupported(path, "arrow.opaque " + field.getMetadata().getOrDefault(EXTENSION_METADATA, ""));
+    }
     DataType converted = convertedType(type);
     if (converted != null) {
       if (!topLevel) {

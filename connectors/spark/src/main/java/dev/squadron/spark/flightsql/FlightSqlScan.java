@@ -71,10 +71,6 @@ final class FlightSqlScan implements Scan, Batch {
     return this;
   }
 
-  PushedQuery query() {
-    return query;
-  }
-
   @Override
   public synchronized InputPartition[] planInputPartitions() {
     if (partitions != null) return partitions;
@@ -88,7 +84,8 @@ final class FlightSqlScan implements Scan, Batch {
       } finally {
         session.client.close();
       }
-      checkSchema(ArrowTypeMapping.toSparkSchema(info.getSchema()));
+      checkSchema(ArrowTypeMapping.toSparkSchema(info.getSchemaOptional().orElseThrow(
+          () -> new IllegalStateException("flightsql: the server's FlightInfo has no schema"))));
       List<InputPartition> planned = new ArrayList<>();
       for (FlightEndpoint endpoint : info.getEndpoints()) {
         List<String> uris = new ArrayList<>();

@@ -54,7 +54,9 @@ public final class FlightSqlSource implements TableProvider, DataSourceRegister 
         } catch (FlightRuntimeException e) {
           if (e.status().code() != FlightStatusCode.UNIMPLEMENTED) throw e;
           // Without GetSchema the query runs once for its schema.
-          return session.client.getInfo(FlightSqlCommands.statementQuery(options.query), callOptions).getSchema();
+          return session.client.getInfo(FlightSqlCommands.statementQuery(options.query), callOptions)
+              .getSchemaOptional()
+              .orElseThrow(() -> new IllegalStateException("flightsql: the server's FlightInfo has no schema"));
         }
       } finally {
         session.client.close();

@@ -35,7 +35,9 @@ final class FlightSqlTable implements SupportsRead {
     return "flightsql " + options.uri;
   }
 
+  /** Spark's built-in sources still give schema(); columns() derives from it. */
   @Override
+  @SuppressWarnings("deprecation")
   public StructType schema() {
     return schema;
   }

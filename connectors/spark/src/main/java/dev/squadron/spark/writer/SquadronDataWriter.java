@@ -6,6 +6,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 import com.google.gson.JsonObject;
 import dev.squadron.spark.flight.FlightConnectionOptions;
@@ -34,6 +35,8 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private static final Logger LOG = LoggerFactory.getLogger(SquadronDataWriter.class);
   /** How often (in rows) the batch's byte size is checked. */
   private static final int SIZE_CHECK_ROWS = 1024;
+  /** How often a task blocked by backpressure looks again. */
+  private static final long READY_POLL_NANOS = 200_000;
   /** How long commit and abort wait for the node's answer. */
   private static final long ANSWER_TIMEOUT_S = 300;
 
@@ -47,7 +50,6 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private final VectorSchemaRoot root;
   private final ArrowWriter arrowWriter;
   private final Answer answer = new Answer();
-  private final Object ready = new Object();
   private FlightClient client;
   private FlightClient.ClientStreamListener stream;
   /** The stream ended: committed, aborted or cancelled. */
@@ -152,11 +154,6 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
         ExchangeMessages.putCommand(factory.options.query, partition, attempt, factory.credential));
     stream = client.startPut(descriptor, root, answer,
         FlightConnectionOptions.callOptions(factory.options.connection.headers()));
-    stream.setOnReadyHandler(() -> {
-      synchronized (ready) {
-        ready.notifyAll();
-      }
-    });
   }
 
   private void flush() throws IOException {
@@ -173,16 +170,17 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
     }
   }
 
-  /** Waits for gRPC's flow control (the node's spool applies backpressure) instead of spinning. */
+  /**
+   * Waits for gRPC's flow control (a full spool on the node applies
+   * backpressure) by parking, instead of Arrow's busy-wait in putNext. (An
+   * on-ready handler cannot be set once startPut has started the call.)
+   */
   private void awaitReady() throws IOException {
-    synchronized (ready) {
-      while (!stream.isReady() && !answer.isDone()) {
-        try {
-          ready.wait(100);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new InterruptedIOException("squadron: interrupted while the node " + uri + " applied backpressure");
-        }
+    while (!stream.isReady() && !answer.isDone()) {
+      LockSupport.parkNanos(READY_POLL_NANOS);
+      if (Thread.interrupted()) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("squadron: interrupted while the node " + uri + " applied backpressure");
       }
     }
   }
@@ -190,6 +188,7 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private ArrowBuf buffer(byte[] bytes) {
     ArrowBuf buf = allocator.buffer(bytes.length);
     buf.setBytes(0, bytes);
+    buf.writerIndex(bytes.length);  // Flight sends the readable bytes only
     return buf;  // the stream takes it and frees it once sent
   }
 
@@ -218,13 +217,12 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
 
     @Override
     public void onNext(PutResult value) {
-      try (PutResult owned = value) {
-        ArrowBuf metadata = owned.getApplicationMetadata();
-        if (metadata != null && metadata.readableBytes() > 0) {
-          byte[] bytes = new byte[(int) metadata.readableBytes()];
-          metadata.getBytes(0, bytes);
-          result = ExchangeMessages.parsePutResult(bytes);
-        }
+      // Borrowed: Arrow closes the PutResult when this returns.
+      ArrowBuf metadata = value.getApplicationMetadata();
+      if (metadata != null && metadata.readableBytes() > 0) {
+        byte[] bytes = new byte[(int) metadata.readableBytes()];
+        metadata.getBytes(0, bytes);
+        result = ExchangeMessages.parsePutResult(bytes);
       }
     }
 

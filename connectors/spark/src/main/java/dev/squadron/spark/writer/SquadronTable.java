@@ -24,7 +24,9 @@ final class SquadronTable implements SupportsWrite {
     return "squadron";
   }
 
+  /** Spark's built-in sources still give schema(); columns() derives from it. */
   @Override
+  @SuppressWarnings("deprecation")
   public StructType schema() {
     return schema;
   }

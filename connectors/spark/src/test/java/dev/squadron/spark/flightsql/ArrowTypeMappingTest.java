@@ -115,6 +115,11 @@ class ArrowTypeMappingTest {
     e = assertThrows(IllegalArgumentException.class,
         () -> map(ArrowType.Struct.INSTANCE, field("deep", ArrowType.LargeList.INSTANCE, field("i", ArrowType.Utf8.INSTANCE))));
     assertTrue(e.getMessage().contains("column 'c.deep'"), e.getMessage());
+    Field opaque = new Field("u", new FieldType(true, new ArrowType.FixedSizeBinary(16), null,
+        java.util.Map.of("ARROW:extension:name", "arrow.opaque",
+            "ARROW:extension:metadata", "{\"type_name\":\"uhugeint\"}")), null);
+    e = assertThrows(IllegalArgumentException.class, () -> ArrowTypeMapping.toSparkSchema(new Schema(List.of(opaque))));
+    assertTrue(e.getMessage().contains("column 'u'") && e.getMessage().contains("uhugeint"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> map(new ArrowType.Interval(IntervalUnit.DAY_TIME)));
     assertTrue(e.getMessage().contains("column 'c'"), e.getMessage());
   }

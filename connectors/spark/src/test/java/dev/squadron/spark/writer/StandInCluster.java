@@ -185,7 +185,7 @@ final class StandInCluster implements AutoCloseable {
               metadata.getBytes(0, bytes);
               JsonObject marker = json(bytes);
               a.end = marker.has("commit") ? "commit" : "abort: " + marker.get("abort").getAsString();
-              break;
+              continue;
             }
             VectorSchemaRoot root = stream.getRoot();
             a.batches++;
@@ -193,6 +193,7 @@ final class StandInCluster implements AutoCloseable {
             BigIntVector first = (BigIntVector) root.getVector(0);
             for (int i = 0; i < root.getRowCount(); i++) a.sum += first.isNull(i) ? 0 : first.get(i);
           }
+          stream.close();  // frees the last metadata buffer it holds
         } catch (Exception e) {
           a.end = "broken: " + e;
           ack.onError(CallStatus.CANCELLED.withCause(e).toRuntimeException());
@@ -215,7 +216,10 @@ final class StandInCluster implements AutoCloseable {
         byte[] bytes = reply.toString().getBytes(StandardCharsets.UTF_8);
         ArrowBuf buf = allocator.buffer(bytes.length);
         buf.setBytes(0, bytes);
-        ack.onNext(PutResult.metadata(buf));  // takes the buffer
+        buf.writerIndex(bytes.length);
+        try (PutResult result = PutResult.metadata(buf)) {  // the server side does not free it
+          ack.onNext(result);
+        }
         ack.onCompleted();
       };
     }
