@@ -142,7 +142,7 @@ class SparkEndpoint(str):
     proc = None
 
 
-def start_spark_connect(work, port=None, conf=()):
+def start_spark_connect(work, port=None, conf=(), master=None, env=None):
     """Starts scripts/spark-connect (local[2]) in `work`, with extra `conf`
     (key=value strings) and Spark's UI on a free port; waits until it listens.
     Returns a SparkEndpoint; stop it with stop_spark_connect."""
@@ -153,7 +153,8 @@ def start_spark_connect(work, port=None, conf=()):
         extra += ["--conf", item]
     log = open(work / "spark.log", "ab")
     proc = subprocess.Popen([str(ROOT / "scripts" / "spark-connect"), "--port", str(port), "--warehouse",
-                             str(work / "warehouse"), "--", *extra], stdout=subprocess.PIPE, stderr=log, cwd=work)
+                             str(work / "warehouse"), *(["--master", master] if master else []), "--", *extra],
+                            stdout=subprocess.PIPE, stderr=log, cwd=work, env={**os.environ, **(env or {})})
     log.close()
     deadline = time.monotonic() + 180
     line = b""

@@ -3,7 +3,13 @@ executors pushing into the nodes) and which come through the driver, and what
 a client sees when the distributed write cannot start. Real ZooKeeper, real
 Spark Connect, two nodes."""
 
+import concurrent.futures
+import glob
+import os
+import subprocess
+
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.flight as flight
 import pytest
 
@@ -60,3 +66,144 @@ def test_distribute_never_keeps_every_query_on_the_driver(spark_cluster, pyspark
     info, table = query(n1.uri, sql)
     assert len(info.endpoints) == 1 and table.num_rows == 3000000
     assert "event=query_distributed" not in n1.log()
+
+
+# --- end to end: Spark's executors push into the nodes ------------------------------------
+
+@pytest.fixture(scope="module")
+def connector_spark(tmp_path_factory):
+    """Spark Connect on local-cluster[2,1,1024] (two executor JVMs) with the
+    Squadron connector on its classpath."""
+    from conftest import ROOT, start_spark_connect, stop_spark_connect
+    jar = subprocess.run([str(ROOT / "scripts" / "build-connector")], capture_output=True, text=True,
+                         timeout=900)
+    assert jar.returncode == 0, jar.stderr[-4000:]
+    work = tmp_path_factory.mktemp("spark-cluster")
+    spark = start_spark_connect(work, conf=[f"spark.jars={jar.stdout.strip()}",
+                                            "spark.task.maxFailures=4"],
+                                master="local-cluster[2,1,1024]")
+    spark.work = work
+    yield spark
+    logs = app_work_dir(spark)
+    stop_spark_connect(spark)
+    # local-cluster's workers keep the executors' logs under SPARK_HOME/work.
+    import shutil
+    shutil.rmtree(logs, ignore_errors=True)
+
+
+@pytest.fixture
+def pushing_cluster(zookeeper, tmp_path, secret_file, connector_spark):
+    c = Cluster(zookeeper.connect_string, tmp_path, secret_file)
+    common = ("--engine", "spark", "--spark-connect", str(connector_spark), "--distribute", "always")
+    # n1 coordinates with a fault: the first attempt of partition 1 throws
+    # after pushing one batch (Spark retries it); n2 without.
+    n1 = c.start("n1", *common, "--spark-writer-option", "squadron.test.failFirstAttemptOfPartition=1",
+                 "--spark-writer-option", "squadron.test.failAfterBatches=1",
+                 "--spark-writer-option", "squadron.batchRows=4096")
+    n2 = c.start("n2", *common)
+    wait_members(c, ["n1", "n2"])
+    yield c, n1, n2
+    c.stop()
+
+
+def read_parallel(info):
+    def read(endpoint):
+        client = flight.connect(endpoint.locations[0])
+        return client.do_get(endpoint.ticket).read_all()
+    with concurrent.futures.ThreadPoolExecutor(len(info.endpoints)) as pool:
+        return list(pool.map(read, info.endpoints))
+
+
+def reference_session(spark):
+    from pyspark.sql import SparkSession
+    return SparkSession.builder.remote(str(spark)).create()
+
+
+ALL_TYPES = """
+SELECT id, CAST(id % 100 AS TINYINT) AS i8, CAST(id % 30000 AS SMALLINT) AS i16, CAST(id AS INT) AS i32,
+       CAST(id / 3 AS FLOAT) AS f32, id / 7 AS f64, CAST(id / 3 AS DECIMAL(10, 2)) AS dec,
+       CAST(id * 1234567 AS DECIMAL(38, 6)) AS dec38, CAST(id AS STRING) AS s,
+       CAST(concat('b', id) AS BINARY) AS bin, id % 2 = 0 AS b, date_add(DATE '2024-02-28', CAST(id % 400 AS INT)) AS d,
+       TIMESTAMP_NTZ '2024-03-10 12:34:56.789012' AS ts_ntz, INTERVAL '1 02:03:04.5' DAY TO SECOND AS dt,
+       array(id, NULL) AS arr, named_struct('a', id, 'b', CAST(id AS STRING)) AS st, map('k', id) AS m,
+       IF(id % 5 = 0, NULL, id) AS maybe
+FROM range(0, 200000, 1, 6)
+"""
+
+
+def test_executors_push_every_type_into_both_nodes(pushing_cluster, connector_spark):
+    _, _, n2 = pushing_cluster
+    client = flight.connect(n2.uri)
+    info = client.get_flight_info(descriptor(statement_query(ALL_TYPES)))
+    assert len(info.endpoints) == 2  # both nodes serve a share
+    parts = read_parallel(info)
+    assert all(p.num_rows > 0 for p in parts)
+    got = pa.concat_tables(parts).sort_by("id")
+    spark = reference_session(connector_spark)
+    try:
+        reference = spark.sql(ALL_TYPES).toArrow().sort_by("id")
+    finally:
+        spark.stop()
+    assert got.schema.remove_metadata() == reference.schema.remove_metadata()
+    assert got.equals(reference)
+    assert "event=query_distributed" in n2.log()
+
+
+def test_a_retried_task_loses_and_duplicates_nothing(pushing_cluster, connector_spark):
+    _, n1, n2 = pushing_cluster
+    sql = "SELECT id, hash(id) AS h FROM range(0, 400000, 1, 4)"
+    client = flight.connect(n1.uri)
+    info = client.get_flight_info(descriptor(statement_query(sql)))
+    got = pa.concat_tables(read_parallel(info))
+    ids = got.column("id")
+    assert got.num_rows == 400000
+    assert pc.count_distinct(ids).as_py() == 400000          # 0 duplicated
+    assert pc.sum(ids).as_py() == sum(range(400000))          # 0 lost
+    assert pc.sum(got.column("h")).as_py() == sum_of_hashes(connector_spark, sql)
+    # Spark retried the failed attempt; the node dropped what it had pushed.
+    logs = executor_logs(connector_spark)
+    assert "squadron.test.failFirstAttemptOfPartition" in logs
+    # Batches went from the executor processes straight to the nodes: every
+    # executor pushed, and the driver (the Spark Connect server) pushed nothing.
+    assert "squadron: pushed partition" in logs
+    pushing_executors = {line.split(" executor ")[1].split()[0] for line in logs.splitlines()
+                         if "squadron: pushed partition" in line}
+    assert len(pushing_executors) == 2, pushing_executors
+    assert "squadron: pushed partition" not in (connector_spark.work / "spark.log").read_text()
+
+
+def sum_of_hashes(spark_endpoint, sql):
+    spark = reference_session(spark_endpoint)
+    try:
+        return spark.sql(f"SELECT sum(h) AS s FROM ({sql})").toArrow().column("s")[0].as_py()
+    finally:
+        spark.stop()
+
+
+def app_work_dir(spark):
+    """Where local-cluster's workers put this application's executor logs."""
+    import json
+    import urllib.request
+    import pyspark
+    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications", timeout=10) as r:
+        app = json.load(r)[0]["id"]
+    return os.path.join(os.path.dirname(pyspark.__file__), "work", app)
+
+
+def executor_logs(spark):
+    return "".join(open(p, errors="replace").read() for p in glob.glob(os.path.join(app_work_dir(spark), "*", "stderr")))
+
+
+def test_order_by_is_served_in_partition_order(pushing_cluster, connector_spark):
+    _, _, n2 = pushing_cluster
+    sql = "SELECT id, CAST(id % 1000 AS INT) AS k FROM range(0, 100000, 1, 4) ORDER BY k DESC, id"
+    client = flight.connect(n2.uri)
+    info = client.get_flight_info(descriptor(statement_query(sql)))
+    assert info.ordered
+    got = pa.concat_tables(read_parallel(info))  # endpoints in order: concatenated, the order holds
+    spark = reference_session(connector_spark)
+    try:
+        reference = spark.sql(sql).toArrow()
+    finally:
+        spark.stop()
+    assert got.select(["id", "k"]).to_pylist() == reference.to_pylist()
