@@ -2,7 +2,7 @@
 #   make run    set everything up, build, start the server with demo data
 #   make run-cluster  the same, as a local cluster: ZooKeeper and 3 nodes (docs/cluster.md)
 #   make run-spark    the same on Spark: Spark Connect with the demo tables, and a node (docs/spark.md)
-#   make test   set everything up, build, run unit and integration tests, a
+#   make test   set everything up, build, run unit, connector (Java) and integration tests, a
 #               quick smoke run of the benchmark suite, a 20 s soak and the
 #               fuzz targets for 30 s each
 #   make bench  the full benchmark suite (bench/results/, README table)
@@ -15,7 +15,7 @@ PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: all bootstrap build run run-cluster run-spark test unit integration bench bench-quick clean
+.PHONY: all bootstrap build run run-cluster run-spark test unit integration bench bench-quick clean connector connector-test
 .PHONY: soak soak-quick
 .PHONY: fuzz fuzz-build
 
@@ -40,10 +40,18 @@ run-spark: build
 	@scripts/run-spark $(BUILD_DIR)/squadron
 
 test: build
-	$(MAKE) --no-print-directory unit integration bench-quick soak-quick fuzz
+	$(MAKE) --no-print-directory unit connector-test integration bench-quick soak-quick fuzz
 
 unit:
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
+
+# The Spark connector (connectors/spark, Java): its jar, and its JUnit tests
+# (one runs a local Spark). The integration tests build the jar when needed.
+connector:
+	@scripts/build-connector >/dev/null
+
+connector-test:
+	scripts/build-connector --test >/dev/null
 
 integration:
 	SQUADRON_BIN=$(abspath $(BUILD_DIR)/squadron) $(PYTHON) -m pytest tests/integration -ra $(PYTEST_ARGS)
