@@ -207,3 +207,78 @@ def test_order_by_is_served_in_partition_order(pushing_cluster, connector_spark)
     finally:
         spark.stop()
     assert got.select(["id", "k"]).to_pylist() == reference.to_pylist()
+
+
+def running_jobs(spark):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications", timeout=10) as r:
+        app = json.load(r)[0]["id"]
+    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications/{app}/jobs?status=running", timeout=10) as r:
+        return json.load(r)
+
+
+def wait_until(predicate, what, timeout=60):
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+# Thousands of tasks, each slow: a job that would run for many minutes.
+ENDLESS = "SELECT id, hash(id) AS h FROM range(0, 4000000000, 1, 4000) WHERE hash(id) % 7 = 0"
+
+
+def test_cancel_flight_info_stops_the_spark_job(pushing_cluster, connector_spark):
+    from flightsql import CANCEL_STATUS_CANCELLED, cancel_flight_info_request, decode_varint_field
+    _, _, n2 = pushing_cluster
+    client = flight.connect(n2.uri)
+    info = client.get_flight_info(descriptor(statement_query(ENDLESS)))  # answered once planned
+    assert len(info.endpoints) == 2
+    wait_until(lambda: len(running_jobs(connector_spark)) > 0, "the Spark job to run")
+    action = flight.Action("CancelFlightInfo", cancel_flight_info_request(info))
+    assert decode_varint_field(list(client.do_action(action))[0].body.to_pybytes(), 1) == CANCEL_STATUS_CANCELLED
+    for endpoint in info.endpoints:
+        with pytest.raises(flight.FlightCancelledError, match="cancelled"):
+            reader = flight.connect(endpoint.locations[0]).do_get(endpoint.ticket)
+            while True:
+                reader.read_chunk()
+    wait_until(lambda: running_jobs(connector_spark) == [], "Spark to have no running job")
+
+
+def test_a_failing_spark_job_fails_every_stream_with_sparks_message(pushing_cluster):
+    _, _, n2 = pushing_cluster
+    client = flight.connect(n2.uri)
+    sql = "SELECT id, IF(id = 150000, raise_error('squadron test: row 150000 is bad'), id) AS x FROM range(0, 200000, 1, 4)"
+    info = client.get_flight_info(descriptor(statement_query(sql)))
+    # (UNKNOWN for now: the driver's failure; issue 12 asks for
+    # INVALID_ARGUMENT or INTERNAL.)
+    for endpoint in info.endpoints:
+        with pytest.raises(flight.FlightError, match="row 150000 is bad"):
+            reader = flight.connect(endpoint.locations[0]).do_get(endpoint.ticket)
+            while True:
+                reader.read_chunk()
+
+
+def test_a_killed_serving_node_fails_the_query_with_unavailable(pushing_cluster, connector_spark):
+    import time
+    c, _, n2 = pushing_cluster
+    client = flight.connect(n2.uri)
+    info = client.get_flight_info(descriptor(statement_query(ENDLESS)))
+    survivor = next(e for e in info.endpoints if e.locations[0].uri.decode() == n2.uri)
+    c.nodes["n1"].kill()  # a serving node that is not the coordinator
+    killed_at = time.monotonic()
+    n1_port = c.nodes["n1"].uri.rsplit(":", 1)[1]
+    with pytest.raises(flight.FlightError) as failure:
+        reader = flight.connect(survivor.locations[0]).do_get(survivor.ticket)
+        while True:
+            reader.read_chunk()
+    assert time.monotonic() - killed_at < 30  # the session timeout, plus a little
+    # Whichever comes first: the cluster sees n1's ZooKeeper session end
+    # (UNAVAILABLE naming it), or Spark's tasks for n1 fail to connect and the
+    # job fails naming its address (for now UNKNOWN: issue 12 asks UNAVAILABLE).
+    message = str(failure.value)
+    assert (isinstance(failure.value, flight.FlightUnavailableError) and "n1" in message) or \
+        ("UNAVAILABLE" in message and n1_port in message), message
+    wait_until(lambda: running_jobs(connector_spark) == [], "Spark to have no running job")
