@@ -124,6 +124,10 @@ class SparkDriver:
         script = work / "spark_driver.py"
         script.write_text(SPARK_DRIVER)
         env = dict(os.environ)
+        # Classic Spark in the child: pyspark marks the environment once a
+        # Spark Connect session was made in this process (other test modules).
+        for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE"):
+            env.pop(variable, None)
         env["SPARK_HOME"] = str(pathlib.Path(__import__("pyspark").__file__).parent)
         self.log_path = work / "spark.log"
         self._log = open(self.log_path, "wb")
