@@ -28,7 +28,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -413,16 +412,8 @@ class ClusterBench:
 
 
 def section(bench):
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the finally blocks
-    # remove the namespaces and stop the nodes; restored afterwards.
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        return ClusterBench(bench).run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    import services
+    return services.unwinding_on_sigterm(lambda: ClusterBench(bench).run())
 
 
 # --- reporting ------------------------------------------------------------------------------

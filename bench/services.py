@@ -7,9 +7,24 @@ import pathlib
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
+
+
+def unwinding_on_sigterm(run):
+    """Calls `run()` with SIGTERM (e.g. a CI timeout) raising SystemExit, so
+    that its finally blocks stop the services it started; restores the
+    previous handler afterwards."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        return run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class ServiceError(RuntimeError):

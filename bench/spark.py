@@ -366,16 +366,8 @@ class _Closer:
 
 
 def section(bench):
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the finally block
-    # stops Squadron and Spark; restored afterwards.
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        return SparkBench(bench).run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    import services
+    return services.unwinding_on_sigterm(lambda: SparkBench(bench).run())
 
 
 # --- reporting ------------------------------------------------------------------------------

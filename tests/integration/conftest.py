@@ -174,6 +174,30 @@ def start_spark_connect(work, port=None, conf=(), master=None, env=None):
     return endpoint
 
 
+def spark_app_id(endpoint):
+    """The application id of a Spark Connect server, from its UI's REST API."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{endpoint.ui}/api/v1/applications", timeout=10) as r:
+        return json.load(r)[0]["id"]
+
+
+def running_jobs(endpoint):
+    """The Spark jobs running now, from Spark's own REST API."""
+    import json
+    import urllib.request
+    url = f"{endpoint.ui}/api/v1/applications/{spark_app_id(endpoint)}/jobs?status=running"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def wait_until(predicate, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def stop_spark_connect(endpoint, kill=False):
     proc = endpoint.proc
     if kill:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.flight as flight
 import pytest
 
+from conftest import running_jobs, spark_app_id, wait_until
 from flightsql import descriptor, statement_query
 from test_cluster import Cluster, secret_file, wait_members  # noqa: F401 (secret_file: a fixture)
 
@@ -182,12 +183,8 @@ def sum_of_hashes(spark_endpoint, sql):
 
 def app_work_dir(spark):
     """Where local-cluster's workers put this application's executor logs."""
-    import json
-    import urllib.request
     import pyspark
-    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications", timeout=10) as r:
-        app = json.load(r)[0]["id"]
-    return os.path.join(os.path.dirname(pyspark.__file__), "work", app)
+    return os.path.join(os.path.dirname(pyspark.__file__), "work", spark_app_id(spark))
 
 
 def executor_logs(spark):
@@ -207,23 +204,6 @@ def test_order_by_is_served_in_partition_order(pushing_cluster, connector_spark)
     finally:
         spark.stop()
     assert got.select(["id", "k"]).to_pylist() == reference.to_pylist()
-
-
-def running_jobs(spark):
-    import json
-    import urllib.request
-    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications", timeout=10) as r:
-        app = json.load(r)[0]["id"]
-    with urllib.request.urlopen(f"{spark.ui}/api/v1/applications/{app}/jobs?status=running", timeout=10) as r:
-        return json.load(r)
-
-
-def wait_until(predicate, what, timeout=60):
-    import time
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 # Thousands of tasks, each slow: a job that would run for many minutes.

@@ -3,13 +3,10 @@ cancellation, timeouts and progress, on a real Spark Connect server (one per
 test session), through ADBC and pyarrow.flight. Results are compared with
 pyspark's own Spark Connect client (`toArrow()`) on the same SQL."""
 
-import json
 import os
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
 import adbc_driver_manager
@@ -18,6 +15,7 @@ import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.flight as flight
 import pytest
 
+from conftest import running_jobs, wait_until
 from flightsql import (begin_transaction_request, cancel_flight_info_request, decode_varint_field, descriptor,
                        statement_ingest, statement_query, CANCEL_STATUS_CANCELLED)
 
@@ -54,22 +52,6 @@ def same(table, reference):
     """Equal schemas (types, names, nullability; not metadata) and rows."""
     assert table.schema.remove_metadata() == reference.schema.remove_metadata()
     assert table.to_pylist() == reference.to_pylist()
-
-
-def running_jobs(spark_connect):
-    """The Spark jobs running now, from Spark's own REST API."""
-    with urllib.request.urlopen(f"{spark_connect.ui}/api/v1/applications", timeout=10) as r:
-        app = json.load(r)[0]["id"]
-    with urllib.request.urlopen(f"{spark_connect.ui}/api/v1/applications/{app}/jobs?status=running",
-                                timeout=10) as r:
-        return json.load(r)
-
-
-def wait_until(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 # --- sessions -------------------------------------------------------------------
