@@ -164,7 +164,14 @@ arrow::Status FlightManager::Impl::HandlePut(const fl::ServerCallContext& contex
                            options_.node_id, "): push it there");
   }
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
-  ARROW_ASSIGN_OR_RAISE(auto attempt_writer, spool_->BeginAttempt(query_id, partition, attempt, *schema));
+  auto begun = spool_->BeginAttempt(query_id, partition, attempt, *schema);
+  if (!begun.ok()) {
+    if (auto winner = CommittedAttempt(query_id, partition); winner && *winner != attempt) {
+      return DeferToCommitted(query_id, partition, attempt, *winner, *reader, *writer);
+    }
+    return begun.status();
+  }
+  auto attempt_writer = *std::move(begun);
   auto keep_waiting = [&context]() -> arrow::Status {
     if (context.is_cancelled()) return Cancelled("The producer hung up");
     return arrow::Status::OK();
@@ -206,6 +213,41 @@ arrow::Status FlightManager::Impl::HandlePut(const fl::ServerCallContext& contex
                query_id, partition, attempt);
   Json reply = {{"partition", partition}, {"attempt", attempt}, {"committed", false}};
   return writer->WriteMetadata(*arrow::Buffer::FromString(reply.dump()));
+}
+
+std::optional<int32_t> FlightManager::Impl::CommittedAttempt(const std::string& query_id, int32_t partition) const {
+  for (const auto& c : spool_->Committed(query_id)) {
+    if (c.partition == partition) return c.attempt;
+  }
+  return std::nullopt;
+}
+
+arrow::Status FlightManager::Impl::DeferToCommitted(const std::string& query_id, int32_t partition, int32_t attempt,
+                                                    int32_t winner, fl::FlightMessageReader& reader,
+                                                    fl::FlightMetadataWriter& writer) {
+  // Another attempt of the partition committed here first: Spark lost that
+  // attempt's executor before it heard of the commit, or let a second copy
+  // run. The partition's rows are the winner's; this attempt's are read and
+  // dropped, and its commit answer names the winner, which the driver then
+  // lists. (Refusing it instead would fail every retry of the partition, and
+  // with it the job.)
+  int64_t batches = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader.Next());
+    if (chunk.data) ++batches;
+    if (chunk.app_metadata) {
+      ARROW_ASSIGN_OR_RAISE(auto message, ParseJsonBody(chunk.app_metadata->ToString(), "exchange push message"));
+      ARROW_ASSIGN_OR_RAISE(bool commit, OptionalField<bool>(message, "commit", false, "exchange push message"));
+      Json reply = {{"partition", partition}, {"attempt", attempt}, {"committed", commit}};
+      if (commit) reply["committed_attempt"] = winner;
+      spdlog::info("event=exchange_deferred query={} partition={} attempt={} committed_attempt={} batches_dropped={} "
+                   "end={}", query_id, partition, attempt, winner, batches, commit ? "commit" : "abort");
+      return writer.WriteMetadata(*arrow::Buffer::FromString(reply.dump()));
+    }
+    if (!chunk.data) break;
+  }
+  Json reply = {{"partition", partition}, {"attempt", attempt}, {"committed", false}};
+  return writer.WriteMetadata(*arrow::Buffer::FromString(reply.dump()));
 }
 
 arrow::Status FlightManager::Impl::HandleGet(const fl::ServerCallContext& context, const std::string& query_id,
@@ -343,7 +385,22 @@ arrow::Status FlightManager::Impl::HandleAction(const fl::ServerCallContext&, co
     ARROW_ASSIGN_OR_RAISE(auto reason, OptionalField<std::string>(json, "reason",
                                                                   std::string("the driver gave no reason"), action.type));
     reason = Clip(reason, 4000);
-    ARROW_RETURN_NOT_OK(Fail(query_id, FailureKind::kProducer, reason));
+    // The status readers get: the driver classifies its engine's failure.
+    ARROW_ASSIGN_OR_RAISE(auto code, OptionalField<std::string>(json, "status", std::string("UNKNOWN"), action.type));
+    FailureKind kind;
+    if (code == "UNKNOWN") {
+      kind = FailureKind::kProducer;
+    } else if (code == "INVALID_ARGUMENT") {
+      kind = FailureKind::kInvalid;
+    } else if (code == "INTERNAL") {
+      kind = FailureKind::kInternal;
+    } else if (code == "UNAVAILABLE") {
+      kind = FailureKind::kNodeLost;
+    } else {
+      return InvalidArgument("Invalid ", action.type, " body: status must be UNKNOWN, INVALID_ARGUMENT, INTERNAL "
+                             "or UNAVAILABLE, got '", Clip(code, 100), "'");
+    }
+    ARROW_RETURN_NOT_OK(Fail(query_id, kind, reason));
     *result = std::make_unique<fl::SimpleResultStream>(JsonResult({{"query_id", query_id}, {"state", "FAILED"}}));
     return arrow::Status::OK();
   }

@@ -492,12 +492,12 @@ arrow::Result<QueryRecord> FlightManager::Impl::Update(const std::string& id,
 arrow::Status FlightManager::Impl::Fail(const std::string& id, FailureKind kind, const std::string& reason,
                                         const std::string& lost_node) {
   auto record = Update(id, [&](QueryRecord* r) {
-    // A completed query fails only while a share is still being read, and
-    // not for a node that has served its share; a producer fails it only
-    // while it runs.
+    // A completed query fails only while a share is still being read, only
+    // for a lost serving node or its deadline, and not for a node that has
+    // served its share; anything else fails it only while it runs.
     if (r->ended() || r->done()) return false;
     if (!lost_node.empty() && r->HasServed(lost_node)) return false;
-    if (kind == FailureKind::kProducer && r->state != QueryState::kRunning) return false;
+    if (lost_node.empty() && kind != FailureKind::kDeadline && r->state != QueryState::kRunning) return false;
     r->state = QueryState::kFailed;
     r->failure = kind;
     r->reason = reason;
@@ -831,8 +831,8 @@ arrow::Status FlightManager::Impl::Complete(const std::string& query_id,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightManager::FailQuery(const std::string& query_id, const std::string& reason) {
-  return impl_->Fail(query_id, FailureKind::kProducer, reason);
+arrow::Status FlightManager::FailQuery(const std::string& query_id, const std::string& reason, FailureKind kind) {
+  return impl_->Fail(query_id, kind, reason);
 }
 
 arrow::Result<bool> FlightManager::CancelQuery(const std::string& query_id, const std::string& reason) {

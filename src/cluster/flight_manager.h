@@ -189,8 +189,10 @@ class FlightManager {
   /// Invalid unless each partition appears exactly once.
   arrow::Status CompleteQuery(const std::string& query_id, const std::vector<CommittedPartition>& committed);
 
-  /// Marks a query FAILED: its readers get UNKNOWN with `reason`.
-  arrow::Status FailQuery(const std::string& query_id, const std::string& reason);
+  /// Marks a query FAILED while it runs: its readers get `reason` with the
+  /// status of `kind` (UNKNOWN for kProducer; see FailureKind).
+  arrow::Status FailQuery(const std::string& query_id, const std::string& reason,
+                          FailureKind kind = FailureKind::kProducer);
 
   /// Marks a query CANCELLED on every node. False if it had ended already.
   arrow::Result<bool> CancelQuery(const std::string& query_id, const std::string& reason);

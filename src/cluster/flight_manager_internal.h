@@ -74,6 +74,13 @@ class FlightManager::Impl {
   arrow::Status Fail(const std::string& id, FailureKind kind, const std::string& reason,
                      const std::string& lost_node = "");
   arrow::Status Complete(const std::string& id, const std::vector<CommittedPartition>& committed);
+  // The attempt that committed `partition` of a query on this node, if one did.
+  std::optional<int32_t> CommittedAttempt(const std::string& query_id, int32_t partition) const;
+  // Serves a push of a partition that `winner` committed already: drops its
+  // batches and answers its commit with {"committed": true, "committed_attempt": winner}.
+  arrow::Status DeferToCommitted(const std::string& query_id, int32_t partition, int32_t attempt, int32_t winner,
+                                 arrow::flight::FlightMessageReader& reader,
+                                 arrow::flight::FlightMetadataWriter& writer);
   arrow::Result<bool> Cancel(const std::string& id, const std::string& reason);
   arrow::Result<QueryRecord> Load(const std::string& id);
   // Reads a query this node serves or coordinates and keeps it in view:

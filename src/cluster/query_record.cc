@@ -22,6 +22,7 @@ constexpr std::pair<QueryState, const char*> kStates[] = {
 constexpr std::pair<FailureKind, const char*> kFailures[] = {
     {FailureKind::kNodeLost, "node_lost"},
     {FailureKind::kProducer, "producer"},
+    {FailureKind::kInvalid, "invalid"},
     {FailureKind::kDeadline, "deadline"},
     {FailureKind::kInternal, "internal"},
 };
@@ -131,6 +132,8 @@ arrow::Status QueryRecord::ErrorStatus() const {
       return DeadlineExceeded(Msg(what, "failed: ", reason));
     case FailureKind::kInternal:
       return Internal(Msg(what, "failed: ", reason));
+    case FailureKind::kInvalid:
+      return InvalidArgument(Msg(what, "failed: ", reason));
     case FailureKind::kProducer:
       break;
   }

@@ -31,9 +31,13 @@ enum class FailureKind {
   kNodeLost,
   /// The driver or a producer failed it: UNKNOWN with its reason.
   kProducer,
+  /// The engine's job failed on the query's data or SQL (a cast, a
+  /// division by zero, a bad argument): INVALID_ARGUMENT with its reason.
+  kInvalid,
   /// Its deadline passed: DEADLINE_EXCEEDED.
   kDeadline,
-  /// Squadron found an inconsistency (e.g. a listed partition missing): INTERNAL.
+  /// Squadron found an inconsistency (e.g. a listed partition missing), or
+  /// the engine's job failed for a reason of its own: INTERNAL.
   kInternal,
 };
 

@@ -181,6 +181,15 @@ bool LooksLikeQuery(std::string_view sql) {
          (word.empty() && i < sql.size() && sql[i] == '(');
 }
 
+// How readers see the engine's failed write job: its SQL or data at fault
+// (INVALID_ARGUMENT), the engine gone (UNAVAILABLE), or else INTERNAL.
+cluster::FailureKind FailureOf(const arrow::Status& status) {
+  if (status.IsInvalid()) return cluster::FailureKind::kInvalid;
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(status);
+  if (detail && detail->code() == fl::FlightStatusCode::Unavailable) return cluster::FailureKind::kNodeLost;
+  return cluster::FailureKind::kInternal;
+}
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Distribute(const fl::ServerCallContext& context,
@@ -227,7 +236,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Distribute
     auto status = write->session->WriteTo(sql, "squadron", writer_options);
     if (!status.ok()) {
       if (!cluster->WithdrawReservation(write->query_id, status)) {
-        (void)cluster->FailQuery(write->query_id, status.message());
+        (void)cluster->FailQuery(write->query_id, status.message(), FailureOf(status));
       }
       spdlog::info("event=distributed_write_failed query={} error={:?}", write->query_id, ForLog(status));
     } else if (cluster->WithdrawReservation(write->query_id,

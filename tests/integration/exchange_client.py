@@ -233,10 +233,13 @@ def complete(uri, query_id, credential, committed, options=None):
     return _action(uri, COMPLETE, body, options)
 
 
-def fail(uri, query_id, credential, reason, options=None):
-    """DoAction squadron.exchange.fail: readers' streams end with `reason`."""
-    return _action(uri, FAIL, {"query": query_id, "credential": credential, "reason": reason},
-                   options)
+def fail(uri, query_id, credential, reason, options=None, status=None):
+    """DoAction squadron.exchange.fail: readers' streams end with `reason`
+    (and the gRPC `status` given, if any)."""
+    body = {"query": query_id, "credential": credential, "reason": reason}
+    if status is not None:
+        body["status"] = status
+    return _action(uri, FAIL, body, options)
 
 
 def _varint(n):

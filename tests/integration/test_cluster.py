@@ -233,11 +233,18 @@ def produce(begun, partitions, faults=()):
                 t.start()
             for t in threads:
                 t.join()
-            winners = [a for a, r in results.items() if isinstance(r, dict) and r.get("committed")]
+            winners = [a for a, r in results.items()
+                       if isinstance(r, dict) and r.get("committed") and r.get("committed_attempt", a) == a]
             assert len(winners) == 1, results
             loser = 1 - winners[0]
-            assert isinstance(results[loser], (flight.FlightError, pa.ArrowException)), results
-            assert "superseded" in str(results[loser]) or "already committed" in str(results[loser])
+            # The loser was superseded while it streamed, or began after the
+            # winner's commit and was told to defer to it.
+            if isinstance(results[loser], dict):
+                assert results[loser] == {"partition": p, "attempt": loser, "committed": True,
+                                          "committed_attempt": winners[0]}, results
+            else:
+                assert isinstance(results[loser], (flight.FlightError, pa.ArrowException)), results
+                assert "superseded" in str(results[loser]), results
             committed.append((p, winners[0]))
         else:
             reply = xc.push(uri, begun.query_id, begun.credential, p, 0, batches)
@@ -314,10 +321,14 @@ def test_push_is_refused_without_the_credential(cluster):
     other = next(n.uri for n in nodes if n.uri != owner)
     with pytest.raises(pa.ArrowInvalid, match="push it there"):
         xc.push(other, begun.query_id, begun.credential, 0, 0, partition_batches(0))
-    # A committed partition takes no more attempts.
+    # A committed partition takes no more data: a later attempt's batches are
+    # dropped and its commit is answered with the attempt that won.
     xc.push(owner, begun.query_id, begun.credential, 0, 0, partition_batches(0))
+    assert xc.push(owner, begun.query_id, begun.credential, 0, 1, partition_batches(0)) == \
+        {"partition": 0, "attempt": 1, "committed": True, "committed_attempt": 0}
+    # The winner itself cannot push again.
     with pytest.raises(pa.ArrowInvalid, match="already committed"):
-        xc.push(owner, begun.query_id, begun.credential, 0, 1, partition_batches(0))
+        xc.push(owner, begun.query_id, begun.credential, 0, 0, partition_batches(0))
 
 
 def test_failed_query_ends_every_stream_with_the_reason(cluster):
@@ -331,6 +342,28 @@ def test_failed_query_ends_every_stream_with_the_reason(cluster):
     assert all(isinstance(r, flight.FlightError) for r in results), results
     assert all("disk full" in str(r) for r in results)
     assert cluster.query(begun.query_id)["state"] == "FAILED"
+
+
+@pytest.mark.parametrize("status,error", [("INVALID_ARGUMENT", pa.ArrowInvalid),
+                                          ("INTERNAL", flight.FlightInternalError),
+                                          ("UNAVAILABLE", flight.FlightUnavailableError)])
+def test_the_driver_chooses_the_status_of_a_failure(cluster, status, error):
+    nodes = three_nodes(cluster)
+    begun = xc.begin(nodes[0].uri, SECRET, SCHEMA, partitions=3)
+    # An unknown status is refused and fails nothing.
+    with pytest.raises(pa.ArrowInvalid, match="status must be"):
+        xc.fail(nodes[1].uri, begun.query_id, begun.credential, "boom", status="TEAPOT")
+    assert cluster.query(begun.query_id)["state"] == "RUNNING"
+    xc.fail(nodes[1].uri, begun.query_id, begun.credential, "Spark: [DIVIDE_BY_ZERO] SQLSTATE: 22012", status=status)
+    for result in xc.read_parallel(begun.flight_info, None, True):
+        assert isinstance(result, error), result
+        assert "DIVIDE_BY_ZERO" in str(result)
+    # A completed query can no longer be failed by the driver.
+    done = xc.begin(nodes[0].uri, SECRET, SCHEMA, partitions=1)
+    xc.push(done.uri_of(0), done.query_id, done.credential, 0, 0, partition_batches(0))
+    xc.complete(nodes[0].uri, done.query_id, done.credential, [(0, 0)])
+    xc.fail(nodes[1].uri, done.query_id, done.credential, "too late", status=status)
+    assert cluster.query(done.query_id)["state"] == "COMPLETED"
 
 
 # --- backpressure ---------------------------------------------------------------
