@@ -138,11 +138,12 @@ final class ExchangeMessages {
     return utf8(body);
   }
 
-  static byte[] failBody(String query, String credential, String reason) {
+  static byte[] failBody(String query, String credential, String reason, String status) {
     JsonObject body = new JsonObject();
     body.addProperty("query", query);
     body.addProperty("credential", credential);
     body.addProperty("reason", reason);
+    body.addProperty("status", status);
     return utf8(body);
   }
 

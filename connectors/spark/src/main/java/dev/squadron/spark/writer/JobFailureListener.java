@@ -22,6 +22,7 @@ final class JobFailureListener extends SparkListener {
   private final String executionId;
   private final Set<Integer> jobs = ConcurrentHashMap.newKeySet();
   private String reason;  // guarded by this
+  private String status = FailureStatus.INTERNAL;  // guarded by this
 
   private JobFailureListener(SparkContext context, String executionId) {
     this.context = context;
@@ -50,6 +51,7 @@ final class JobFailureListener extends SparkListener {
     Exception e = ((JobFailed) end.jobResult()).exception();
     synchronized (this) {
       reason = e.getMessage() == null ? e.toString() : e.getMessage();
+      status = FailureStatus.of(e);
       notifyAll();
     }
   }
@@ -68,5 +70,10 @@ final class JobFailureListener extends SparkListener {
       }
     }
     return reason;
+  }
+
+  /** The readers' status for the reason (FailureStatus); INTERNAL if none came. */
+  synchronized String status() {
+    return status;
   }
 }

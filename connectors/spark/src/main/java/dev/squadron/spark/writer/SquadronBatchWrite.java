@@ -104,11 +104,12 @@ final class SquadronBatchWrite implements BatchWrite {
   @Override
   public void abort(WriterCommitMessage[] messages) {
     String reason = failures == null ? null : failures.awaitReason(REASON_WAIT_MS);
+    String status = failures == null ? FailureStatus.INTERNAL : failures.status();
     unregister();
     if (reason == null) reason = "Spark job aborted";
     try {
-      action(ExchangeMessages.FAIL_ACTION, ExchangeMessages.failBody(options.query, credential, reason));
-      LOG.warn("squadron: failed query {}: {}", options.query, reason);
+      action(ExchangeMessages.FAIL_ACTION, ExchangeMessages.failBody(options.query, credential, reason, status));
+      LOG.warn("squadron: failed query {} ({}): {}", options.query, status, reason);
     } catch (RuntimeException e) {
       // Spark reports the job's own failure; the coordinator's deadline ends the query otherwise.
       LOG.error("squadron: could not fail query {} at {}: {}", options.query, options.coordinator, e.toString());

@@ -10,8 +10,11 @@ import java.util.concurrent.locks.LockSupport;
 
 import com.google.gson.JsonObject;
 import dev.squadron.spark.flight.FlightConnectionOptions;
+import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightClient;
 import org.apache.arrow.flight.FlightDescriptor;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.apache.arrow.flight.FlightStatusCode;
 import org.apache.arrow.flight.PutResult;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -46,6 +49,8 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private final String uri;
   /** Batches after which this attempt throws (tests); -1 never. */
   private final int failAfterBatches;
+  /** Sleep after each batch (tests: a straggler); 0 none. */
+  private final int slowMillisPerBatch;
   private final BufferAllocator allocator;
   private final VectorSchemaRoot root;
   private final ArrowWriter arrowWriter;
@@ -57,6 +62,8 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private int rowsInBatch;
   private long rows;
   private long batches;
+  /** Time spent waiting for the node: its flow control, and its commit answer (backpressure). */
+  private long blockedNanos;
 
   SquadronDataWriter(SquadronWriterFactory factory, int partition, long taskId) {
     this.factory = factory;
@@ -67,6 +74,8 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
     boolean firstAttempt = task == null || task.attemptNumber() == 0;
     this.failAfterBatches = firstAttempt && partition == factory.options.failFirstAttemptOfPartition
         ? factory.options.failAfterBatches : -1;
+    this.slowMillisPerBatch = firstAttempt && partition == factory.options.slowFirstAttemptOfPartition
+        ? factory.options.slowMillisPerBatch : 0;
     this.allocator = ArrowUtils.rootAllocator().newChildAllocator(
         "squadron-writer-p" + partition + "-a" + taskId, 0, Long.MAX_VALUE);
     try {
@@ -81,33 +90,81 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
 
   @Override
   public void write(InternalRow row) throws IOException {
-    start();
-    arrowWriter.write(row);
-    rowsInBatch++;
-    if (rowsInBatch >= factory.options.batchRows
-        || (rowsInBatch % SIZE_CHECK_ROWS == 0 && arrowWriter.sizeInBytes() >= factory.options.batchBytes)) {
-      flush();
+    try {
+      start();
+      arrowWriter.write(row);
+      rowsInBatch++;
+      if (rowsInBatch >= factory.options.batchRows
+          || (rowsInBatch % SIZE_CHECK_ROWS == 0 && arrowWriter.sizeInBytes() >= factory.options.batchBytes)) {
+        flush();
+      }
+    } catch (FlightRuntimeException e) {
+      throw nodeFailure(e);
     }
   }
 
   @Override
   public WriterCommitMessage commit() throws IOException {
+    try {
+      return commitAttempt();
+    } catch (FlightRuntimeException e) {
+      throw nodeFailure(e);
+    }
+  }
+
+  private WriterCommitMessage commitAttempt() throws IOException {
     start();
     if (rowsInBatch > 0) flush();
     awaitReady();
     stream.putMetadata(buffer(ExchangeMessages.commitMarker()));
     stream.completed();
     ended = true;
-    stream.getResult();  // the node's status: throws when it refused the commit
-    JsonObject result = answer.await();
+    // The node answers once it holds every batch: while its spool is full,
+    // that wait is backpressure too (a small partition fits in gRPC's windows).
+    long start = System.nanoTime();
+    JsonObject result;
+    try {
+      stream.getResult();  // the node's status: throws when it refused the commit
+      result = answer.await();
+    } finally {
+      blockedNanos += System.nanoTime() - start;
+    }
     if (result == null || !result.has("committed") || !result.get("committed").getAsBoolean()) {
       throw new IOException("squadron: node " + uri + " did not commit partition " + partition + " attempt "
           + attempt + ": " + result);
     }
-    LOG.info("squadron: pushed partition {} attempt {} to {}: {} batches, {} rows (node counted {}); "
-            + "executor {} host {} pid {}", partition, attempt, uri, batches, rows,
-        result.has("rows") ? result.get("rows").getAsLong() : -1, executorId(), host(), pid());
-    return new SquadronCommitMessage(partition, attempt, uri, rows, batches);
+    // Another attempt of the partition committed on the node first (its
+    // task's executor was lost before Spark heard of it): that attempt's
+    // rows are the partition's, and this one's were dropped.
+    long committed = result.has("committed_attempt") ? result.get("committed_attempt").getAsLong() : attempt;
+    if (committed != attempt) {
+      LOG.warn("squadron: partition {} was committed on {} by attempt {} already; attempt {} defers to it",
+          partition, uri, committed, attempt);
+    }
+    LOG.info("squadron: pushed partition {} attempt {} to {}: {} batches, {} rows (node counted {}), "
+            + "waited on the node (backpressure) {} ms; executor {} host {} pid {}", partition, attempt, uri, batches,
+        rows, result.has("rows") ? result.get("rows").getAsLong() : -1, blockedNanos / 1_000_000, executorId(), host(),
+        pid());
+    if (partition == factory.options.dieAfterCommitOfPartition && TaskContext.get() != null
+        && TaskContext.get().attemptNumber() == 0) {
+      LOG.error("squadron.test.dieAfterCommitOfPartition: the executor exits after committing partition {} attempt {}",
+          partition, attempt);
+      Runtime.getRuntime().halt(57);
+    }
+    return new SquadronCommitMessage(partition, committed, uri, rows, batches);
+  }
+
+  /**
+   * The node's failure, named: an unreachable node as "squadron: node URI is
+   * unavailable", which the driver reports as UNAVAILABLE (FailureStatus).
+   */
+  private IOException nodeFailure(FlightRuntimeException e) {
+    CallStatus status = e.status();
+    if (status.code() == FlightStatusCode.UNAVAILABLE) {
+      return new IOException(FailureStatus.unavailableMessage(uri, status.description()), e);
+    }
+    return new IOException("squadron: node " + uri + " failed partition " + partition + " attempt " + attempt
+        + ": " + status.code() + ": " + status.description(), e);
   }
 
   @Override
@@ -159,11 +216,20 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
   private void flush() throws IOException {
     arrowWriter.finish();
     awaitReady();
+    if (answer.isDone()) answer.getResult();  // the call ended early: the node's error, now
     stream.putNext();  // copies the buffers (zero-copy is off): the vectors are reused
     arrowWriter.reset();
     batches++;
     rows += rowsInBatch;
     rowsInBatch = 0;
+    if (slowMillisPerBatch > 0) {
+      try {
+        Thread.sleep(slowMillisPerBatch);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("squadron.test.slowFirstAttemptOfPartition: interrupted (killed?)");
+      }
+    }
     if (failAfterBatches >= 0 && batches >= failAfterBatches) {
       throw new IOException("squadron.test.failFirstAttemptOfPartition: attempt " + attempt + " of partition "
           + partition + " fails after " + batches + " batches, as the test asked");
@@ -176,6 +242,16 @@ final class SquadronDataWriter implements DataWriter<InternalRow> {
    * on-ready handler cannot be set once startPut has started the call.)
    */
   private void awaitReady() throws IOException {
+    if (stream.isReady() || answer.isDone()) return;
+    long start = System.nanoTime();
+    try {
+      parkUntilReady();
+    } finally {
+      blockedNanos += System.nanoTime() - start;
+    }
+  }
+
+  private void parkUntilReady() throws IOException {
     while (!stream.isReady() && !answer.isDone()) {
       LockSupport.parkNanos(READY_POLL_NANOS);
       if (Thread.interrupted()) {

@@ -24,6 +24,12 @@ import dev.squadron.spark.flight.FlightConnectionOptions;
  *   <li>Tests only: {@code squadron.test.failFirstAttemptOfPartition} (a partition id)
  *       with {@code squadron.test.failAfterBatches} (n): the first attempt of that
  *       partition throws after pushing n batches, so that Spark retries it.</li>
+ *   <li>Tests only: {@code squadron.test.dieAfterCommitOfPartition} (a partition id):
+ *       the executor running the first attempt of that partition exits right after
+ *       the node committed it, before Spark hears of the commit.</li>
+ *   <li>Tests only: {@code squadron.test.slowFirstAttemptOfPartition} (a partition id)
+ *       with {@code squadron.test.slowMillisPerBatch} (ms): the first attempt of that
+ *       partition sleeps after each batch (a straggler, for speculative execution).</li>
  * </ul>
  */
 public final class SquadronWriteOptions implements Serializable {
@@ -40,10 +46,15 @@ public final class SquadronWriteOptions implements Serializable {
   /** -1: no injected failure. */
   final int failFirstAttemptOfPartition;
   final int failAfterBatches;
+  /** -1: none. */
+  final int dieAfterCommitOfPartition;
+  final int slowFirstAttemptOfPartition;
+  final int slowMillisPerBatch;
 
   private SquadronWriteOptions(String query, String coordinator, String credential, boolean ordered, int batchRows,
                                long batchBytes, FlightConnectionOptions connection, int failFirstAttemptOfPartition,
-                               int failAfterBatches) {
+                               int failAfterBatches, int dieAfterCommitOfPartition, int slowFirstAttemptOfPartition,
+                               int slowMillisPerBatch) {
     this.query = query;
     this.coordinator = coordinator;
     this.credential = credential;
@@ -53,6 +64,9 @@ public final class SquadronWriteOptions implements Serializable {
     this.connection = connection;
     this.failFirstAttemptOfPartition = failFirstAttemptOfPartition;
     this.failAfterBatches = failAfterBatches;
+    this.dieAfterCommitOfPartition = dieAfterCommitOfPartition;
+    this.slowFirstAttemptOfPartition = slowFirstAttemptOfPartition;
+    this.slowMillisPerBatch = slowMillisPerBatch;
   }
 
   /** Parses a case-insensitive option map; IllegalArgumentException says what is wrong. */
@@ -66,8 +80,12 @@ public final class SquadronWriteOptions implements Serializable {
     long batchBytes = number(options, "batchBytes", 64L << 20, 1024, Long.MAX_VALUE);
     int failPartition = (int) number(options, "test.failFirstAttemptOfPartition", -1, -1, Integer.MAX_VALUE);
     int failAfter = (int) number(options, "test.failAfterBatches", 0, 0, Integer.MAX_VALUE);
+    int diePartition = (int) number(options, "test.dieAfterCommitOfPartition", -1, -1, Integer.MAX_VALUE);
+    int slowPartition = (int) number(options, "test.slowFirstAttemptOfPartition", -1, -1, Integer.MAX_VALUE);
+    int slowMillis = (int) number(options, "test.slowMillisPerBatch", 0, 0, 600_000);
     return new SquadronWriteOptions(query, coordinator, credential, ordered, batchRows, batchBytes,
-        FlightConnectionOptions.parse(options, PREFIX), failPartition, failAfter);
+        FlightConnectionOptions.parse(options, PREFIX), failPartition, failAfter, diePartition, slowPartition,
+        slowMillis);
   }
 
   private static String required(Map<String, String> options, String name) {

@@ -89,8 +89,25 @@ class ExchangeMessagesTest {
         complete.get("committed").toString());
     assertEquals("q-1", complete.get("query").getAsString());
     assertEquals("c", complete.get("credential").getAsString());
-    JsonObject fail = json(ExchangeMessages.failBody("q-1", "c", "Job aborted: boom\nline 2"));
+    JsonObject fail = json(ExchangeMessages.failBody("q-1", "c", "Job aborted: boom\nline 2", "INTERNAL"));
     assertEquals("Job aborted: boom\nline 2", fail.get("reason").getAsString());
+    assertEquals("INTERNAL", fail.get("status").getAsString());
+  }
+
+  @Test
+  void failuresAreClassifiedForTheReaders() {
+    // A task's exception reaches the driver as text inside the job's.
+    assertEquals(FailureStatus.INVALID_ARGUMENT, FailureStatus.of(new RuntimeException(
+        "Job aborted due to stage failure: ... [DIVIDE_BY_ZERO] Division by zero. SQLSTATE: 22012")));
+    assertEquals(FailureStatus.INVALID_ARGUMENT, FailureStatus.of(new IllegalStateException("wrapped",
+        new RuntimeException("[USER_RAISED_EXCEPTION] row 5 is bad SQLSTATE: P0001"))));
+    assertEquals(FailureStatus.UNAVAILABLE, FailureStatus.of(new RuntimeException("Task 3 failed: java.io.IOException: "
+        + FailureStatus.unavailableMessage("grpc://10.0.0.1:31337", "Connection refused") + " SQLSTATE: 22012")));
+    assertEquals(FailureStatus.INTERNAL, FailureStatus.of(new RuntimeException("Executor lost: OOM")));
+    RuntimeException loop = new RuntimeException("a");
+    RuntimeException other = new RuntimeException("b", loop);
+    loop.initCause(other);
+    assertEquals(FailureStatus.INTERNAL, FailureStatus.of(loop));  // a cause cycle ends
   }
 
   @Test

@@ -200,12 +200,10 @@ final class StandInCluster implements AutoCloseable {
           return;
         }
         boolean committed = false;
+        Long winner = null;
         if ("commit".equals(a.end)) {
-          Long winner = committedAtNodes.putIfAbsent(a.partition, a.attempt);
-          if (winner != null && winner != a.attempt) {
-            ack.onError(CallStatus.INVALID_ARGUMENT.withDescription("superseded").toRuntimeException());
-            return;
-          }
+          // As the nodes do: a later attempt of a committed partition defers to the first.
+          winner = committedAtNodes.putIfAbsent(a.partition, a.attempt);
           committed = true;
         }
         JsonObject reply = new JsonObject();
@@ -213,6 +211,7 @@ final class StandInCluster implements AutoCloseable {
         reply.addProperty("attempt", a.attempt);
         reply.addProperty("rows", a.rows);
         reply.addProperty("committed", committed);
+        reply.addProperty("committed_attempt", winner == null ? a.attempt : winner);
         byte[] bytes = reply.toString().getBytes(StandardCharsets.UTF_8);
         ArrowBuf buf = allocator.buffer(bytes.length);
         buf.setBytes(0, bytes);
