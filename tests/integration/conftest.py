@@ -214,6 +214,80 @@ def stop_spark_connect(endpoint, kill=False):
         proc.wait()
 
 
+class SparkStandalone:
+    """A Spark standalone cluster from the pyspark wheel: a master on
+    127.0.0.1 and workers on 127.0.0.2, 127.0.0.3, ... (distinct loopback
+    addresses, so Spark sees distinct hosts: it never runs a speculative copy
+    of a task on a host that runs the task already, which rules speculation
+    out on local-cluster). Each worker keeps its executors' logs in its own
+    directory under `work`."""
+
+    def __init__(self, work, workers=2, cores=1, memory="1g"):
+        import pyspark
+        spark_home = os.path.dirname(pyspark.__file__)
+        env = {**os.environ, "SPARK_HOME": spark_home}
+        env.pop("SPARK_CONNECT_MODE_ENABLED", None)  # left by pyspark's remote sessions
+        spark_class = os.path.join(spark_home, "bin", "spark-class")
+        self.work = work
+        self.procs = []
+        port = free_port()
+        self.url = f"spark://127.0.0.1:{port}"
+        self.worker_dirs = []
+        try:
+            self._start([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                         "--port", str(port), "--webui-port", str(free_port())], "master", env)
+            self._wait_listening("127.0.0.1", port, work / "master.log")
+            for i in range(workers):
+                directory = work / f"worker{i}"
+                directory.mkdir()
+                self.worker_dirs.append(directory)
+                self._start([spark_class, "org.apache.spark.deploy.worker.Worker", "--host", f"127.0.0.{2 + i}",
+                             "--cores", str(cores), "--memory", memory, "--webui-port", "0",
+                             "--work-dir", str(directory), self.url], f"worker{i}", env)
+            deadline = time.monotonic() + 120
+            while sum("Successfully registered with master" in (work / f"worker{i}.log").read_text(errors="replace")
+                      for i in range(workers)) < workers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("Spark workers did not register; master log:\n"
+                                       + (work / "master.log").read_text(errors="replace")[-3000:])
+                time.sleep(0.3)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, argv, name, env):
+        with open(self.work / f"{name}.log", "ab") as log:
+            self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.work, env=env))
+
+    def _wait_listening(self, host, port, log, timeout=120):
+        import socket
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.procs[-1].poll() is not None:
+                    raise RuntimeError(f"Spark master did not start; log:\n{log.read_text(errors='replace')[-3000:]}")
+                time.sleep(0.3)
+
+    def executor_logs(self):
+        """Every executor's stderr, from every worker."""
+        import glob
+        return "".join(open(p, errors="replace").read()
+                       for d in self.worker_dirs for p in glob.glob(str(d / "*" / "*" / "stderr")))
+
+    def stop(self):
+        # Workers first (they stop their executors), then the master.
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture(scope="session")
 def spark_connect(tmp_path_factory):
     """One Spark Connect server (scripts/spark-connect, local[2]) for the whole

@@ -4,9 +4,9 @@ a client sees when the distributed write cannot start. Real ZooKeeper, real
 Spark Connect, two nodes."""
 
 import concurrent.futures
-import glob
-import os
+import re
 import subprocess
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -73,23 +73,34 @@ def test_distribute_never_keeps_every_query_on_the_driver(spark_cluster, pyspark
 
 @pytest.fixture(scope="module")
 def connector_spark(tmp_path_factory):
-    """Spark Connect on local-cluster[2,1,1024] (two executor JVMs) with the
-    Squadron connector on its classpath."""
-    from conftest import ROOT, start_spark_connect, stop_spark_connect
+    """Spark Connect on a standalone Spark cluster of two workers (one
+    executor JVM each, on distinct loopback hosts), with the Squadron
+    connector on its classpath and speculative execution on: a task that
+    runs much longer than its siblings gets a second copy."""
+    from conftest import ROOT, SparkStandalone, start_spark_connect, stop_spark_connect
     jar = subprocess.run([str(ROOT / "scripts" / "build-connector")], capture_output=True, text=True,
                          timeout=900)
     assert jar.returncode == 0, jar.stderr[-4000:]
     work = tmp_path_factory.mktemp("spark-cluster")
-    spark = start_spark_connect(work, conf=[f"spark.jars={jar.stdout.strip()}",
-                                            "spark.task.maxFailures=4"],
-                                master="local-cluster[2,1,1024]")
+    cluster = SparkStandalone(work)
+    try:
+        spark = start_spark_connect(work, conf=[f"spark.jars={jar.stdout.strip()}",
+                                                "spark.task.maxFailures=4",
+                                                "spark.executor.memory=1g",
+                                                "spark.speculation=true",
+                                                "spark.speculation.interval=100ms",
+                                                "spark.speculation.multiplier=3",
+                                                "spark.speculation.quantile=0.5",
+                                                "spark.speculation.minTaskRuntime=2s"],
+                                    master=cluster.url)
+    except BaseException:
+        cluster.stop()
+        raise
     spark.work = work
+    spark.standalone = cluster
     yield spark
-    logs = app_work_dir(spark)
     stop_spark_connect(spark)
-    # local-cluster's workers keep the executors' logs under SPARK_HOME/work.
-    import shutil
-    shutil.rmtree(logs, ignore_errors=True)
+    cluster.stop()
 
 
 @pytest.fixture
@@ -181,14 +192,8 @@ def sum_of_hashes(spark_endpoint, sql):
         spark.stop()
 
 
-def app_work_dir(spark):
-    """Where local-cluster's workers put this application's executor logs."""
-    import pyspark
-    return os.path.join(os.path.dirname(pyspark.__file__), "work", spark_app_id(spark))
-
-
 def executor_logs(spark):
-    return "".join(open(p, errors="replace").read() for p in glob.glob(os.path.join(app_work_dir(spark), "*", "stderr")))
+    return spark.standalone.executor_logs()
 
 
 def test_order_by_is_served_in_partition_order(pushing_cluster, connector_spark):
@@ -232,17 +237,17 @@ def test_a_failing_spark_job_fails_every_stream_with_sparks_message(pushing_clus
     client = flight.connect(n2.uri)
     sql = "SELECT id, IF(id = 150000, raise_error('squadron test: row 150000 is bad'), id) AS x FROM range(0, 200000, 1, 4)"
     info = client.get_flight_info(descriptor(statement_query(sql)))
-    # (UNKNOWN for now: the driver's failure; issue 12 asks for
-    # INVALID_ARGUMENT or INTERNAL.)
+    assert len(info.endpoints) == 2
+    # The query raised it (SQLSTATE P0001): the query is at fault,
+    # INVALID_ARGUMENT, with Spark's message, on both nodes' streams.
     for endpoint in info.endpoints:
-        with pytest.raises(flight.FlightError, match="row 150000 is bad"):
+        with pytest.raises(pa.ArrowInvalid, match="row 150000 is bad"):
             reader = flight.connect(endpoint.locations[0]).do_get(endpoint.ticket)
             while True:
                 reader.read_chunk()
 
 
 def test_a_killed_serving_node_fails_the_query_with_unavailable(pushing_cluster, connector_spark):
-    import time
     c, _, n2 = pushing_cluster
     client = flight.connect(n2.uri)
     info = client.get_flight_info(descriptor(statement_query(ENDLESS)))
@@ -256,9 +261,138 @@ def test_a_killed_serving_node_fails_the_query_with_unavailable(pushing_cluster,
             reader.read_chunk()
     assert time.monotonic() - killed_at < 30  # the session timeout, plus a little
     # Whichever comes first: the cluster sees n1's ZooKeeper session end
-    # (UNAVAILABLE naming it), or Spark's tasks for n1 fail to connect and the
-    # job fails naming its address (for now UNKNOWN: issue 12 asks UNAVAILABLE).
+    # (naming it), or Spark's tasks for n1 fail to connect and the job fails
+    # naming its address. UNAVAILABLE either way.
     message = str(failure.value)
-    assert (isinstance(failure.value, flight.FlightUnavailableError) and "n1" in message) or \
-        ("UNAVAILABLE" in message and n1_port in message), message
+    assert isinstance(failure.value, flight.FlightUnavailableError), message
+    assert "n1" in message or n1_port in message, message
     wait_until(lambda: running_jobs(connector_spark) == [], "Spark to have no running job")
+
+
+# --- faults Spark recovers from, and backpressure ------------------------------------------
+
+def start_pair(zookeeper, tmp_path, secret_file, spark, *n1_options, spool=(), spool_dir=None):
+    """Two nodes on `spark`, n1 (the coordinator of the tests' queries) with
+    extra --spark-writer-option values, both with `spool` options."""
+    c = Cluster(zookeeper.connect_string, tmp_path, secret_file)
+    common = ("--engine", "spark", "--spark-connect", str(spark), "--distribute", "always", *spool)
+    writer = [arg for option in n1_options for arg in ("--spark-writer-option", option)]
+    n1 = c.start("n1", *common, *writer, spool_dir=spool_dir)
+    n2 = c.start("n2", *common, spool_dir=spool_dir)
+    wait_members(c, ["n1", "n2"])
+    return c, n1, n2
+
+
+def check_exact(got, sql, spark, rows):
+    ids = got.column("id")
+    assert got.num_rows == rows
+    assert pc.count_distinct(ids).as_py() == rows          # 0 duplicated
+    assert pc.sum(ids).as_py() == sum(range(rows))          # 0 lost
+    assert pc.sum(got.column("h")).as_py() == sum_of_hashes(spark, sql)
+
+
+def test_an_executor_lost_after_its_commit_loses_and_duplicates_nothing(zookeeper, tmp_path, secret_file,
+                                                                         connector_spark):
+    # The executor pushing partition 2 exits right after the node committed
+    # it, before Spark hears of it: Spark reruns the task on the other
+    # executor, the node drains the rerun and names the attempt that won, and
+    # the driver completes the query with it.
+    c, n1, n2 = start_pair(zookeeper, tmp_path, secret_file, connector_spark,
+                           "squadron.test.dieAfterCommitOfPartition=2", "squadron.batchRows=8192")
+    try:
+        sql = "SELECT id, hash(id) AS h FROM range(0, 300000, 1, 4)"
+        info = flight.connect(n1.uri).get_flight_info(descriptor(statement_query(sql)))
+        check_exact(pa.concat_tables(read_parallel(info)), sql, connector_spark, 300000)
+        logs = executor_logs(connector_spark)
+        assert "squadron.test.dieAfterCommitOfPartition" in logs
+        deferred = "\n".join(n.log() for n in (n1, n2))
+        assert re.search(r"event=exchange_deferred .* partition=2 .* end=commit", deferred), deferred[-3000:]
+    finally:
+        c.stop()
+
+
+def spark_tasks(spark):
+    """Every task attempt of the Spark application, from its REST API."""
+    import json
+    import urllib.request
+    from conftest import spark_app_id
+    base = f"{spark.ui}/api/v1/applications/{spark_app_id(spark)}"
+    with urllib.request.urlopen(f"{base}/stages", timeout=10) as r:
+        stages = json.load(r)
+    tasks = []
+    for stage in stages:
+        url = f"{base}/stages/{stage['stageId']}/{stage['attemptId']}/taskList?length=10000"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            tasks += [dict(t, stageId=stage["stageId"]) for t in json.load(r)]
+    return tasks
+
+
+def test_speculative_copies_lose_and_duplicate_nothing(zookeeper, tmp_path, secret_file, connector_spark):
+    # The first attempt of partition 1 straggles (it sleeps after each
+    # batch): Spark runs a speculative copy on the other executor, which
+    # commits; the straggler is killed and its pushes dropped.
+    c, n1, n2 = start_pair(zookeeper, tmp_path, secret_file, connector_spark,
+                           "squadron.test.slowFirstAttemptOfPartition=1", "squadron.test.slowMillisPerBatch=1500",
+                           "squadron.batchRows=4096")
+    try:
+        before = {(t["stageId"], t["taskId"]) for t in spark_tasks(connector_spark)}
+        sql = "SELECT id, hash(id) AS h FROM range(0, 200000, 1, 4)"
+        info = flight.connect(n1.uri).get_flight_info(descriptor(statement_query(sql)))
+        check_exact(pa.concat_tables(read_parallel(info)), sql, connector_spark, 200000)
+        tasks = [t for t in spark_tasks(connector_spark) if (t["stageId"], t["taskId"]) not in before]
+        speculative = [t for t in tasks if t.get("speculative")]
+        assert speculative, [(t["index"], t["attempt"], t["status"]) for t in tasks]
+        assert any(t["status"] == "SUCCESS" for t in speculative), speculative
+    finally:
+        c.stop()
+
+
+def test_a_slow_client_blocks_the_executors_and_the_spool_stays_in_budget(zookeeper, tmp_path, secret_file,
+                                                                           connector_spark):
+    # 4 MiB of spool memory and 4 MiB of disk per node for a ~60 MB result
+    # in 40 partitions, and a client that stalls for 15 s: the nodes hold what
+    # fits and stop reading; gRPC's flow control then parks the executors'
+    # pushes until the client reads again. (A node serves a partition only once its attempt committed, so it
+    # must hold the partitions being pushed whole: here ~1.5 MB each.)
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    budget = 4 << 20
+    c, n1, n2 = start_pair(zookeeper, tmp_path, secret_file, connector_spark, "squadron.batchRows=8192",
+                           spool=("--spool-memory", "4MiB", "--spool-disk", "4MiB"), spool_dir=spool_dir)
+    try:
+        baseline = {n.node_id: n.status("VmRSS") for n in (n1, n2)}
+        sql = "SELECT id, hash(id) AS h, repeat('x', 40) AS pad FROM range(0, 1000000, 1, 40)"
+        info = flight.connect(n1.uri).get_flight_info(descriptor(statement_query(sql)))
+        spilled = [0]
+
+        def read(endpoint):
+            reader = flight.connect(endpoint.locations[0]).do_get(endpoint.ticket)
+            parts = []
+            while True:
+                try:
+                    chunk = reader.read_chunk()
+                except StopIteration:
+                    return pa.Table.from_batches(parts)
+                parts.append(chunk.data.select(["id", "h"]))
+                spilled[0] = max(spilled[0], sum(f.stat().st_size for f in spool_dir.rglob("*") if f.is_file()))
+                if len(parts) == 1:
+                    # A client that stalls after its first batch, long enough
+                    # for Spark to have pushed everything several times over.
+                    for _ in range(60):
+                        time.sleep(0.25)
+                        spilled[0] = max(spilled[0],
+                                         sum(f.stat().st_size for f in spool_dir.rglob("*") if f.is_file()))
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            got = pa.concat_tables(pool.map(read, info.endpoints))
+        check_exact(got, "SELECT id, hash(id) AS h FROM range(0, 1000000, 1, 40)", connector_spark, 1000000)
+        blocked = [int(m) for m in re.findall(r"waited on the node \(backpressure\) (\d+) ms",
+                                              executor_logs(connector_spark))]
+        assert blocked and max(blocked) > 1000, blocked  # the executors waited on the nodes
+        # Spill files never went past the disk budget (plus the one batch a
+        # node may overcommit to avoid a deadlock), and memory stayed bounded.
+        assert spilled[0] <= 2 * budget + (4 << 20), spilled[0]
+        for n in (n1, n2):
+            peak = n.status("VmHWM")
+            assert (peak - baseline[n.node_id]) * 1024 < budget + (256 << 20), (n.node_id, baseline, peak)
+    finally:
+        c.stop()
