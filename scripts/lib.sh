@@ -53,10 +53,10 @@ stop_pid() {
 
 # Waits until `squadron serve` (PID $1) has written its ready line into log $2
 # and sets `listen` to its URI; dies with the log's tail, naming $3, if the
-# process exits or 60 s pass first.
+# process exits or $4 tenths of a second (default 600: 60 s) pass first.
 wait_listening() {
   local line=""
-  for _ in $(seq 600); do
+  for _ in $(seq "${4:-600}"); do
     line="$(grep -m1 '^squadron listening on ' "$2" || true)"
     [[ -n "$line" ]] && break
     kill -0 "$1" 2>/dev/null || break
