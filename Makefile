@@ -1,7 +1,9 @@
 # Squadron — the two commands of the README, and the steps behind them.
 #   make run    set everything up, build, start the server with demo data
 #   make run-cluster  the same, as a local cluster: ZooKeeper and 3 nodes (docs/cluster.md)
-#   make run-spark    the same on Spark: Spark Connect with the demo tables, and a node (docs/spark.md)
+#   make run-spark    the same on Spark, as a local cluster: ZooKeeper, Spark Connect on
+#                     local-cluster[2,1,1024] with the connector jar and the demo tables, and
+#                     2 nodes that serve distributed results (docs/spark.md; --single: 1 node)
 #   make test   set everything up, build, run unit, connector (Java) and integration tests, a
 #               quick smoke run of the benchmark suite, a 20 s soak and the
 #               fuzz targets for 30 s each
