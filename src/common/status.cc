@@ -14,6 +14,10 @@ arrow::Status PermissionDenied(std::string message) {
   return FlightError(arrow::flight::FlightStatusCode::Unauthorized, std::move(message));
 }
 
+arrow::Status Unauthenticated(std::string message) {
+  return FlightError(arrow::flight::FlightStatusCode::Unauthenticated, std::move(message));
+}
+
 arrow::Status Unavailable(std::string message) {
   return FlightError(arrow::flight::FlightStatusCode::Unavailable, std::move(message));
 }

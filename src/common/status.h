@@ -34,6 +34,10 @@ arrow::Status Unimplemented(Args&&... args) {
 /// The caller may not do this (e.g. a write on a read-only server): PERMISSION_DENIED.
 arrow::Status PermissionDenied(std::string message);
 
+/// Who the caller is could not be established (no, wrong or expired
+/// credentials): UNAUTHENTICATED.
+arrow::Status Unauthenticated(std::string message);
+
 /// Try again later or elsewhere (draining, overloaded): UNAVAILABLE.
 arrow::Status Unavailable(std::string message);
 
