@@ -61,6 +61,18 @@ struct RawServeOptions {
   std::string spool_disk = "10GiB";
   std::vector<std::string> data_paths;
   std::string config_file;
+  // Security (docs/security.md).
+  std::string auth = "none";
+  bool allow_insecure = false;
+  std::string password_file;
+  std::string token_ttl = "1h";
+  int auth_max_failures = 5;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string tls_peer_ca;
+  std::vector<std::string> mtls_user_roles;
+  std::string mtls_default_role = "reader";
 };
 
 CLI::Option* WithEnv(CLI::Option* option, const std::string& env) {
@@ -232,6 +244,44 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
   WithEnv(serve->add_option("--spool-disk", raw->spool_disk,
                             "Disk for spill files; when memory and disk are full, producers wait"),
           "SQUADRON_SPOOL_DISK");
+  WithEnv(serve->add_option("--auth", raw->auth,
+                            "Authentication methods, comma-separated: none (the default; refused on "
+                            "addresses other than loopback without --allow-insecure), password, mtls "
+                            "(docs/security.md)"),
+          "SQUADRON_AUTH");
+  WithEnv(serve->add_flag("--allow-insecure", raw->allow_insecure,
+                          "Accept --auth none on an address other than loopback"),
+          "SQUADRON_ALLOW_INSECURE");
+  WithEnv(serve->add_option("--password-file", raw->password_file,
+                            "With --auth password: the users' file of argon2id hashes (squadron passwd); read "
+                            "again when it changes"),
+          "SQUADRON_PASSWORD_FILE");
+  WithEnv(serve->add_option("--token-ttl", raw->token_ttl,
+                            "Life of the bearer tokens a successful authentication returns; every node of the "
+                            "cluster accepts them"),
+          "SQUADRON_TOKEN_TTL");
+  WithEnv(serve->add_option("--auth-max-failures", raw->auth_max_failures,
+                            "Failed authentications from one user or address before each next attempt waits "
+                            "(1 s, doubling, up to 64 s); 0 = never"),
+          "SQUADRON_AUTH_MAX_FAILURES");
+  WithEnv(serve->add_option("--tls-cert", raw->tls_cert,
+                            "PEM certificate chain: serve grpc+tls:// (with --tls-key)"),
+          "SQUADRON_TLS_CERT");
+  WithEnv(serve->add_option("--tls-key", raw->tls_key, "PEM private key of --tls-cert"), "SQUADRON_TLS_KEY");
+  WithEnv(serve->add_option("--tls-client-ca", raw->tls_client_ca,
+                            "PEM CAs a client certificate must chain to: mutual TLS, every client needs one "
+                            "(with --auth mtls its name is the user)"),
+          "SQUADRON_TLS_CLIENT_CA");
+  WithEnv(serve->add_option("--tls-peer-ca", raw->tls_peer_ca,
+                            "PEM CAs trusted for the other nodes' certificates (default: --tls-client-ca, else "
+                            "the system's)"),
+          "SQUADRON_TLS_PEER_CA");
+  serve->add_option("--mtls-user-role", raw->mtls_user_roles,
+                    "With --auth mtls: USER=ROLE for a certificate's user (repeatable)");
+  WithEnv(serve->add_option("--mtls-default-role", raw->mtls_default_role,
+                            "With --auth mtls: the role of other certificate users: reader, writer, admin or "
+                            "none (refused)"),
+          "SQUADRON_MTLS_DEFAULT_ROLE");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -291,6 +341,67 @@ arrow::Result<std::string> ReadFile(const std::string& path, const char* what) {
   std::ostringstream contents;
   contents << in.rdbuf();
   return contents.str();
+}
+
+arrow::Result<auth::Role> RoleOption(const std::string& value, const char* flag) {
+  if (value == "none") return auth::Role::kNone;
+  auto role = auth::ParseRole(value);
+  if (!role.ok()) return arrow::Status::Invalid(flag, ": ", role.status().message(), " (or none)");
+  return role;
+}
+
+arrow::Status ConvertSecurity(const RawServeOptions& raw, server::ServerOptions* options) {
+  auto& security = options->security;
+  auto& methods = security.auth.methods;
+  methods.clear();
+  std::stringstream list(raw.auth);
+  for (std::string method; std::getline(list, method, ',');) {
+    if (method.empty()) continue;
+    if (method != "none" && method != "password" && method != "mtls") {
+      return arrow::Status::Invalid("Unknown --auth method '", method, "': expected none, password or mtls");
+    }
+    methods.insert(method);
+  }
+  if (methods.empty()) return arrow::Status::Invalid("--auth names no method");
+  if (methods.count("none") && methods.size() > 1) {
+    return arrow::Status::Invalid("--auth none cannot be combined with other methods");
+  }
+  security.allow_insecure = raw.allow_insecure;
+  ARROW_ASSIGN_OR_RAISE(auto ttl, ParseDuration(raw.token_ttl));
+  security.auth.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+  if (security.auth.token_ttl.count() < 1) return arrow::Status::Invalid("--token-ttl must be at least 1s");
+  security.auth.max_failures = raw.auth_max_failures;
+  if (methods.count("password")) {
+    if (raw.password_file.empty()) {
+      return arrow::Status::Invalid("--auth password needs --password-file (create it with: squadron passwd FILE USER)");
+    }
+    security.password_file = raw.password_file;
+  }
+  if (raw.tls_cert.empty() != raw.tls_key.empty()) {
+    return arrow::Status::Invalid("--tls-cert and --tls-key go together");
+  }
+  if (!raw.tls_cert.empty()) {
+    ARROW_ASSIGN_OR_RAISE(security.tls_cert, ReadFile(raw.tls_cert, "--tls-cert"));
+    ARROW_ASSIGN_OR_RAISE(security.tls_key, ReadFile(raw.tls_key, "--tls-key"));
+  }
+  if (!raw.tls_client_ca.empty()) {
+    if (raw.tls_cert.empty()) return arrow::Status::Invalid("--tls-client-ca needs --tls-cert and --tls-key");
+    ARROW_ASSIGN_OR_RAISE(security.tls_client_ca, ReadFile(raw.tls_client_ca, "--tls-client-ca"));
+  }
+  if (!raw.tls_peer_ca.empty()) {
+    ARROW_ASSIGN_OR_RAISE(security.tls_peer_ca, ReadFile(raw.tls_peer_ca, "--tls-peer-ca"));
+  }
+  if (methods.count("mtls") && security.tls_client_ca.empty()) {
+    return arrow::Status::Invalid("--auth mtls needs --tls-client-ca (and --tls-cert, --tls-key)");
+  }
+  for (const auto& item : raw.mtls_user_roles) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return arrow::Status::Invalid("--mtls-user-role '", item, "': expected USER=ROLE");
+    ARROW_ASSIGN_OR_RAISE(security.auth.mtls_roles[item.substr(0, eq)],
+                          RoleOption(item.substr(eq + 1), "--mtls-user-role"));
+  }
+  ARROW_ASSIGN_OR_RAISE(security.auth.mtls_default_role, RoleOption(raw.mtls_default_role, "--mtls-default-role"));
+  return arrow::Status::OK();
 }
 
 arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
@@ -372,6 +483,7 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   } else if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') {
     options.cluster.spool.dir = tmp;
   }
+  ARROW_RETURN_NOT_OK(ConvertSecurity(raw, &options));
   if (!options.cluster.uri.empty() && raw.ticket_secret_file.empty()) {
     return arrow::Status::Invalid(
         "--cluster needs --ticket-secret-file: every node of a cluster signs and checks tickets with the "
@@ -418,6 +530,11 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
       ->envname("SQUADRON_USERNAME");
   query_cmd->add_option("--password", query.password, "Password (prefer the environment variable)")
       ->envname("SQUADRON_PASSWORD");
+  query_cmd->add_option("--tls-ca", query.tls_ca, "PEM CAs to trust for grpc+tls:// (default: the system's)")
+      ->envname("SQUADRON_TLS_CA");
+  query_cmd->add_option("--tls-cert", query.tls_cert, "PEM client certificate, for servers requiring mutual TLS")
+      ->envname("SQUADRON_TLS_CERT");
+  query_cmd->add_option("--tls-key", query.tls_key, "PEM private key of --tls-cert")->envname("SQUADRON_TLS_KEY");
   query_cmd->add_option("--token", query.token, "Bearer token (sent as Bearer authorization)")
       ->envname("SQUADRON_TOKEN");
 
@@ -434,6 +551,16 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 
+  PasswdOptions passwd;
+  CLI::App* passwd_cmd = app.add_subcommand(
+      "passwd", "Add or change a user of a password file (--auth password): the password is read without echo "
+                "on a terminal, else one line from stdin; the file keeps argon2id hashes only");
+  passwd_cmd->add_option("file", passwd.file, "The password file (created, mode 0600, if absent)")->required();
+  passwd_cmd->add_option("user", passwd.user, "The user name")->required();
+  passwd_cmd->add_option("--role", passwd.role, "reader, writer or admin")
+      ->check(CLI::IsMember({"reader", "writer", "admin"}))
+      ->capture_default_str();
+
   Invocation invocation;
   std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -447,6 +574,11 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
   if (status_cmd->parsed()) {
     invocation.action = Invocation::Action::kClusterStatus;
     invocation.cluster_status = std::move(cluster_status);
+    return invocation;
+  }
+  if (passwd_cmd->parsed()) {
+    invocation.action = Invocation::Action::kPasswd;
+    invocation.passwd = std::move(passwd);
     return invocation;
   }
   if (query_cmd->parsed()) {

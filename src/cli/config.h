@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/passwd.h"
 #include "cli/query.h"
 #include "server/server.h"
 
@@ -19,6 +20,8 @@ struct Invocation {
     kQuery,
     /// Print a cluster's nodes and queries with `cluster status`.
     kClusterStatus,
+    /// Add or change a user of a password file with `passwd`.
+    kPasswd,
     /// Print `output` (help, version or an error) and exit with `exit_code`.
     kExit,
   };
@@ -28,6 +31,7 @@ struct Invocation {
   server::ServerOptions serve;
   QueryOptions query;
   ClusterStatusOptions cluster_status;
+  PasswdOptions passwd;
   std::string log_level = "info";
 };
 

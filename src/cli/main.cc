@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/config.h"
+#include "cli/passwd.h"
 #include "cli/query.h"
 #include "common/malloc_tuning.h"
 #include "server/log.h"
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   if (invocation.action == squadron::cli::Invocation::Action::kQuery) {
     squadron::TuneMallocForStreaming();
     return squadron::cli::RunQuery(invocation.query);
+  }
+  if (invocation.action == squadron::cli::Invocation::Action::kPasswd) {
+    return squadron::cli::RunPasswd(invocation.passwd);
   }
   if (invocation.action == squadron::cli::Invocation::Action::kClusterStatus) {
     (void)squadron::server::InitLogging("warn");  // stdout carries the status only

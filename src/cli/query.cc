@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -227,13 +228,52 @@ class Progress {
   Clock::time_point last_{};
 };
 
-arrow::Result<fl::FlightCallOptions> CallOptions(const QueryOptions& options) {
+arrow::Result<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return arrow::Status::Invalid("Cannot read ", flag, " '", path, "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+arrow::Result<fl::FlightClientOptions> ClientOptions(const QueryOptions& options) {
+  auto client = fl::FlightClientOptions::Defaults();
+  if (!options.tls_ca.empty()) {
+    ARROW_ASSIGN_OR_RAISE(client.tls_root_certs, ReadPem(options.tls_ca, "--tls-ca"));
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return arrow::Status::Invalid("--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_cert.empty()) {
+    ARROW_ASSIGN_OR_RAISE(client.cert_chain, ReadPem(options.tls_cert, "--tls-cert"));
+    ARROW_ASSIGN_OR_RAISE(client.private_key, ReadPem(options.tls_key, "--tls-key"));
+  }
+  return client;
+}
+
+arrow::Result<std::unique_ptr<fl::FlightClient>> Connect(const fl::Location& location, const QueryOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(auto client_options, ClientOptions(options));
+  return fl::FlightClient::Connect(location, client_options);
+}
+
+// The call's credentials: a bearer token given, or one the handshake returns
+// for the user and password (Basic on every call where the server has no
+// handshake: mutual-TLS servers).
+arrow::Result<fl::FlightCallOptions> CallOptions(fl::FlightClient& client, const QueryOptions& options) {
   fl::FlightCallOptions call;
   if (!options.token.empty()) {
     call.headers.emplace_back("authorization", "Bearer " + options.token);
   } else if (!options.username.empty()) {
-    call.headers.emplace_back("authorization",
-                              "Basic " + arrow::util::base64_encode(options.username + ":" + options.password));
+    auto token = client.AuthenticateBasicToken(call, options.username, options.password);
+    if (token.ok() && !token->second.empty()) {
+      call.headers.emplace_back("authorization", token->second);
+    } else if (token.ok() || token.status().IsNotImplemented() ||
+               token.status().message().find("does not have an authentication mechanism") != std::string::npos) {
+      call.headers.emplace_back("authorization",
+                                "Basic " + arrow::util::base64_encode(options.username + ":" + options.password));
+    } else {
+      return token.status();
+    }
   }
   if (!options.compression.empty()) {
     call.headers.emplace_back(std::string(flight::kCompressionHeader), options.compression);
@@ -244,7 +284,8 @@ arrow::Result<fl::FlightCallOptions> CallOptions(const QueryOptions& options) {
 // Fetches every endpoint into `sink` (in order when the FlightInfo is ordered,
 // else up to `parallel` at once).
 arrow::Status FetchAll(fl::FlightClient& client, const fl::FlightCallOptions& call, const fl::FlightInfo& info,
-                       int parallel, Sink* sink, Progress* progress) {
+                       const QueryOptions& options, Sink* sink, Progress* progress) {
+  const int parallel = options.parallel;
   const auto& endpoints = info.endpoints();
   std::mutex sink_mutex;
   std::atomic<size_t> next{0};
@@ -256,7 +297,7 @@ arrow::Status FetchAll(fl::FlightClient& client, const fl::FlightCallOptions& ca
         std::unique_ptr<fl::FlightClient> other;
         fl::FlightClient* source = &client;
         if (!endpoints[i].locations.empty()) {
-          ARROW_ASSIGN_OR_RAISE(other, fl::FlightClient::Connect(endpoints[i].locations[0]));
+          ARROW_ASSIGN_OR_RAISE(other, Connect(endpoints[i].locations[0], options));
           source = other.get();
         }
         auto where = [&](const arrow::Status& status) {
@@ -294,8 +335,8 @@ arrow::Status FetchAll(fl::FlightClient& client, const fl::FlightCallOptions& ca
 arrow::Status Run(const QueryOptions& options) {
   const auto start = Clock::now();
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(options.uri));
-  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
-  ARROW_ASSIGN_OR_RAISE(auto call, CallOptions(options));
+  ARROW_ASSIGN_OR_RAISE(auto client, Connect(location, options));
+  ARROW_ASSIGN_OR_RAISE(auto call, CallOptions(*client, options));
   const auto descriptor =
       options.path.empty()
           ? fl::FlightDescriptor::Command(flight::SerializeCommand(flight::StatementQueryCommand{options.sql, {}}))
@@ -317,7 +358,7 @@ arrow::Status Run(const QueryOptions& options) {
   const bool show_progress =
       options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO) && !options.output.empty());
   Progress progress(show_progress);
-  ARROW_RETURN_NOT_OK(FetchAll(*client, call, *info, options.parallel, sink.get(), &progress));
+  ARROW_RETURN_NOT_OK(FetchAll(*client, call, *info, options, sink.get(), &progress));
   ARROW_RETURN_NOT_OK(sink->Close());
   progress.Finish();
   const auto fetched = Clock::now();

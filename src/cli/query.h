@@ -30,6 +30,11 @@ struct QueryOptions {
   std::string username;
   std::string password;
   std::string token;
+  /// TLS (grpc+tls://): PEM files of the CAs to trust (default: the
+  /// system's), and of a client certificate and key for mutual TLS.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 /// What `squadron cluster status` asks for.

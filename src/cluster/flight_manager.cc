@@ -440,7 +440,7 @@ arrow::Result<StartedQuery> FlightManager::Impl::BeginQuery(const QueryPlan& pla
   const auto expires = std::chrono::system_clock::time_point(std::chrono::milliseconds(record.deadline_ms));
   for (const auto& member : members) {
     fl::FlightEndpoint endpoint;
-    endpoint.ticket.ticket = tickets_.Encode({"exchange:" + record.id, expires});
+    endpoint.ticket.ticket = tickets_.Encode({"exchange:" + record.id, expires, plan.owner});
     auto location = fl::Location::Parse(member.uri);
     if (!location.ok()) return fail_begun(location.status());
     endpoint.locations.push_back(std::move(*location));

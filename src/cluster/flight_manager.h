@@ -89,6 +89,8 @@ struct QueryPlan {
   std::optional<std::chrono::milliseconds> timeout;
   /// Shown by `squadron cluster status` (e.g. the SQL).
   std::string description;
+  /// The user the result belongs to: its tickets name them ("" without authentication).
+  std::string owner;
 };
 
 /// A query just begun: what its producers and its client need.

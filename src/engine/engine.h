@@ -67,6 +67,10 @@ struct StatementDescription {
   /// A query that changes nothing (no DML, DDL or side effect): it may run on any node of
   /// a cluster over the same data.
   bool read_only = false;
+  /// A statement a user with only the reader role may run: a query (SELECT,
+  /// EXPLAIN) that changes nothing, and no COPY, ATTACH, SET, PRAGMA, CALL,
+  /// INSTALL or LOAD, even if it would write no table.
+  bool reader_safe = false;
 };
 
 /// Parameter sets: every row of every batch is one set, fields in parameter

@@ -34,6 +34,8 @@ struct PendingResult {
 
   /// The exact schema of the batches.
   std::shared_ptr<arrow::Schema> schema;
+  /// The user it belongs to (its ticket says so); "" without authentication.
+  std::string owner;
   /// The engine connection the stream reads from; declared before `stream` so
   /// the stream is destroyed first. Null for results computed in memory.
   std::unique_ptr<engine::Session> session;

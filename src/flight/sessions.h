@@ -32,6 +32,8 @@ struct ClientSession {
   /// IPC body compression of the session's query results; unset means the
   /// server's.
   std::optional<arrow::Compression::type> ipc_compression;
+  /// The user who opened it ("" without authentication): nobody else may use it.
+  std::string user;
 };
 
 /// Returns the session id in the call's cookie header, if any.

@@ -56,6 +56,7 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
     ARROW_ASSIGN_OR_RAISE(auto routed_caller, RoutedCaller(context));
     if (routed_caller) return ExecuteQuery(context, *routed_caller, nullptr, query->query, {}, descriptor, info);
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, query->transaction_id));
+    ARROW_RETURN_NOT_OK(CheckMayRun(caller, transaction.get(), query->query));
     if (transaction == nullptr) {
       ARROW_ASSIGN_OR_RAISE(auto distributed, Distribute(context, caller, query->query, descriptor));
       if (distributed) {
@@ -72,7 +73,8 @@ arrow::Status FlightSqlServer::Impl::GetFlightInfo(const fl::ServerCallContext& 
   }
   if (MetadataSchema(command) != nullptr) return AnswerMetadata(caller, command, descriptor, info);
   if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
-    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
+    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.owner));
+    ARROW_RETURN_NOT_OK(CheckMayRun(caller, statement.description));
     ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, statement.transaction_id));
     // The handle stays here; a statement without parameters may still run
     // elsewhere (ADBC and the JDBC driver prepare every query).
@@ -110,7 +112,7 @@ arrow::Status FlightSqlServer::Impl::GetSchema(const fl::ServerCallContext& cont
     return arrow::Status::OK();
   }
   if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
-    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
+    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.owner));
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*statement.description.result_schema));
     return arrow::Status::OK();
   }
@@ -119,8 +121,10 @@ arrow::Status FlightSqlServer::Impl::GetSchema(const fl::ServerCallContext& cont
 
 arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
                     std::unique_ptr<fl::FlightDataStream>* stream) {
+  ARROW_ASSIGN_OR_RAISE(auto identity, CallerIdentity(context));
   ARROW_ASSIGN_OR_RAISE(auto contents,
                         tickets_.Decode(ticket.ticket, std::chrono::system_clock::now()));
+  ARROW_RETURN_NOT_OK(CheckTicketOwner(identity, contents));
   // Everything that can refuse the call comes before the ticket is used up.
   ARROW_ASSIGN_OR_RAISE(auto slot, stream_slots_.Acquire("this DoGet"));
   if (auto query_id = cluster::FlightManager::ExchangeQueryId(contents.result_id)) {
@@ -161,7 +165,7 @@ arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context,
     return writer->WriteMetadata(*arrow::Buffer::FromString(SerializeDoPutUpdateResult(count)));
   }
   if (auto* update = std::get_if<PreparedStatementUpdateCommand>(&command)) {
-    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle, caller.session_id));
+    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(update->handle, caller.owner));
     ARROW_ASSIGN_OR_RAISE(auto parameters,
                           ReadParameterBatches(*batches, options_.max_parameter_bytes,
                                                options_.max_parameter_sets));
@@ -180,7 +184,7 @@ arrow::Status FlightSqlServer::Impl::DoPut(const fl::ServerCallContext& context,
     ARROW_ASSIGN_OR_RAISE(auto parameters,
                           ReadParameterBatches(*batches, options_.max_parameter_bytes,
                                                options_.max_parameter_sets));
-    ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, caller.session_id, std::move(parameters)));
+    ARROW_RETURN_NOT_OK(statements_.Bind(query->handle, caller.owner, std::move(parameters)));
     return writer->WriteMetadata(
         *arrow::Buffer::FromString(SerializeDoPutPreparedStatementResult(query->handle)));
   }
@@ -191,16 +195,18 @@ arrow::Status FlightSqlServer::Impl::DoAction(const fl::ServerCallContext& conte
                        std::unique_ptr<fl::ResultStream>* result) {
   const std::string_view body =
       action.body ? std::string_view(*action.body) : std::string_view();
-  if (action.type == fl::ActionType::kCancelFlightInfo.type) {
-    ARROW_ASSIGN_OR_RAISE(auto routed, RoutedCaller(context));
-    return CancelFlightInfo(action, result, routed.has_value());
-  }
-  if (action.type == kCancelQuery) return CancelQuery(body, result);
   if (cluster::FlightManager::IsExchangeAction(action.type)) {
+    // Producers and drivers prove themselves with the query's credentials.
     auto* cluster = cluster_.load();
     if (cluster == nullptr) return InvalidArgument("This node is in no cluster: ", action.type, " is refused");
     return cluster->HandleAction(context, action, result);
   }
+  ARROW_ASSIGN_OR_RAISE(auto identity, CallerIdentity(context));
+  if (action.type == fl::ActionType::kCancelFlightInfo.type) {
+    ARROW_ASSIGN_OR_RAISE(auto routed, RoutedCaller(context));
+    return CancelFlightInfo(identity, action, result, routed.has_value());
+  }
+  if (action.type == kCancelQuery) return CancelQuery(identity, body, result);
   if (action.type == kCreatePreparedStatement) return CreatePreparedStatement(context, body, result);
   if (action.type == kClosePreparedStatement) return ClosePreparedStatement(context, body, result);
   if (action.type == kBeginTransaction) return BeginTransaction(context, body, result);
@@ -234,8 +240,10 @@ std::vector<fl::ActionType> FlightSqlServer::Impl::ListActions() const {
 arrow::Status FlightSqlServer::Impl::PollFlightInfo(const fl::ServerCallContext& context, const fl::FlightDescriptor& descriptor,
                              std::unique_ptr<fl::PollInfo>* info) {
   if (descriptor.type == fl::FlightDescriptor::CMD && descriptor.cmd.rfind(kPollPrefix, 0) == 0) {
+    ARROW_ASSIGN_OR_RAISE(auto identity, CallerIdentity(context));
     ARROW_ASSIGN_OR_RAISE(auto token, tickets_.Decode(descriptor.cmd.substr(kPollPrefix.size()),
                                                       std::chrono::system_clock::now()));
+    ARROW_RETURN_NOT_OK(CheckTicketOwner(identity, token));
     ARROW_ASSIGN_OR_RAISE(*info, polls_.Poll(token.result_id, descriptor));
     return arrow::Status::OK();
   }
@@ -248,7 +256,7 @@ arrow::Status FlightSqlServer::Impl::PollFlightInfo(const fl::ServerCallContext&
     sql = query->query;
     transaction_id = query->transaction_id;
   } else if (auto* prepared = std::get_if<PreparedStatementQueryCommand>(&command)) {
-    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.session_id));
+    ARROW_ASSIGN_OR_RAISE(auto statement, statements_.Get(prepared->handle, caller.owner));
     sql = statement.sql;
     parameters = statement.parameters;
     transaction_id = statement.transaction_id;
@@ -303,8 +311,9 @@ arrow::Status FlightSqlServer::DoAction(const fl::ServerCallContext& context, co
   return ClipMessage(impl_->DoAction(context, action, result));
 }
 
-arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext&,
+arrow::Status FlightSqlServer::ListActions(const fl::ServerCallContext& context,
                                            std::vector<fl::ActionType>* actions) {
+  ARROW_RETURN_NOT_OK(CallerIdentity(context).status());
   *actions = impl_->ListActions();
   return arrow::Status::OK();
 }

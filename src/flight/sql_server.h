@@ -11,6 +11,10 @@
 
 #include "engine/engine.h"
 
+namespace squadron::auth {
+class Authenticator;
+}  // namespace squadron::auth
+
 namespace squadron::cluster {
 class FlightManager;
 }
@@ -18,6 +22,15 @@ class FlightManager;
 namespace squadron::flight {
 
 struct FlightSqlOptions {
+  /// Checks who calls (borrowed; null: nobody is asked, everyone is an
+  /// anonymous admin). The server installs its middleware.
+  auth::Authenticator* authenticator = nullptr;
+  /// TLS of this node's calls to other nodes (forwarding, cancelling): the
+  /// CAs to trust (PEM; empty: the system's) and, where they require a
+  /// client certificate, this node's own certificate and key (PEM).
+  std::string peer_tls_roots;
+  std::string peer_tls_cert;
+  std::string peer_tls_key;
   /// How long a result waits for its DoGet; also the tickets' expiration.
   std::chrono::milliseconds result_ttl{std::chrono::minutes(5)};
   /// Unfetched results held at once; beyond it GetFlightInfo is UNAVAILABLE.

@@ -33,6 +33,8 @@ arrow::Result<std::optional<Caller>> FlightSqlServer::Impl::RoutedCaller(const f
                                "Invalid routing credential: only nodes of this cluster may route queries here");
   }
   Caller caller;
+  // The forwarding node sent the user's identity as a token of this cluster.
+  ARROW_ASSIGN_OR_RAISE(caller.identity, CallerIdentity(context));
   caller.session.settings.catalog = Header(context, kCatalogHeader);
   caller.session.settings.schema = Header(context, kSchemaHeader);
   caller.session.settings.timezone = Header(context, kTimezoneHeader);
@@ -44,7 +46,11 @@ arrow::Result<std::shared_ptr<fl::FlightClient>> FlightSqlServer::Impl::Peer(con
   auto it = peers_.find(uri);
   if (it != peers_.end()) return it->second;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(uri));
-  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
+  fl::FlightClientOptions client_options = fl::FlightClientOptions::Defaults();
+  client_options.tls_root_certs = options_.peer_tls_roots;
+  client_options.cert_chain = options_.peer_tls_cert;
+  client_options.private_key = options_.peer_tls_key;
+  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location, client_options));
   std::shared_ptr<fl::FlightClient> shared = std::move(client);
   peers_[uri] = shared;
   return shared;
@@ -92,6 +98,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Route(cons
   if (settings.catalog) call.headers.emplace_back(kCatalogHeader, *settings.catalog);
   if (settings.schema) call.headers.emplace_back(kSchemaHeader, *settings.schema);
   if (settings.timezone) call.headers.emplace_back(kTimezoneHeader, *settings.timezone);
+  AddIdentityHeader(caller.identity, &call);
   const auto start = Clock::now();
   {
     std::lock_guard<std::mutex> lock(peers_mutex_);
@@ -128,7 +135,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Route(cons
   return std::make_unique<fl::FlightInfo>(std::move(routed));
 }
 
-bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
+void FlightSqlServer::Impl::AddIdentityHeader(const auth::Identity& identity, fl::FlightCallOptions* call) const {
+  if (options_.authenticator == nullptr || identity.method == "none" || identity.user.empty()) return;
+  call->headers.emplace_back("authorization", "Bearer " + options_.authenticator->IssueToken(identity));
+}
+
+bool FlightSqlServer::Impl::CancelOnPeers(const auth::Identity& identity, const fl::FlightInfo& info) {
   auto* cluster = cluster_.load();
   if (cluster == nullptr) return false;
   bool cancelled = false;
@@ -145,6 +157,7 @@ bool FlightSqlServer::Impl::CancelOnPeers(const fl::FlightInfo& info) {
     fl::FlightCallOptions call;
     call.timeout = fl::TimeoutDuration{10.0};
     call.headers.emplace_back(kRoutedHeader, routing_credential_);
+    AddIdentityHeader(identity, &call);
     auto result = (*peer)->CancelFlightInfo(call, fl::CancelFlightInfoRequest{std::make_unique<fl::FlightInfo>(info)});
     if (result.ok() && result->status == fl::CancelStatus::kCancelled) cancelled = true;
   }
@@ -211,6 +224,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Distribute
   cluster::QueryPlan shape;
   shape.ordered = estimate->ordered;
   shape.description = Clip(sql, 2000);
+  shape.owner = caller.ticket_owner();
   const auto timeout = caller.session.query_timeout.value_or(options_.query_timeout);
   if (timeout.count() > 0) shape.timeout = timeout;
   ARROW_ASSIGN_OR_RAISE(auto reserved, cluster->ReserveQuery(shape, descriptor));

@@ -28,7 +28,9 @@
 #include "engine/read_ahead.h"
 #include "common/status.h"
 #include "common/text.h"
+#include "auth/identity.h"
 #include "flight/actions.h"
+#include "flight/auth_middleware.h"
 #include "flight/client_batches.h"
 #include "flight/command.h"
 #include "flight/metadata.h"
@@ -128,6 +130,14 @@ class SlotHoldingStream final : public fl::FlightDataStream {
 struct Caller {
   std::string session_id;  // "" outside any session
   ClientSession session;
+  /// Who is calling (anonymous with the admin role when --auth none).
+  auth::Identity identity;
+  /// Whose handles (prepared statements, transactions) the call may use:
+  /// the session, else the user ("user:NAME"), else "" (no authentication).
+  std::string owner;
+  /// The ticket owner of results this caller creates.
+  const std::string& ticket_owner() const { return identity.method == "none" ? kNoOwner : identity.user; }
+  static inline const std::string kNoOwner;
 };
 
 /// The engine's name for a client session (SessionSettings::client).
@@ -340,15 +350,25 @@ class FlightSqlServer::Impl {
                                                          int64_t total_records);
 
   // `forwarded`: sent on by another node of the cluster, and not to be sent on again.
-  arrow::Status CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result,
-                                 bool forwarded = false);
+  arrow::Status CancelFlightInfo(const auth::Identity& identity, const fl::Action& action,
+                                 std::unique_ptr<fl::ResultStream>* result, bool forwarded = false);
+  // NOT_FOUND when a ticket belongs to another user than the caller.
+  arrow::Status CheckTicketOwner(const auth::Identity& identity, const TicketContents& contents) const;
+  // Another user's query may be cancelled by an admin only (NOT_FOUND otherwise).
+  arrow::Status CheckMayCancel(const auth::Identity& identity, const fl::FlightInfo& info) const;
+  // PERMISSION_DENIED unless the caller's role may do it, naming the role it needs.
+  arrow::Status RequireRole(const Caller& caller, auth::Role role, std::string_view what) const;
+  // A reader may run only statements that change nothing (prepared here to know).
+  arrow::Status CheckMayRun(const Caller& caller, Transaction* transaction, const std::string& sql);
+  arrow::Status CheckMayRun(const Caller& caller, const engine::StatementDescription& description) const;
 
   // Cancels the query a FlightInfo names: a result still waiting for its
   // DoGet is released; one being computed or streamed is interrupted, and its
   // stream ends with CANCELLED. False when there was nothing left to cancel.
-  arrow::Result<bool> Cancel(const fl::FlightInfo& info, bool forwarded = false);
+  arrow::Result<bool> Cancel(const auth::Identity& identity, const fl::FlightInfo& info, bool forwarded = false);
 
-  arrow::Status CancelQuery(std::string_view body, std::unique_ptr<fl::ResultStream>* result);
+  arrow::Status CancelQuery(const auth::Identity& identity, std::string_view body,
+                            std::unique_ptr<fl::ResultStream>* result);
 
   // A control for a query or update that starts now: stopped by the client
   // cancelling `context`, by its timeout, or (with a result id) by CancelFlightInfo.
@@ -384,7 +404,9 @@ class FlightSqlServer::Impl {
                                                        std::optional<bool> read_only = std::nullopt);
   // Sends CancelFlightInfo on to the nodes the info's endpoints name, when
   // they are other nodes. True if one of them cancelled something.
-  bool CancelOnPeers(const fl::FlightInfo& info);
+  bool CancelOnPeers(const auth::Identity& identity, const fl::FlightInfo& info);
+  // Proves `identity` to another node of the cluster: a bearer token (none without authentication).
+  void AddIdentityHeader(const auth::Identity& identity, fl::FlightCallOptions* call) const;
   arrow::Result<std::shared_ptr<fl::FlightClient>> Peer(const std::string& uri);
 
   engine::Engine* engine_;  // borrowed; outlives the server

@@ -6,13 +6,21 @@ namespace squadron::flight {
 arrow::Result<Caller> FlightSqlServer::Impl::ResolveCaller(const fl::ServerCallContext& context) {
   ReleaseExpiredSessions();
   Caller caller;
+  ARROW_ASSIGN_OR_RAISE(caller.identity, CallerIdentity(context));
   auto id = SessionIdFromHeaders(context.incoming_headers());
   if (!id) {
     // No session cookie: engine state (a Spark session) lives per connection.
     caller.session.settings.client = "connection:" + context.peer();
+    caller.session.user = caller.ticket_owner();
+    if (!caller.ticket_owner().empty()) caller.owner = "user:" + caller.ticket_owner();
     return caller;
   }
   ARROW_ASSIGN_OR_RAISE(caller.session, sessions_.Get(*id));
+  if (caller.session.user != caller.ticket_owner()) {
+    // Another user's session is, to this one, no session at all.
+    return NotFound("Unknown or expired session (", kSessionCookie, " cookie): open a new one");
+  }
+  caller.owner = *id;
   caller.session_id = std::move(*id);
   caller.session.settings.client = EngineClientOf(caller.session_id);
   return caller;
@@ -22,7 +30,10 @@ arrow::Result<Caller> FlightSqlServer::Impl::ResolveOrOpenSession(const fl::Serv
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   if (!caller.session_id.empty()) return caller;
   ARROW_ASSIGN_OR_RAISE(caller.session_id, sessions_.Create());
+  caller.owner = caller.session_id;
   caller.session.settings.client = EngineClientOf(caller.session_id);
+  caller.session.user = caller.ticket_owner();
+  ARROW_RETURN_NOT_OK(sessions_.Update(caller.session_id, caller.session));
   context.AddHeader("set-cookie", std::string(kSessionCookie) + "=" + caller.session_id);
   spdlog::info("event=session_opened session={}", caller.session_id);
   return caller;
@@ -56,7 +67,7 @@ arrow::Status FlightSqlServer::Impl::BeginTransaction(const fl::ServerCallContex
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
   ARROW_RETURN_NOT_OK(session->ExecuteUpdate("BEGIN TRANSACTION", {}).status());
   ARROW_ASSIGN_OR_RAISE(auto id, transactions_.Add(std::make_shared<Transaction>(std::move(session)),
-                                                   caller.session_id));
+                                                   caller.owner));
   spdlog::debug("event=transaction_begun session={}", caller.session_id);
   *result = std::make_unique<fl::SimpleResultStream>(OneResult(SerializeBeginTransactionResult(id)));
   return arrow::Status::OK();
@@ -66,7 +77,7 @@ arrow::Status FlightSqlServer::Impl::EndTransaction(const fl::ServerCallContext&
                              std::unique_ptr<fl::ResultStream>* result) {
   ARROW_ASSIGN_OR_RAISE(auto request, ParseEndTransaction(body));
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
-  ARROW_ASSIGN_OR_RAISE(auto transaction, transactions_.Take(request.transaction_id, caller.session_id));
+  ARROW_ASSIGN_OR_RAISE(auto transaction, transactions_.Take(request.transaction_id, caller.owner));
   ARROW_RETURN_NOT_OK(transaction->End(request.commit));
   spdlog::debug("event=transaction_ended commit={} session={}", request.commit, caller.session_id);
   *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
@@ -127,27 +138,40 @@ arrow::Status FlightSqlServer::Impl::CloseSession(const fl::ServerCallContext& c
   return arrow::Status::OK();
 }
 
-arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result,
-                                                      bool forwarded) {
+arrow::Status FlightSqlServer::Impl::CheckTicketOwner(const auth::Identity& identity,
+                                                      const TicketContents& contents) const {
+  // Without authentication tickets carry no owner; with it, another user's
+  // ticket names nothing this caller may see.
+  if (contents.owner.empty() || identity.method == "none" || contents.owner == identity.user) {
+    return arrow::Status::OK();
+  }
+  spdlog::warn("event=ticket_refused user={:?} owner={:?}", identity.user, contents.owner);
+  return NotFound("Unknown result: the ticket names no result of user '", identity.user, "'");
+}
+
+arrow::Status FlightSqlServer::Impl::CancelFlightInfo(const auth::Identity& identity, const fl::Action& action,
+                                                      std::unique_ptr<fl::ResultStream>* result, bool forwarded) {
   if (!action.body) return InvalidArgument("CancelFlightInfo needs a CancelFlightInfoRequest body");
   ARROW_ASSIGN_OR_RAISE(auto request,
                         fl::CancelFlightInfoRequest::Deserialize(std::string_view(*action.body)));
   if (!request.info) return InvalidArgument("CancelFlightInfoRequest carries no FlightInfo");
-  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*request.info, forwarded));
+  ARROW_RETURN_NOT_OK(CheckMayCancel(identity, *request.info));
+  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(identity, *request.info, forwarded));
   const auto status = cancelled ? fl::CancelStatus::kCancelled : fl::CancelStatus::kNotCancellable;
   ARROW_ASSIGN_OR_RAISE(auto body, fl::CancelFlightInfoResult(status).SerializeToString());
   *result = std::make_unique<fl::SimpleResultStream>(OneResult(std::move(body)));
   return arrow::Status::OK();
 }
 
-arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info, bool forwarded) {
+arrow::Result<bool> FlightSqlServer::Impl::Cancel(const auth::Identity& identity, const fl::FlightInfo& info,
+                                                  bool forwarded) {
   if (auto* cluster = cluster_.load()) {
     ARROW_ASSIGN_OR_RAISE(auto distributed, cluster->CancelFlightInfo(info));
     if (distributed) {
       CheckDistributed();  // a write this node runs for it stops now
       return *distributed;
     }
-    if (!forwarded && CancelOnPeers(info)) return true;
+    if (!forwarded && CancelOnPeers(identity, info)) return true;
   }
   bool cancelled = false;
   std::vector<std::string> tickets;
@@ -167,10 +191,30 @@ arrow::Result<bool> FlightSqlServer::Impl::Cancel(const fl::FlightInfo& info, bo
   return cancelled;
 }
 
-arrow::Status FlightSqlServer::Impl::CancelQuery(std::string_view body, std::unique_ptr<fl::ResultStream>* result) {
+arrow::Status FlightSqlServer::Impl::CheckMayCancel(const auth::Identity& identity, const fl::FlightInfo& info) const {
+  std::vector<std::string> tickets;
+  for (const auto& endpoint : info.endpoints()) tickets.push_back(endpoint.ticket.ticket);
+  if (info.app_metadata().rfind(kPollPrefix, 0) == 0) tickets.push_back(info.app_metadata().substr(kPollPrefix.size()));
+  for (const auto& ticket : tickets) {
+    auto contents = tickets_.Decode(ticket, std::chrono::system_clock::now());
+    if (!contents.ok()) continue;  // Cancel() says what is wrong with it
+    if (CheckTicketOwner(identity, *contents).ok()) continue;
+    if (identity.role >= auth::Role::kAdmin) {
+      spdlog::info("event=cancel_by_admin user={:?} owner={:?}", identity.user, contents->owner);
+      continue;
+    }
+    return NotFound("Unknown query: the FlightInfo names no query of user '", identity.user,
+                    "' (cancelling another user's query needs the admin role)");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightSqlServer::Impl::CancelQuery(const auth::Identity& identity, std::string_view body,
+                                                 std::unique_ptr<fl::ResultStream>* result) {
   ARROW_ASSIGN_OR_RAISE(auto serialized_info, ParseCancelQuery(body));
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Deserialize(serialized_info));
-  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(*info));
+  ARROW_RETURN_NOT_OK(CheckMayCancel(identity, *info));
+  ARROW_ASSIGN_OR_RAISE(auto cancelled, Cancel(identity, *info));
   *result = std::make_unique<fl::SimpleResultStream>(OneResult(SerializeCancelQueryResult(cancelled)));
   return arrow::Status::OK();
 }

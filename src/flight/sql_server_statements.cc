@@ -6,7 +6,30 @@ namespace squadron::flight {
 arrow::Result<std::shared_ptr<Transaction>> FlightSqlServer::Impl::FindTransaction(
     const Caller& caller, const std::optional<std::string>& transaction_id) {
   if (!transaction_id || transaction_id->empty()) return nullptr;
-  return transactions_.Get(*transaction_id, caller.session_id);
+  return transactions_.Get(*transaction_id, caller.owner);
+}
+
+arrow::Status FlightSqlServer::Impl::RequireRole(const Caller& caller, auth::Role role, std::string_view what) const {
+  if (caller.identity.role >= role) return arrow::Status::OK();
+  spdlog::warn("event=permission_denied user={:?} role={} needs={} what={:?}", caller.identity.user,
+               auth::RoleName(caller.identity.role), auth::RoleName(role), what);
+  return PermissionDenied(Msg(what, " needs the ", auth::RoleName(role), " role; user '", caller.identity.user,
+                              "' has the ", auth::RoleName(caller.identity.role), " role"));
+}
+
+arrow::Status FlightSqlServer::Impl::CheckMayRun(const Caller& caller,
+                                                 const engine::StatementDescription& description) const {
+  if (caller.identity.role >= auth::Role::kWriter || description.reader_safe) return arrow::Status::OK();
+  return RequireRole(caller, auth::Role::kWriter,
+                     "This statement (it is not a query that changes nothing: DML, DDL, COPY, ATTACH, SET, "
+                     "PRAGMA, CALL, INSTALL, LOAD, or a script)");
+}
+
+arrow::Status FlightSqlServer::Impl::CheckMayRun(const Caller& caller, Transaction* transaction,
+                                                 const std::string& sql) {
+  if (caller.identity.role >= auth::Role::kWriter) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction, sql));
+  return CheckMayRun(caller, description);
 }
 
 arrow::Result<engine::StatementDescription> FlightSqlServer::Impl::Prepare(const Caller& caller, Transaction* transaction,
@@ -30,6 +53,7 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
   const std::string result_id = ResultStore::NewId();
   auto pending = std::make_unique<PendingResult>();
   pending->description = sql;
+  pending->owner = caller.ticket_owner();
   pending->control = Watch(context, caller, result_id);
   auto status =
       RunQuery(caller, transaction, sql, parameters, Clock::now() + options_.first_batch_wait, pending.get());
@@ -111,10 +135,12 @@ arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::
   }
   // Planning errors (bad SQL, missing table) come back from this first call.
   ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), sql));
+  ARROW_RETURN_NOT_OK(CheckMayRun(caller, description));
   const std::string result_id = ResultStore::NewId();
   const auto expires_at = std::chrono::system_clock::now() + options_.result_ttl;
   auto pending = std::make_shared<std::unique_ptr<PendingResult>>(std::make_unique<PendingResult>());
   (*pending)->description = sql;
+  (*pending)->owner = caller.ticket_owner();
   (*pending)->control = std::make_shared<QueryControl>(
       caller.session.query_timeout.value_or(options_.query_timeout));
   running_.Add(result_id, (*pending)->control);
@@ -124,7 +150,8 @@ arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::
   }
   // While it runs, the FlightInfo has no endpoint (none is ready to fetch);
   // its app_metadata names the poll so CancelFlightInfo can stop it.
-  const std::string poll_token = std::string(kPollPrefix) + tickets_.Encode({result_id, expires_at});
+  const std::string poll_token =
+      std::string(kPollPrefix) + tickets_.Encode({result_id, expires_at, caller.ticket_owner()});
   ARROW_ASSIGN_OR_RAISE(auto running, fl::FlightInfo::Make(*description.result_schema, descriptor, {},
                                                            -1, -1, /*ordered=*/true, poll_token));
   auto work = [this, caller, transaction, sql, parameters = std::move(parameters), pending, result_id,
@@ -169,6 +196,7 @@ int64_t FlightSqlServer::Impl::KnownRowCount(const PendingResult& pending) {
 arrow::Result<int64_t> FlightSqlServer::Impl::ExecuteUpdate(const fl::ServerCallContext& context, const Caller& caller,
                                      const std::shared_ptr<Transaction>& transaction, const std::string& sql,
                                      const engine::ParameterBatches& parameters) {
+  ARROW_RETURN_NOT_OK(RequireRole(caller, auth::Role::kWriter, "An update (DML, DDL)"));
   const auto start = Clock::now();
   auto control = Watch(context, caller, "");
   arrow::Result<int64_t> count;
@@ -197,6 +225,7 @@ arrow::Result<int64_t> FlightSqlServer::Impl::Ingest(const fl::ServerCallContext
                               const std::shared_ptr<Transaction>& transaction,
                               const engine::IngestRequest& request,
                               std::shared_ptr<arrow::RecordBatchReader> data) {
+  ARROW_RETURN_NOT_OK(RequireRole(caller, auth::Role::kWriter, "Bulk ingest"));
   if (request.temporary && transaction == nullptr) {
     return InvalidArgument("A temporary table lives as long as its connection, and each statement "
                            "outside a transaction gets its own: ingest temporary tables within a "
@@ -228,6 +257,8 @@ arrow::Status FlightSqlServer::Impl::CreatePreparedStatement(const fl::ServerCal
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
   ARROW_ASSIGN_OR_RAISE(auto transaction, FindTransaction(caller, request.transaction_id));
   ARROW_ASSIGN_OR_RAISE(auto description, Prepare(caller, transaction.get(), request.query));
+  // A reader learns at once that it may not run this statement.
+  ARROW_RETURN_NOT_OK(CheckMayRun(caller, description));
   const bool is_update = !description.is_query;
   // Statements that return no rows describe an empty dataset: the JDBC
   // driver (18.x) reads an empty dataset_schema, not is_update, as "this is an
@@ -237,7 +268,7 @@ arrow::Status FlightSqlServer::Impl::CreatePreparedStatement(const fl::ServerCal
   ARROW_ASSIGN_OR_RAISE(auto parameter_schema, SerializeSchema(description.parameter_schema));
   ARROW_ASSIGN_OR_RAISE(auto handle,
                         statements_.Add({request.query, std::move(description), {}, request.transaction_id},
-                                        caller.session_id));
+                                        caller.owner));
   spdlog::debug("event=statement_prepared is_update={} query={:?}", is_update, ForLog(request.query));
   *result = std::make_unique<fl::SimpleResultStream>(OneResult(
       SerializeCreatePreparedStatementResult(handle, dataset_schema, parameter_schema, is_update)));
@@ -248,7 +279,7 @@ arrow::Status FlightSqlServer::Impl::ClosePreparedStatement(const fl::ServerCall
                                      std::unique_ptr<fl::ResultStream>* result) {
   ARROW_ASSIGN_OR_RAISE(auto handle, ParseClosePreparedStatement(body));
   ARROW_ASSIGN_OR_RAISE(auto caller, ResolveCaller(context));
-  ARROW_RETURN_NOT_OK(statements_.Close(handle, caller.session_id));
+  ARROW_RETURN_NOT_OK(statements_.Close(handle, caller.owner));
   *result = std::make_unique<fl::SimpleResultStream>(std::vector<fl::Result>{});
   return arrow::Status::OK();
 }
@@ -259,6 +290,7 @@ arrow::Status FlightSqlServer::Impl::AnswerMetadata(const Caller& caller, const 
   ARROW_ASSIGN_OR_RAISE(auto batch, MetadataBatch(caller, command));
   auto pending = std::make_unique<PendingResult>();
   pending->description = std::string(CommandName(command));
+  pending->owner = caller.ticket_owner();
   pending->schema = batch->schema();
   const int64_t rows = batch->num_rows();
   pending->prefetched.push_back(std::move(batch));
@@ -329,9 +361,10 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(st
                                                        const arrow::Schema& schema,
                                                        const fl::FlightDescriptor& descriptor,
                                                        int64_t total_records) {
+  const std::string owner = pending->owner;
   ARROW_ASSIGN_OR_RAISE(auto receipt, results_.Put(std::move(result_id), std::move(pending)));
   fl::FlightEndpoint endpoint;
-  endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at});
+  endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at, owner});
   endpoint.expiration_time =
       std::chrono::time_point_cast<std::chrono::nanoseconds>(receipt.expires_at);
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, {endpoint}, total_records,

@@ -49,6 +49,7 @@ std::string TicketCodec::Sign(std::string_view data) const {
 std::string TicketCodec::Encode(const TicketContents& contents) const {
   internal::TicketBody body;
   body.set_result_id(contents.result_id);
+  body.set_owner(contents.owner);
   body.set_expires_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                   contents.expires_at.time_since_epoch())
                                   .count());
@@ -82,6 +83,7 @@ arrow::Result<TicketContents> TicketCodec::Decode(std::string_view ticket,
   }
   TicketContents contents;
   contents.result_id = body.result_id();
+  contents.owner = body.owner();
   // A time point counts nanoseconds: an expiry past ~2262 would overflow it.
   constexpr int64_t kMaxExpiryMs = int64_t{9'000'000'000'000};  // the year 2255
   contents.expires_at = std::chrono::system_clock::time_point(

@@ -15,6 +15,8 @@ struct TicketContents {
   std::string result_id;
   /// The ticket is refused after this instant.
   std::chrono::system_clock::time_point expires_at;
+  /// The user the result belongs to ("" without authentication).
+  std::string owner = {};
 };
 
 /// Encodes and verifies signed tickets (HMAC-SHA256 over a versioned body).

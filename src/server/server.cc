@@ -10,7 +10,9 @@
 #include "common/malloc_tuning.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "auth/password_file.h"
 #include "engine/spark/spark_engine.h"
+#include "flight/auth_middleware.h"
 #include "flight/ticket.h"
 
 namespace squadron::server {
@@ -52,12 +54,39 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                  opts.duckdb.read_only);
   }
 
-  // 2. The Flight SQL service on its port.
-  server->flight_ = std::make_unique<flight::FlightSqlServer>(server->engine_.get(), opts.flight);
-  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(opts.host, opts.port));
+  // 2. Who may call, then the Flight SQL service on its port.
+  ARROW_RETURN_NOT_OK(StartSecurity(*server));
+  const auto& security = opts.security;
+  const bool tls = !security.tls_cert.empty();
+  auto flight_opts = opts.flight;
+  flight_opts.authenticator = server->authenticator_.get();
+  if (tls) {
+    flight_opts.peer_tls_roots = !security.tls_peer_ca.empty() ? security.tls_peer_ca : security.tls_client_ca;
+    flight_opts.peer_tls_cert = security.tls_cert;
+    flight_opts.peer_tls_key = security.tls_key;
+  }
+  server->flight_ = std::make_unique<flight::FlightSqlServer>(server->engine_.get(), flight_opts);
+  ARROW_ASSIGN_OR_RAISE(auto location, tls ? arrow::flight::Location::ForGrpcTls(opts.host, opts.port)
+                                           : arrow::flight::Location::ForGrpcTcp(opts.host, opts.port));
   arrow::flight::FlightServerOptions flight_options(location);
-  // Handshake is accepted and ignored: authentication is not configured.
-  flight_options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
+  if (tls) {
+    flight_options.tls_certificates.push_back({security.tls_cert, security.tls_key});
+    if (!security.tls_client_ca.empty()) {
+      flight_options.verify_client = true;  // mutual TLS: no certificate, no connection
+      flight_options.root_certificates = security.tls_client_ca;
+    }
+  }
+  // The handshake succeeds once the middleware has checked its credentials.
+  // With mtls the certificate names the caller, which Arrow Flight reveals
+  // only without a handshake handler: the handshake is then unavailable
+  // (clients send Basic or Bearer headers on their calls instead).
+  if (server->authenticator_ == nullptr || !server->authenticator_->mtls()) {
+    flight_options.auth_handler = std::make_shared<flight::HeaderAuthHandler>();
+  }
+  if (server->authenticator_ != nullptr) {
+    flight_options.middleware.emplace_back(
+        flight::kAuthMiddlewareKey, std::make_shared<flight::AuthMiddlewareFactory>(server->authenticator_.get()));
+  }
   auto status = server->flight_->Init(flight_options);
   if (!status.ok()) {
     server->flight_.reset();
@@ -92,6 +121,36 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   return server;
 }
 
+arrow::Status Server::StartSecurity(Server& server) {
+  const auto& opts = server.options_;
+  const auto& security = opts.security;
+  const auto& methods = security.auth.methods;
+  const bool loopback = opts.host == "127.0.0.1" || opts.host == "::1" || opts.host == "localhost";
+  if (methods.count("none")) {
+    if (!loopback && !security.allow_insecure) {
+      return InvalidArgument("--auth none on ", opts.host, " would let anyone who reaches the port read and write "
+                             "every table: choose --auth password, ldap, kerberos or mtls, or pass "
+                             "--allow-insecure to accept that");
+    }
+    spdlog::warn("event=auth_disabled host={} tls={} note=\"--auth none: every caller is an anonymous admin; "
+                 "fine on loopback, not on a network\"", opts.host, !security.tls_cert.empty());
+    return arrow::Status::OK();
+  }
+  std::vector<std::unique_ptr<auth::PasswordAuthenticator>> passwords;
+  if (methods.count("password")) {
+    ARROW_ASSIGN_OR_RAISE(auto file, auth::PasswordFile::Open(security.password_file));
+    passwords.push_back(std::move(file));
+  }
+  std::unique_ptr<auth::NegotiateAuthenticator> negotiate;
+  server.authenticator_ = std::make_unique<auth::Authenticator>(security.auth, opts.flight.ticket_secret,
+                                                                std::move(passwords), std::move(negotiate));
+  std::string list;
+  for (const auto& m : methods) list += (list.empty() ? "" : ",") + m;
+  spdlog::info("event=auth_enabled methods={} tls={} mtls={} token_ttl={}", list, !security.tls_cert.empty(),
+               !security.tls_client_ca.empty(), FormatDuration(security.auth.token_ttl));
+  return arrow::Status::OK();
+}
+
 arrow::Status Server::JoinCluster(Server& server) {
   const auto& opts = server.options_;
   cluster::FlightManagerOptions cluster;
@@ -101,7 +160,8 @@ arrow::Status Server::JoinCluster(Server& server) {
   cluster.advertise_uri = opts.cluster.advertise_uri;
   if (cluster.advertise_uri.empty()) {
     const bool ipv6 = host.find(':') != std::string::npos;
-    cluster.advertise_uri = "grpc://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
+    cluster.advertise_uri = std::string(opts.security.tls_cert.empty() ? "grpc://" : "grpc+tls://") +
+                            (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
   }
   cluster.engine = server.engine_->name();
   cluster.version = SQUADRON_VERSION;
@@ -126,7 +186,8 @@ int Server::port() const { return flight_->port(); }
 std::string Server::uri() const {
   const std::string& host = options_.host;
   const bool ipv6 = host.find(':') != std::string::npos;
-  return "grpc://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
+  return std::string(options_.security.tls_cert.empty() ? "grpc://" : "grpc+tls://") +
+         (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
 }
 
 int Server::WaitForSignal(const sigset_t& signals) {

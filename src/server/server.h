@@ -9,6 +9,8 @@
 
 #include <arrow/result.h>
 
+#include "auth/authenticator.h"
+#include "auth/options.h"
 #include "cluster/flight_manager.h"
 #include "engine/duckdb/duckdb_engine.h"
 #include "engine/spark/spark_connect_client.h"
@@ -32,6 +34,23 @@ struct ClusterOptions {
   cluster::SpoolOptions spool;
 };
 
+/// Who may call (docs/security.md).
+struct SecurityOptions {
+  auth::AuthOptions auth;
+  /// --auth none on an address other than loopback: refused unless set.
+  bool allow_insecure = false;
+  std::string password_file;
+  auth::LdapOptions ldap;
+  auth::KerberosOptions kerberos;
+  /// TLS: the server's certificate chain and key (PEM text); empty: plaintext.
+  std::string tls_cert;
+  std::string tls_key;
+  /// Mutual TLS: the CAs (PEM text) a client certificate must chain to.
+  std::string tls_client_ca;
+  /// The CAs (PEM text) this node trusts when it calls other nodes; empty: tls_client_ca, else the system's.
+  std::string tls_peer_ca;
+};
+
 struct ServerOptions {
   /// Address to listen on.
   std::string host = "127.0.0.1";
@@ -48,6 +67,7 @@ struct ServerOptions {
   flight::FlightSqlOptions flight;
   /// Joining a cluster of nodes.
   ClusterOptions cluster;
+  SecurityOptions security;
   /// How often freed heap memory is handed back to the OS (malloc_trim); 0 = never.
   std::chrono::milliseconds memory_release_interval{std::chrono::seconds(10)};
   /// How long shutdown waits for in-flight calls before cancelling them.
@@ -65,7 +85,7 @@ class Server {
   /// The port actually bound.
   int port() const;
 
-  /// "grpc://host:port".
+  /// "grpc://host:port", or "grpc+tls://host:port" with TLS.
   std::string uri() const;
 
   /// Blocks the calling thread until one of `signals` arrives; returns its
@@ -83,7 +103,11 @@ class Server {
   // Joins options_.cluster.uri and hands the membership to the Flight server.
   static arrow::Status JoinCluster(Server& server);
 
+  // Builds the authenticator of options_.security (null when nobody is asked).
+  static arrow::Status StartSecurity(Server& server);
+
   ServerOptions options_;
+  std::unique_ptr<auth::Authenticator> authenticator_;  // outlives flight_
   std::unique_ptr<engine::Engine> engine_;  // outlives flight_
   std::unique_ptr<flight::FlightSqlServer> flight_;  // null before listening and after Shutdown
   // Membership in a cluster, or null; joined after listening (peers need the

@@ -53,6 +53,9 @@ class DuckDbSession final : public Session {
       auto statement_properties = prepared->GetStatementProperties();
       description.is_query = statement_properties.return_type == duckdb::StatementReturnType::QUERY_RESULT;
       description.read_only = description.is_query && statement_properties.IsReadOnly();
+      const auto type = prepared->GetStatementType();
+      description.reader_safe = description.read_only && (type == duckdb::StatementType::SELECT_STATEMENT ||
+                                                           type == duckdb::StatementType::EXPLAIN_STATEMENT);
       const auto properties = connection_.context->GetClientProperties();
       ARROW_ASSIGN_OR_RAISE(description.result_schema,
                             ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(), properties));

@@ -54,6 +54,32 @@ struct SharedSession {
   void Touch() { last_used_ns.store(Clock::now().time_since_epoch().count()); }
 };
 
+// The statement's first keyword names a query (comments and blanks skipped).
+bool StartsLikeQuery(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    if (std::isspace(static_cast<unsigned char>(sql[i])) || sql[i] == '(') {
+      ++i;
+    } else if (sql.substr(i, 2) == "--") {
+      i = sql.find('\n', i);
+      if (i == std::string_view::npos) return false;
+    } else if (sql.substr(i, 2) == "/*") {
+      i = sql.find("*/", i);
+      if (i == std::string_view::npos) return false;
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
+    word.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
+  }
+  // WITH may lead to an INSERT in Spark: not a reader's.
+  return word == "SELECT" || word == "VALUES" || word == "TABLE" || word == "FROM" || word == "SHOW" ||
+         word == "DESCRIBE" || word == "DESC" || word == "EXPLAIN";
+}
+
 bool SameSettings(const SessionSettings& a, const SessionSettings& b) {
   return a.catalog == b.catalog && a.schema == b.schema && a.timezone == b.timezone;
 }
@@ -187,6 +213,9 @@ class SparkSession final : public Session {
     // Spark's analysis does not say whether a statement writes: never routed
     // elsewhere by guess.
     description.read_only = false;
+    // What a reader may run: a query by its first keyword (Spark-side
+    // permissions, with the Spark session running as the user, do the rest).
+    description.reader_safe = description.is_query && StartsLikeQuery(sql);
     return description;
   }
 
