@@ -1,0 +1,349 @@
+"""Authentication, TLS and roles (docs/security.md), with real clients:
+pyarrow.flight (handshake and Basic header), ADBC (username/password), and
+`squadron query`. Every attack gets the right status and never the data."""
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import time
+
+import adbc_driver_flightsql.dbapi as flightsql_dbapi
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from conftest import BIN, ServerProcess
+from flightsql import (create_prepared_statement_request, decode_fields, descriptor, prepared_statement_query,
+                       put_count, statement_ingest, statement_query, statement_update, unpack)
+from pki import Pki
+
+SECRET = b"squadron-security-test-secret-0123456789"
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3", "erin": "erin-pw-4"}
+ROLES = {"alice": "reader", "bob": "writer", "carol": "admin", "erin": "reader"}
+INIT_SQL = "CREATE TABLE t AS SELECT range AS id, range * 2 AS y FROM range(1000);\n"
+REFERENCE = pa.table({"id": pa.array(range(1000), pa.int64()), "y": pa.array([2 * i for i in range(1000)], pa.int64())})
+
+
+def passwd(path, user, password, role):
+    result = subprocess.run([BIN, "passwd", str(path), user, "--role", role], input=password + "\n",
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("security")
+    users = d / "users"
+    for user, password in PASSWORDS.items():
+        passwd(users, user, password, ROLES[user])
+    secret = d / "secret"
+    secret.write_bytes(SECRET)
+    init = d / "init.sql"
+    init.write_text(INIT_SQL)
+    return d, users, secret, init
+
+
+def serve(setup, *extra, name="squadron", auth="password"):
+    d, users, secret, init = setup
+    return ServerProcess(["--port", "0", "--auth", auth, "--password-file", str(users), "--ticket-secret-file",
+                          str(secret), "--init-sql", str(init), *extra], d / f"{name}-{time.monotonic_ns()}.log")
+
+
+@pytest.fixture(scope="module")
+def secured(setup):
+    server = serve(setup, "--auth-max-failures", "0")
+    yield server
+    server.kill()
+
+
+def basic(user, password):
+    return (b"authorization", b"Basic " + base64.b64encode(f"{user}:{password}".encode()))
+
+
+def as_user(server, user):
+    """A client and call options carrying `user`'s token from the handshake."""
+    client = flight.connect(server.uri)
+    header = client.authenticate_basic_token(user.encode(), PASSWORDS[user].encode())
+    return client, flight.FlightCallOptions(headers=[header])
+
+
+def run(client, options, sql):
+    info = client.get_flight_info(descriptor(statement_query(sql)), options)
+    return pa.concat_tables(client.do_get(e.ticket, options).read_all() for e in info.endpoints)
+
+
+def mint(claims, secret=SECRET):
+    """A token as the server makes one (docs/security.md, "Tokens")."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+    key = hmac.new(secret, b"squadron-token-v1", hashlib.sha256).digest()
+    signed = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(json.dumps(claims).encode())
+    return (signed + b"." + b64(hmac.new(key, signed, hashlib.sha256).digest())).decode()
+
+
+def claims(user="carol", role="admin", ttl=3600):
+    now = int(time.time())
+    return {"iss": "squadron", "sub": user, "role": role, "amr": "password", "iat": now, "exp": now + ttl}
+
+
+# --- who may call -------------------------------------------------------------------------
+
+def test_no_credentials_is_unauthenticated_and_says_how(secured):
+    client = flight.connect(secured.uri)
+    with pytest.raises(flight.FlightUnauthenticatedError, match="Authentication required"):
+        client.get_flight_info(descriptor(statement_query("SELECT * FROM t")))
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        list(client.list_actions())
+
+
+@pytest.mark.parametrize("user,password", [("alice", "wrong"), ("nobody", "alice-pw-1"), ("alice", ""),
+                                           ("*", "x"), ("alice:", "alice-pw-1")])
+def test_wrong_credentials_get_the_same_answer(secured, user, password):
+    client = flight.connect(secured.uri)
+    with pytest.raises(flight.FlightUnauthenticatedError, match="Invalid user name or password") as failure:
+        client.get_flight_info(descriptor(statement_query("SELECT * FROM t")),
+                               flight.FlightCallOptions(headers=[basic(user, password)]))
+    assert "does not exist" not in str(failure.value)
+
+
+def test_pyarrow_handshake_returns_a_token_that_reads(secured):
+    client = flight.connect(secured.uri)
+    key, value = client.authenticate_basic_token(b"alice", PASSWORDS["alice"].encode())
+    assert key == b"authorization" and value.startswith(b"Bearer ")
+    got = run(client, flight.FlightCallOptions(headers=[(key, value)]), "SELECT * FROM t ORDER BY id")
+    assert got.equals(REFERENCE)
+
+
+class HeaderCatcher(flight.ClientMiddlewareFactory):
+    def __init__(self):
+        self.received = []
+
+    def start_call(self, info):
+        catcher = self
+
+        class Middleware(flight.ClientMiddleware):
+            def received_headers(self, headers):
+                catcher.received.append(headers)
+        return Middleware()
+
+
+def test_basic_header_on_the_first_call_is_answered_with_a_bearer_token(secured):
+    catcher = HeaderCatcher()
+    client = flight.connect(secured.uri, middleware=[catcher])
+    info = client.get_flight_info(descriptor(statement_query("SELECT count(*) AS n FROM t")),
+                                  flight.FlightCallOptions(headers=[basic("bob", PASSWORDS["bob"])]))
+    tokens = [v for h in catcher.received for v in h.get("authorization", []) if v.startswith("Bearer ")]
+    assert tokens, catcher.received
+    # The token alone reads the result (the ticket belongs to bob).
+    table = client.do_get(info.endpoints[0].ticket,
+                          flight.FlightCallOptions(headers=[(b"authorization", tokens[0].encode())])).read_all()
+    assert table.column("n")[0].as_py() == 1000
+
+
+def test_adbc_with_username_and_password(secured):
+    with flightsql_dbapi.connect(secured.uri, db_kwargs={"username": "alice", "password": PASSWORDS["alice"]},
+                                 autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT * FROM t ORDER BY id")
+            assert cur.fetch_arrow_table().equals(REFERENCE)
+    with pytest.raises(Exception, match="(?i)unauthenticated|Invalid user name or password"):
+        with flightsql_dbapi.connect(secured.uri, db_kwargs={"username": "alice", "password": "nope"},
+                                     autocommit=True) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+
+
+def test_squadron_query_with_a_password(secured):
+    out = subprocess.run([BIN, "query", "--uri", secured.uri, "--username", "bob", "SELECT sum(id) AS s FROM t"],
+                         capture_output=True, text=True, timeout=60, env={"SQUADRON_PASSWORD": PASSWORDS["bob"],
+                                                                         "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert str(sum(range(1000))) in out.stdout
+    bad = subprocess.run([BIN, "query", "--uri", secured.uri, "--username", "bob", "--password", "x", "SELECT 1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "Invalid user name or password" in bad.stderr
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+def test_forged_expired_truncated_and_foreign_tokens_are_refused(secured):
+    client = flight.connect(secured.uri)
+    _, good = client.authenticate_basic_token(b"alice", PASSWORDS["alice"].encode())
+    good = good.decode().split(" ", 1)[1]
+    header, payload, signature = good.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body["role"] = "admin"  # a reader makes herself admin, keeping the signature
+    forged = header + "." + base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode() + "." + signature
+    cases = {
+        "forged": (forged, "signature does not match"),
+        "truncated": (good[:-10], "signature does not match"),
+        "expired": (mint(claims(ttl=-5)), "expired"),
+        "another cluster": (mint(claims(), secret=b"another-cluster-secret-0123456789"), "signature does not match"),
+        "not a token": ("hello", "not a JSON Web Token"),
+    }
+    for name, (token, message) in cases.items():
+        with pytest.raises(flight.FlightUnauthenticatedError, match=message):
+            client.get_flight_info(descriptor(statement_query("SELECT * FROM t")),
+                                   flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())]))
+    # The documented format: a token minted with the cluster secret works.
+    assert run(client, flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {mint(claims())}".encode())]),
+               "SELECT count(*) AS n FROM t").column("n")[0].as_py() == 1000
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sql", ["INSERT INTO t VALUES (1, 2)", "COPY (SELECT 1) TO '/tmp/squadron-reader.csv'",
+                                 "ATTACH ':memory:' AS other", "CREATE TABLE u (x INT)", "SET threads = 1",
+                                 "SELECT 1; DROP TABLE t"])
+def test_a_reader_may_not_write(secured, sql):
+    client, options = as_user(secured, "alice")
+    with pytest.raises(flight.FlightUnauthorizedError, match="needs the writer role; user 'alice' has the reader"):
+        client.get_flight_info(descriptor(statement_query(sql)), options)
+    with pytest.raises(flight.FlightUnauthorizedError, match="writer role"):
+        put_count(client_with(client, options), statement_update(sql))
+    with pytest.raises(flight.FlightUnauthorizedError, match="writer role"):
+        list(client.do_action(flight.Action("CreatePreparedStatement", create_prepared_statement_request(sql)),
+                              options))
+    assert run(client, options, "SELECT count(*) AS n FROM t").column("n")[0].as_py() == 1000
+
+
+class client_with:
+    """put_count() wants a client whose calls carry the options."""
+
+    def __init__(self, client, options):
+        self.client, self.options = client, options
+
+    def do_put(self, desc, schema):
+        return self.client.do_put(desc, schema, self.options)
+
+
+def test_a_reader_may_not_ingest_and_a_writer_may(secured):
+    batch = pa.record_batch([pa.array([1, 2, 3])], names=["x"])
+    client, options = as_user(secured, "alice")
+    with pytest.raises(flight.FlightUnauthorizedError, match="Bulk ingest needs the writer role"):
+        put_count(client_with(client, options), statement_ingest("ingested"), [batch])
+    client, options = as_user(secured, "bob")
+    assert put_count(client_with(client, options), statement_ingest("ingested_by_bob"), [batch]) == 3
+    assert put_count(client_with(client, options), statement_update("DROP TABLE ingested_by_bob")) >= -1
+
+
+def test_another_users_ticket_and_prepared_statement_are_not_found(secured):
+    alice, alice_options = as_user(secured, "alice")
+    bob, bob_options = as_user(secured, "bob")
+    info = alice.get_flight_info(descriptor(statement_query("SELECT * FROM t")), alice_options)
+    with pytest.raises(KeyError, match="names no result of user 'bob'"):
+        bob.do_get(info.endpoints[0].ticket, bob_options).read_all()
+    # The ticket is still alice's, and whole.
+    assert alice.do_get(info.endpoints[0].ticket, alice_options).read_all().num_rows == 1000
+    result = list(alice.do_action(flight.Action("CreatePreparedStatement",
+                                                create_prepared_statement_request("SELECT * FROM t")), alice_options))
+    handle = decode_fields(unpack(result[0].body.to_pybytes(), "ActionCreatePreparedStatementResult"))[1][0]
+    with pytest.raises(KeyError):
+        bob.get_flight_info(descriptor(prepared_statement_query(handle)), bob_options)
+    assert alice.get_flight_info(descriptor(prepared_statement_query(handle)), alice_options).endpoints
+
+
+def test_only_an_admin_cancels_another_users_query(secured):
+    from flightsql import CANCEL_STATUS_CANCELLED, cancel_flight_info_request, decode_varint_field
+    alice, alice_options = as_user(secured, "alice")
+    info = alice.get_flight_info(descriptor(statement_query("SELECT * FROM t")), alice_options)
+    bob, bob_options = as_user(secured, "bob")
+    with pytest.raises(KeyError, match="cancelling another user's query needs the admin role"):
+        list(bob.do_action(flight.Action("CancelFlightInfo", cancel_flight_info_request(info)), bob_options))
+    carol, carol_options = as_user(secured, "carol")
+    reply = list(carol.do_action(flight.Action("CancelFlightInfo", cancel_flight_info_request(info)), carol_options))
+    assert decode_varint_field(reply[0].body.to_pybytes(), 1) == CANCEL_STATUS_CANCELLED
+
+
+# --- abuse ---------------------------------------------------------------------------------------
+
+def test_repeated_failures_are_slowed_down_and_logged_without_secrets(setup):
+    server = serve(setup, "--auth-max-failures", "3", name="backoff")
+    try:
+        client = flight.connect(server.uri)
+        sql = descriptor(statement_query("SELECT 1"))
+        for _ in range(3):
+            with pytest.raises(flight.FlightUnauthenticatedError, match="Invalid user name or password"):
+                client.get_flight_info(sql, flight.FlightCallOptions(headers=[basic("erin", "guess")]))
+        # Now even the right password waits.
+        with pytest.raises(flight.FlightUnauthenticatedError, match="Too many failed attempts"):
+            client.get_flight_info(sql, flight.FlightCallOptions(headers=[basic("erin", PASSWORDS["erin"])]))
+        time.sleep(2.2)
+        client.get_flight_info(sql, flight.FlightCallOptions(headers=[basic("erin", PASSWORDS["erin"])]))
+        log = server.log()
+        assert 'event=auth_failed user="erin" method=password peer=ipv4:127.0.0.1:' in log
+        assert 'event=auth_succeeded user="erin" method=password role=reader' in log
+        assert "guess" not in log and PASSWORDS["erin"] not in log and "Bearer" not in log
+    finally:
+        server.kill()
+
+
+# --- TLS --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_tls_serves_only_tls_clients(setup, pki):
+    server = serve(setup, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), name="tls")
+    try:
+        assert server.uri.startswith("grpc+tls://")
+        port = server.uri.rsplit(":", 1)[1]
+        sql = descriptor(statement_query("SELECT * FROM t"))
+        alice = flight.FlightCallOptions(headers=[basic("alice", PASSWORDS["alice"])])
+        plain = flight.connect(f"grpc://127.0.0.1:{port}")
+        with pytest.raises(flight.FlightUnavailableError):
+            plain.get_flight_info(sql, alice)
+        untrusting = flight.connect(server.uri)  # the system's CAs do not know ours
+        with pytest.raises(flight.FlightUnavailableError):
+            untrusting.get_flight_info(sql, alice)
+        client = flight.connect(server.uri, tls_root_certs=pki.ca.read_bytes())
+        header = client.authenticate_basic_token(b"alice", PASSWORDS["alice"].encode())
+        assert run(client, flight.FlightCallOptions(headers=[header]), "SELECT * FROM t ORDER BY id").equals(REFERENCE)
+        out = subprocess.run([BIN, "query", "--uri", server.uri, "--tls-ca", str(pki.ca), "--username", "alice",
+                              "--password", PASSWORDS["alice"], "SELECT count(*) AS n FROM t"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "1000" in out.stdout, out.stderr
+    finally:
+        server.kill()
+
+
+def test_mutual_tls_names_the_user_by_certificate(setup, pki):
+    alice_cert, alice_key = pki.issue("alice", "alice")
+    mallory_cert, mallory_key = pki.issue("mallory", "mallory", ca="rogue-ca")
+    server = serve(setup, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+                   "--tls-client-ca", str(pki.ca), "--mtls-user-role", "alice=reader",
+                   "--mtls-default-role", "none", name="mtls", auth="mtls")
+    try:
+        root = pki.ca.read_bytes()
+        sql = descriptor(statement_query("SELECT count(*) AS n FROM t"))
+        no_cert = flight.connect(server.uri, tls_root_certs=root)
+        with pytest.raises(flight.FlightUnavailableError):
+            no_cert.get_flight_info(sql)
+        rogue = flight.connect(server.uri, tls_root_certs=root, cert_chain=mallory_cert.read_bytes(),
+                               private_key=mallory_key.read_bytes())
+        with pytest.raises(flight.FlightUnavailableError):
+            rogue.get_flight_info(sql)
+        alice = flight.connect(server.uri, tls_root_certs=root, cert_chain=alice_cert.read_bytes(),
+                               private_key=alice_key.read_bytes())
+        assert run(alice, flight.FlightCallOptions(), "SELECT count(*) AS n FROM t").column("n")[0].as_py() == 1000
+        with pytest.raises(flight.FlightUnauthorizedError, match="user 'alice' has the reader role"):
+            alice.get_flight_info(descriptor(statement_query("DELETE FROM t")))
+        assert 'event=auth_succeeded user="alice" method=mtls' in server.log()
+    finally:
+        server.kill()
+
+
+def test_auth_none_is_refused_off_loopback_and_said_on_it(setup):
+    d, _, _, _ = setup
+    out = subprocess.run([BIN, "serve", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "--allow-insecure" in out.stderr
+    server = ServerProcess(["--port", "0"], d / "none.log")
+    try:
+        assert "event=auth_disabled" in server.log()
+    finally:
+        server.kill()
