@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import subprocess
 import time
 
@@ -347,3 +349,34 @@ def test_auth_none_is_refused_off_loopback_and_said_on_it(setup):
         assert "event=auth_disabled" in server.log()
     finally:
         server.kill()
+
+
+# --- the Flight SQL JDBC driver -----------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("mvn") is None or shutil.which("keytool") is None,
+                    reason="the JDBC harness needs mvn and keytool (a JDK)")
+def test_jdbc_driver_user_password_and_tls(setup, pki, tmp_path):
+    from conftest import ROOT
+    harness = ROOT / "tests" / "compat" / "jdbc"
+    trust = tmp_path / "trust.jks"
+    subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "squadron-test-ca", "-file", str(pki.ca),
+                    "-keystore", str(trust), "-storepass", "changeit"], check=True, capture_output=True)
+    plain = serve(setup, "--auth-max-failures", "0", name="jdbc-plain")
+    tls = serve(setup, "--auth-max-failures", "0", "--tls-cert", str(pki.server_cert), "--tls-key",
+                str(pki.server_key), name="jdbc-tls")
+    try:
+        proc = subprocess.run(
+            ["mvn", "-B", "-q", "test", "-Dtest=JdbcSecurityTest", "-Dsquadron.security=true",
+             f"-Dsquadron.port={plain.uri.rsplit(':', 1)[1]}", f"-Dsquadron.tlsPort={tls.uri.rsplit(':', 1)[1]}",
+             f"-Dsquadron.trustStore={trust}", "-Dsquadron.trustStorePassword=changeit",
+             *[f"-Dsquadron.password.{u}={p}" for u, p in PASSWORDS.items()]],
+            cwd=harness, capture_output=True, text=True, timeout=1200,
+            env={**os.environ, "MAVEN_OPTS": os.environ.get("MAVEN_OPTS", "-Xmx512m")})
+        reports = harness / "target" / "surefire-reports"
+        detail = "".join(p.read_text() for p in reports.glob("*JdbcSecurity*.txt")) if reports.exists() else ""
+        assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}\n{detail[-6000:]}"
+        assert "Tests run: 4, Failures: 0, Errors: 0, Skipped: 0" in detail, detail
+        assert 'event=auth_succeeded user="bob" method=password' in tls.log()
+    finally:
+        plain.kill()
+        tls.kill()
