@@ -73,6 +73,18 @@ struct RawServeOptions {
   std::string tls_peer_ca;
   std::vector<std::string> mtls_user_roles;
   std::string mtls_default_role = "reader";
+  std::string ldap_uri;
+  bool ldap_start_tls = false;
+  std::string ldap_ca;
+  std::string ldap_bind_dn;
+  std::string ldap_bind_password_file;
+  std::string ldap_user_base;
+  std::string ldap_user_filter = auth::LdapOptions{}.user_filter;
+  std::string ldap_group_base;
+  std::string ldap_group_filter = auth::LdapOptions{}.group_filter;
+  std::vector<std::string> ldap_group_roles;
+  std::string ldap_default_role = "none";
+  std::string ldap_timeout = "5s";
 };
 
 CLI::Option* WithEnv(CLI::Option* option, const std::string& env) {
@@ -282,6 +294,35 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "With --auth mtls: the role of other certificate users: reader, writer, admin or "
                             "none (refused)"),
           "SQUADRON_MTLS_DEFAULT_ROLE");
+  WithEnv(serve->add_option("--ldap-uri", raw->ldap_uri,
+                            "With --auth ldap: ldap://HOST:PORT or ldaps://HOST:PORT (space-separated to try several)"),
+          "SQUADRON_LDAP_URI");
+  WithEnv(serve->add_flag("--ldap-start-tls", raw->ldap_start_tls, "StartTLS on an ldap:// connection (required to succeed)"),
+          "SQUADRON_LDAP_START_TLS");
+  WithEnv(serve->add_option("--ldap-ca", raw->ldap_ca, "PEM CAs to verify the LDAP server's certificate (default: the system's)"),
+          "SQUADRON_LDAP_CA");
+  WithEnv(serve->add_option("--ldap-bind-dn", raw->ldap_bind_dn, "The service account that searches for users"),
+          "SQUADRON_LDAP_BIND_DN");
+  WithEnv(serve->add_option("--ldap-bind-password-file", raw->ldap_bind_password_file,
+                            "File holding the service account's password"),
+          "SQUADRON_LDAP_BIND_PASSWORD_FILE");
+  WithEnv(serve->add_option("--ldap-user-base", raw->ldap_user_base, "Where users are searched (a DN)"),
+          "SQUADRON_LDAP_USER_BASE");
+  WithEnv(serve->add_option("--ldap-user-filter", raw->ldap_user_filter,
+                            "Filter finding one user; {user} is the user name, escaped as RFC 4515 says"),
+          "SQUADRON_LDAP_USER_FILTER");
+  WithEnv(serve->add_option("--ldap-group-base", raw->ldap_group_base, "Where groups are searched (a DN; empty: no groups)"),
+          "SQUADRON_LDAP_GROUP_BASE");
+  WithEnv(serve->add_option("--ldap-group-filter", raw->ldap_group_filter,
+                            "Filter finding a user's groups; {dn} the user's DN, {user} the name (both escaped)"),
+          "SQUADRON_LDAP_GROUP_FILTER");
+  serve->add_option("--ldap-group-role", raw->ldap_group_roles,
+                    "GROUP=ROLE: members of the group (its cn or DN) get the role (repeatable; the strongest wins)");
+  WithEnv(serve->add_option("--ldap-default-role", raw->ldap_default_role,
+                            "The role of users in no mapped group: reader, writer, admin or none (refused)"),
+          "SQUADRON_LDAP_DEFAULT_ROLE");
+  WithEnv(serve->add_option("--ldap-timeout", raw->ldap_timeout, "Timeout of each LDAP operation"),
+          "SQUADRON_LDAP_TIMEOUT");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -357,8 +398,8 @@ arrow::Status ConvertSecurity(const RawServeOptions& raw, server::ServerOptions*
   std::stringstream list(raw.auth);
   for (std::string method; std::getline(list, method, ',');) {
     if (method.empty()) continue;
-    if (method != "none" && method != "password" && method != "mtls") {
-      return arrow::Status::Invalid("Unknown --auth method '", method, "': expected none, password or mtls");
+    if (method != "none" && method != "password" && method != "mtls" && method != "ldap") {
+      return arrow::Status::Invalid("Unknown --auth method '", method, "': expected none, password, ldap or mtls");
     }
     methods.insert(method);
   }
@@ -401,6 +442,31 @@ arrow::Status ConvertSecurity(const RawServeOptions& raw, server::ServerOptions*
                           RoleOption(item.substr(eq + 1), "--mtls-user-role"));
   }
   ARROW_ASSIGN_OR_RAISE(security.auth.mtls_default_role, RoleOption(raw.mtls_default_role, "--mtls-default-role"));
+  if (methods.count("ldap")) {
+    auto& ldap = security.ldap;
+    if (raw.ldap_uri.empty() || raw.ldap_user_base.empty()) {
+      return arrow::Status::Invalid("--auth ldap needs --ldap-uri and --ldap-user-base (and usually --ldap-bind-dn "
+                                    "with --ldap-bind-password-file)");
+    }
+    ldap.uri = raw.ldap_uri;
+    ldap.start_tls = raw.ldap_start_tls;
+    ldap.ca_file = raw.ldap_ca;
+    ldap.bind_dn = raw.ldap_bind_dn;
+    ldap.bind_password_file = raw.ldap_bind_password_file;
+    ldap.user_base_dn = raw.ldap_user_base;
+    ldap.user_filter = raw.ldap_user_filter;
+    ldap.group_base_dn = raw.ldap_group_base;
+    ldap.group_filter = raw.ldap_group_filter;
+    for (const auto& item : raw.ldap_group_roles) {
+      const auto eq = item.rfind('=');
+      if (eq == std::string::npos || eq == 0) {
+        return arrow::Status::Invalid("--ldap-group-role '", item, "': expected GROUP=ROLE");
+      }
+      ARROW_ASSIGN_OR_RAISE(ldap.group_roles[item.substr(0, eq)], RoleOption(item.substr(eq + 1), "--ldap-group-role"));
+    }
+    ARROW_ASSIGN_OR_RAISE(ldap.default_role, RoleOption(raw.ldap_default_role, "--ldap-default-role"));
+    ARROW_ASSIGN_OR_RAISE(ldap.timeout, ParseDuration(raw.ldap_timeout));
+  }
   return arrow::Status::OK();
 }
 

@@ -141,6 +141,10 @@ arrow::Status Server::StartSecurity(Server& server) {
     ARROW_ASSIGN_OR_RAISE(auto file, auth::PasswordFile::Open(security.password_file));
     passwords.push_back(std::move(file));
   }
+  if (methods.count("ldap")) {
+    ARROW_ASSIGN_OR_RAISE(auto ldap, auth::MakeLdapAuthenticator(security.ldap));
+    passwords.push_back(std::move(ldap));
+  }
   std::unique_ptr<auth::NegotiateAuthenticator> negotiate;
   server.authenticator_ = std::make_unique<auth::Authenticator>(security.auth, opts.flight.ticket_secret,
                                                                 std::move(passwords), std::move(negotiate));

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from ldap_server import ldap_server  # noqa: F401 (the slapd fixture, tests/integration/ldap_server.py)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("SQUADRON_BIN", str(ROOT / "build" / "squadron"))
 READY_PREFIX = "squadron listening on "

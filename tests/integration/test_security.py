@@ -380,3 +380,37 @@ def test_jdbc_driver_user_password_and_tls(setup, pki, tmp_path):
     finally:
         plain.kill()
         tls.kill()
+
+
+# --- LDAP ----------------------------------------------------------------------------------------
+
+def ldap_args(ldap):
+    return ["--ldap-uri", ldap.uri, "--ldap-bind-dn", ldap.bind_dn, "--ldap-bind-password-file",
+            ldap.bind_password_file, "--ldap-user-base", ldap.user_base, "--ldap-group-base", ldap.group_base,
+            "--ldap-group-role", "analysts=reader", "--ldap-group-role", "engineers=writer",
+            "--ldap-group-role", "admins=admin"]
+
+
+def test_ldap_users_with_adbc_and_their_groups_roles(setup, ldap_server):
+    server = serve(setup, "--auth-max-failures", "0", *ldap_args(ldap_server), name="ldap", auth="ldap")
+    try:
+        def connect(user, password):
+            return flightsql_dbapi.connect(server.uri, db_kwargs={"username": user, "password": password},
+                                           autocommit=True)
+        # bob is a writer through the engineers group.
+        with connect("bob", ldap_server.users["bob"]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM t ORDER BY id")
+            assert cur.fetch_arrow_table().equals(REFERENCE)
+            cur.execute("CREATE TABLE IF NOT EXISTS by_ldap_writer AS SELECT 1 AS x")
+        with connect("alice", ldap_server.users["alice"]) as conn, conn.cursor() as cur:
+            with pytest.raises(Exception, match="writer role"):
+                cur.execute("DROP TABLE by_ldap_writer")
+        for user in ["*)(uid=*))(|(uid=*", "*", "alice)(|(uid=*", "frank"]:
+            with pytest.raises(Exception, match="Invalid user name or password|no Squadron role"):
+                with connect(user, "anything") as conn, conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+        log = server.log()
+        assert 'event=auth_succeeded user="bob" method=ldap role=writer' in log
+        assert ldap_server.users["bob"] not in log
+    finally:
+        server.kill()
