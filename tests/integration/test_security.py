@@ -71,9 +71,15 @@ def as_user(server, user):
     return client, flight.FlightCallOptions(headers=[header])
 
 
-def run(client, options, sql):
+def run(client, options, sql, root=None):
+    """Runs `sql`; reads each endpoint where it says (a node of a cluster may forward the query)."""
     info = client.get_flight_info(descriptor(statement_query(sql)), options)
-    return pa.concat_tables(client.do_get(e.ticket, options).read_all() for e in info.endpoints)
+
+    def source(endpoint):
+        if not endpoint.locations:
+            return client
+        return flight.connect(endpoint.locations[0], **({"tls_root_certs": root} if root else {}))
+    return pa.concat_tables(source(e).do_get(e.ticket, options).read_all() for e in info.endpoints)
 
 
 def mint(claims, secret=SECRET):
@@ -414,3 +420,42 @@ def test_ldap_users_with_adbc_and_their_groups_roles(setup, ldap_server):
         assert ldap_server.users["bob"] not in log
     finally:
         server.kill()
+
+
+# --- a cluster: one token, every node ----------------------------------------------------------
+
+def test_a_token_from_one_node_works_on_every_node_of_its_cluster_only(setup, zookeeper, tmp_path, pki):
+    from test_cluster import Cluster, wait_members
+    d, users, secret, init = setup
+    other_secret = tmp_path / "other.secret"
+    other_secret.write_bytes(b"another-cluster-secret-0123456789abcdef")
+    auth = ["--auth", "password", "--password-file", str(users), "--init-sql", str(init),
+            "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), "--tls-peer-ca", str(pki.ca)]
+    ours = Cluster(zookeeper.connect_string, tmp_path, secret)
+    theirs = Cluster(zookeeper.connect_string, tmp_path, other_secret)
+    try:
+        a = ours.start("a", *auth)
+        b = ours.start("b", *auth)
+        wait_members(ours, ["a", "b"])
+        stranger = theirs.start("s", *auth)
+        assert a.uri.startswith("grpc+tls://")
+        root = pki.ca.read_bytes()
+        token = flight.connect(a.uri, tls_root_certs=root).authenticate_basic_token(b"bob", PASSWORDS["bob"].encode())
+        options = flight.FlightCallOptions(headers=[token])
+        # Node b never saw bob's password: the token from a is enough.
+        on_b = flight.connect(b.uri, tls_root_certs=root)
+        assert run(on_b, options, "SELECT * FROM t ORDER BY id", root).equals(REFERENCE)
+        # Node a forwards some queries to b (the less loaded, ties at random):
+        # over TLS, as bob, whose result it stays.
+        on_a = flight.connect(a.uri, tls_root_certs=root)
+        for _ in range(12):
+            assert run(on_a, options, "SELECT * FROM t ORDER BY id", root).equals(REFERENCE)
+        assert "event=query_routed node=b uri=grpc+tls://" in a.log()
+        assert "event=route_failed" not in a.log()
+        assert 'event=auth_succeeded user="bob"' not in b.log()  # b never saw bob's password
+        with pytest.raises(flight.FlightUnauthenticatedError, match="issued by another cluster"):
+            flight.connect(stranger.uri, tls_root_certs=root).get_flight_info(
+                descriptor(statement_query("SELECT 1")), options)
+    finally:
+        ours.stop()
+        theirs.stop()
