@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include "auth/kerberos.h"
 #include "common/units.h"
 #include "flight/compression.h"
 
@@ -85,6 +86,11 @@ struct RawServeOptions {
   std::vector<std::string> ldap_group_roles;
   std::string ldap_default_role = "none";
   std::string ldap_timeout = "5s";
+  std::string kerberos_keytab;
+  std::string kerberos_principal;
+  std::vector<std::string> kerberos_user_maps;
+  std::vector<std::string> kerberos_user_roles;
+  std::string kerberos_default_role = "none";
 };
 
 CLI::Option* WithEnv(CLI::Option* option, const std::string& env) {
@@ -323,6 +329,19 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
           "SQUADRON_LDAP_DEFAULT_ROLE");
   WithEnv(serve->add_option("--ldap-timeout", raw->ldap_timeout, "Timeout of each LDAP operation"),
           "SQUADRON_LDAP_TIMEOUT");
+  WithEnv(serve->add_option("--kerberos-keytab", raw->kerberos_keytab,
+                            "With --auth kerberos: the keytab holding the service principal's key"),
+          "SQUADRON_KERBEROS_KEYTAB");
+  WithEnv(serve->add_option("--kerberos-principal", raw->kerberos_principal,
+                            "The service principal (HTTP/host@REALM, or service@host); empty: any in the keytab"),
+          "SQUADRON_KERBEROS_PRINCIPAL");
+  serve->add_option("--kerberos-user-map", raw->kerberos_user_maps,
+                    "REGEX=REPLACEMENT from a principal to a user name, tried in order (default: the principal "
+                    "without its realm; repeatable)");
+  serve->add_option("--kerberos-user-role", raw->kerberos_user_roles, "USER=ROLE for a Kerberos user (repeatable)");
+  WithEnv(serve->add_option("--kerberos-default-role", raw->kerberos_default_role,
+                            "The role of other Kerberos users: reader, writer, admin or none (refused)"),
+          "SQUADRON_KERBEROS_DEFAULT_ROLE");
   serve->add_option("data", raw->data_paths,
                     "Data to serve: Parquet/CSV/JSON files, directories or globs (each a view "
                     "named after it), DuckDB files (attached); NAME=PATH picks the name");
@@ -398,8 +417,9 @@ arrow::Status ConvertSecurity(const RawServeOptions& raw, server::ServerOptions*
   std::stringstream list(raw.auth);
   for (std::string method; std::getline(list, method, ',');) {
     if (method.empty()) continue;
-    if (method != "none" && method != "password" && method != "mtls" && method != "ldap") {
-      return arrow::Status::Invalid("Unknown --auth method '", method, "': expected none, password, ldap or mtls");
+    if (method != "none" && method != "password" && method != "mtls" && method != "ldap" && method != "kerberos") {
+      return arrow::Status::Invalid("Unknown --auth method '", method,
+                                    "': expected none, password, ldap, kerberos or mtls");
     }
     methods.insert(method);
   }
@@ -466,6 +486,23 @@ arrow::Status ConvertSecurity(const RawServeOptions& raw, server::ServerOptions*
     }
     ARROW_ASSIGN_OR_RAISE(ldap.default_role, RoleOption(raw.ldap_default_role, "--ldap-default-role"));
     ARROW_ASSIGN_OR_RAISE(ldap.timeout, ParseDuration(raw.ldap_timeout));
+  }
+  if (methods.count("kerberos")) {
+    auto& kerberos = security.kerberos;
+    if (raw.kerberos_keytab.empty()) return arrow::Status::Invalid("--auth kerberos needs --kerberos-keytab");
+    kerberos.keytab = raw.kerberos_keytab;
+    kerberos.principal = raw.kerberos_principal;
+    for (const auto& item : raw.kerberos_user_maps) {
+      auto split = auth::kerberos::SplitMapping(item);
+      if (!split.ok()) return arrow::Status::Invalid("--kerberos-user-map '", item, "': ", split.status().message());
+      kerberos.user_map.push_back(*split);
+    }
+    for (const auto& item : raw.kerberos_user_roles) {
+      auto split = auth::kerberos::SplitMapping(item);
+      if (!split.ok()) return arrow::Status::Invalid("--kerberos-user-role '", item, "': ", split.status().message());
+      ARROW_ASSIGN_OR_RAISE(kerberos.user_roles[split->first], RoleOption(split->second, "--kerberos-user-role"));
+    }
+    ARROW_ASSIGN_OR_RAISE(kerberos.default_role, RoleOption(raw.kerberos_default_role, "--kerberos-default-role"));
   }
   return arrow::Status::OK();
 }
@@ -596,6 +633,11 @@ Invocation ParseCommandLine(const std::vector<std::string>& args) {
       ->envname("SQUADRON_USERNAME");
   query_cmd->add_option("--password", query.password, "Password (prefer the environment variable)")
       ->envname("SQUADRON_PASSWORD");
+  query_cmd->add_flag("--kerberos", query.kerberos,
+                      "Authenticate with Kerberos (SPNEGO) from the ticket cache (kinit; KRB5CCNAME)");
+  query_cmd->add_option("--kerberos-service", query.kerberos_service,
+                        "With --kerberos: the service of the server's principal (SERVICE/host@REALM)")
+      ->capture_default_str();
   query_cmd->add_option("--tls-ca", query.tls_ca, "PEM CAs to trust for grpc+tls:// (default: the system's)")
       ->envname("SQUADRON_TLS_CA");
   query_cmd->add_option("--tls-cert", query.tls_cert, "PEM client certificate, for servers requiring mutual TLS")

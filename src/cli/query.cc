@@ -14,6 +14,7 @@
 
 #include <arrow/csv/writer.h>
 #include <arrow/flight/client.h>
+#include <arrow/flight/client_middleware.h>
 #include <arrow/io/file.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
@@ -21,6 +22,7 @@
 #include <arrow/table.h>
 #include <arrow/util/base64.h>
 #include <arrow/util/byte_size.h>
+#include <gssapi/gssapi.h>
 #include <parquet/arrow/writer.h>
 
 #include "flight/command.h"
@@ -236,8 +238,82 @@ arrow::Result<std::string> ReadPem(const std::string& path, const char* flag) {
   return text.str();
 }
 
+// Remembers the bearer token a server sends back in `authorization`.
+class TokenCatcher final : public fl::ClientMiddlewareFactory {
+ public:
+  void StartCall(const fl::CallInfo&, std::unique_ptr<fl::ClientMiddleware>* middleware) override {
+    *middleware = std::make_unique<Catch>(this);
+  }
+  std::string token() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return token_;
+  }
+
+ private:
+  class Catch final : public fl::ClientMiddleware {
+   public:
+    explicit Catch(TokenCatcher* owner) : owner_(owner) {}
+    void SendingHeaders(fl::AddCallHeaders*) override {}
+    void ReceivedHeaders(const fl::CallHeaders& headers) override {
+      auto it = headers.find("authorization");
+      if (it == headers.end() || it->second.rfind("Bearer ", 0) != 0) return;
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      owner_->token_ = std::string(it->second);
+    }
+    void CallCompleted(const arrow::Status&) override {}
+
+   private:
+    TokenCatcher* owner_;
+  };
+  std::mutex mutex_;
+  std::string token_;
+};
+
+TokenCatcher& Tokens() {
+  static auto* catcher = new TokenCatcher();
+  return *catcher;
+}
+
+std::string GssMessage(OM_uint32 code, int type) {
+  std::string out;
+  OM_uint32 minor = 0, context = 0;
+  do {
+    gss_buffer_desc text{0, nullptr};
+    gss_display_status(&minor, code, type, GSS_C_NO_OID, &context, &text);
+    if (text.length > 0) out += (out.empty() ? "" : "; ") + std::string(static_cast<const char*>(text.value), text.length);
+    gss_release_buffer(&minor, &text);
+  } while (context != 0);
+  return out;
+}
+
+// A SPNEGO token (base64) for service@host from the default ticket cache.
+arrow::Result<std::string> NegotiateToken(const std::string& service, const std::string& host) {
+  OM_uint32 minor = 0;
+  const std::string target_text = service + "@" + host;
+  gss_buffer_desc name_buffer{target_text.size(), const_cast<char*>(target_text.data())};
+  gss_name_t target = GSS_C_NO_NAME;
+  OM_uint32 major = gss_import_name(&minor, &name_buffer, GSS_C_NT_HOSTBASED_SERVICE, &target);
+  if (GSS_ERROR(major)) return arrow::Status::Invalid("Kerberos: bad service name ", target_text);
+  static gss_OID_desc spnego{6, const_cast<char*>("\x2b\x06\x01\x05\x05\x02")};
+  gss_ctx_id_t context = GSS_C_NO_CONTEXT;
+  gss_buffer_desc out{0, nullptr};
+  major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, &context, target, &spnego, GSS_C_MUTUAL_FLAG, 0,
+                               GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, nullptr, &out, nullptr, nullptr);
+  gss_release_name(&minor, &target);
+  if (GSS_ERROR(major)) {
+    const std::string why = GssMessage(major, GSS_C_GSS_CODE) + " (" + GssMessage(minor, GSS_C_MECH_CODE) + ")";
+    gss_delete_sec_context(&minor, &context, GSS_C_NO_BUFFER);
+    return arrow::Status::Invalid("Kerberos: no token for ", target_text, ": ", why, " (kinit first?)");
+  }
+  std::string token = arrow::util::base64_encode(std::string_view(static_cast<const char*>(out.value), out.length));
+  gss_release_buffer(&minor, &out);
+  gss_delete_sec_context(&minor, &context, GSS_C_NO_BUFFER);
+  return token;
+}
+
 arrow::Result<fl::FlightClientOptions> ClientOptions(const QueryOptions& options) {
   auto client = fl::FlightClientOptions::Defaults();
+  client.middleware.push_back(std::shared_ptr<fl::ClientMiddlewareFactory>(&Tokens(), [](auto*) {}));
   if (!options.tls_ca.empty()) {
     ARROW_ASSIGN_OR_RAISE(client.tls_root_certs, ReadPem(options.tls_ca, "--tls-ca"));
   }
@@ -261,7 +337,18 @@ arrow::Result<std::unique_ptr<fl::FlightClient>> Connect(const fl::Location& loc
 // handshake: mutual-TLS servers).
 arrow::Result<fl::FlightCallOptions> CallOptions(fl::FlightClient& client, const QueryOptions& options) {
   fl::FlightCallOptions call;
-  if (!options.token.empty()) {
+  if (options.kerberos) {
+    // A Negotiate token is good once: trade it for the server's bearer token.
+    std::string host = options.uri.substr(options.uri.find("://") == std::string::npos ? 0 : options.uri.find("://") + 3);
+    host = host.front() == '[' ? host.substr(1, host.find(']') - 1) : host.substr(0, host.find_first_of(":/"));
+    ARROW_ASSIGN_OR_RAISE(auto token, NegotiateToken(options.kerberos_service, host));
+    fl::FlightCallOptions negotiate;
+    negotiate.headers.emplace_back("authorization", "Negotiate " + token);
+    ARROW_RETURN_NOT_OK(client.ListActions(negotiate).status());
+    const std::string bearer = Tokens().token();
+    if (bearer.empty()) return arrow::Status::Invalid("Kerberos: the server answered with no bearer token");
+    call.headers.emplace_back("authorization", bearer);
+  } else if (!options.token.empty()) {
     call.headers.emplace_back("authorization", "Bearer " + options.token);
   } else if (!options.username.empty()) {
     auto token = client.AuthenticateBasicToken(call, options.username, options.password);

@@ -35,6 +35,11 @@ struct QueryOptions {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
+  /// Authenticate with Kerberos: a SPNEGO token for `kerberos_service`@host
+  /// (the URI's host) from the ticket cache (kinit), then the bearer token
+  /// the server answers with.
+  bool kerberos = false;
+  std::string kerberos_service = "HTTP";
 };
 
 /// What `squadron cluster status` asks for.

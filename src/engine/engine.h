@@ -297,6 +297,10 @@ struct SessionSettings {
   /// engine session serves. Engines that keep state per client (a Spark
   /// session) key it by this; empty for internal sessions.
   std::string client;
+  /// The authenticated user the session runs for; empty: the engine's own
+  /// (without authentication). The Spark engine runs the user's Spark
+  /// session as this user (Spark Connect's user_context).
+  std::string user;
 };
 
 /// A SQL engine: a factory of sessions. Thread-safe.

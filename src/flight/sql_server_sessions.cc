@@ -7,6 +7,7 @@ arrow::Result<Caller> FlightSqlServer::Impl::ResolveCaller(const fl::ServerCallC
   ReleaseExpiredSessions();
   Caller caller;
   ARROW_ASSIGN_OR_RAISE(caller.identity, CallerIdentity(context));
+  caller.session.settings.user = caller.ticket_owner();
   auto id = SessionIdFromHeaders(context.incoming_headers());
   if (!id) {
     // No session cookie: engine state (a Spark session) lives per connection.
@@ -16,6 +17,7 @@ arrow::Result<Caller> FlightSqlServer::Impl::ResolveCaller(const fl::ServerCallC
     return caller;
   }
   ARROW_ASSIGN_OR_RAISE(caller.session, sessions_.Get(*id));
+  caller.session.settings.user = caller.ticket_owner();
   if (caller.session.user != caller.ticket_owner()) {
     // Another user's session is, to this one, no session at all.
     return NotFound("Unknown or expired session (", kSessionCookie, " cookie): open a new one");

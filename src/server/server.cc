@@ -146,6 +146,9 @@ arrow::Status Server::StartSecurity(Server& server) {
     passwords.push_back(std::move(ldap));
   }
   std::unique_ptr<auth::NegotiateAuthenticator> negotiate;
+  if (methods.count("kerberos")) {
+    ARROW_ASSIGN_OR_RAISE(negotiate, auth::MakeKerberosAuthenticator(security.kerberos));
+  }
   server.authenticator_ = std::make_unique<auth::Authenticator>(security.auth, opts.flight.ticket_secret,
                                                                 std::move(passwords), std::move(negotiate));
   std::string list;

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from kdc import kdc  # noqa: F401 (the Kerberos KDC fixture, tests/integration/kdc.py)
 from ldap_server import ldap_server  # noqa: F401 (the slapd fixture, tests/integration/ldap_server.py)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

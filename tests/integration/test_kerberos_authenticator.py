@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 
-# The session-scoped `kdc` fixture. Drop this import once conftest.py imports it.
-from kdc import KDC, OTHER_SERVICE, SERVICE, available, kdc  # noqa: F401
+from kdc import KDC, OTHER_SERVICE, SERVICE, available
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROBE = os.environ.get("SQUADRON_KERBEROS_PROBE", str(ROOT / "build" / "squadron-kerberos-probe"))

@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-# The session fixture; conftest.py imports it too once the LDAP tests are folded in.
-from ldap_server import SERVICE_PASSWORD, LdapServer, ldap_server, slapd_installed  # noqa: F401
+from ldap_server import SERVICE_PASSWORD, LdapServer, slapd_installed
 
 pytestmark = pytest.mark.skipif(not slapd_installed(), reason="slapd is not installed (Debian package slapd)")
 

@@ -459,3 +459,41 @@ def test_a_token_from_one_node_works_on_every_node_of_its_cluster_only(setup, zo
     finally:
         ours.stop()
         theirs.stop()
+
+
+# --- Kerberos --------------------------------------------------------------------------------------
+
+def test_kerberos_with_adbc_authorization_header_and_squadron_query(setup, kdc):
+    d, users, secret, init = setup
+    server = ServerProcess(["--port", "0", "--auth", "kerberos", "--kerberos-keytab", str(kdc.keytab),
+                            "--kerberos-principal", f"HTTP/localhost@{kdc.realm}", "--kerberos-user-role",
+                            "bob=writer", "--kerberos-default-role", "reader", "--ticket-secret-file", str(secret),
+                            "--init-sql", str(init), "--auth-max-failures", "0"],
+                           d / "kerberos.log", env=kdc.env())
+    try:
+        uri = server.uri.replace("127.0.0.1", "localhost")  # the service is HTTP@localhost
+        token = kdc.negotiate_token("alice")
+        with flightsql_dbapi.connect(uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Negotiate {token}"},
+                                     autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM t ORDER BY id")  # several calls: the bearer token answered takes over
+            assert cur.fetch_arrow_table().equals(REFERENCE)
+            with pytest.raises(Exception, match="writer role"):
+                cur.execute("DELETE FROM t")
+        # A Negotiate token is good once.
+        client = flight.connect(uri)
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            client.get_flight_info(descriptor(statement_query("SELECT 1")),
+                                   flight.FlightCallOptions(headers=[(b"authorization", f"Negotiate {token}".encode())]))
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            client.get_flight_info(descriptor(statement_query("SELECT 1")),
+                                   flight.FlightCallOptions(headers=[(b"authorization", b"Negotiate bm90IGEgdG9rZW4=")]))
+        # squadron query --kerberos, from bob's ticket cache.
+        out = subprocess.run([BIN, "query", "--uri", uri, "--kerberos", "SELECT count(*) AS n FROM t"],
+                             capture_output=True, text=True, timeout=60, env=kdc.env("bob"))
+        assert out.returncode == 0 and "1000" in out.stdout, out.stderr
+        log = server.log()
+        assert 'event=auth_succeeded user="alice" method=kerberos role=reader' in log
+        assert 'event=auth_succeeded user="bob" method=kerberos role=writer' in log
+        assert token not in log
+    finally:
+        server.kill()

@@ -759,8 +759,9 @@ arrow::Result<std::unique_ptr<SparkConnectClient>> SparkConnectClient::Connect(c
   return std::unique_ptr<SparkConnectClient>(new SparkConnectClient(std::move(impl)));
 }
 
-std::unique_ptr<SparkConnectClient> SparkConnectClient::NewSession() const {
+std::unique_ptr<SparkConnectClient> SparkConnectClient::NewSession(const std::string& user) const {
   auto impl = std::make_shared<Impl>(*impl_);
+  if (!user.empty()) impl->options.user = user;
   impl->session_id = NewUuid();
   impl->lost = std::make_shared<std::atomic<bool>>(false);
   impl->observed = std::make_shared<Impl::Observed>();

@@ -97,7 +97,8 @@ class SparkConnectClient {
   ~SparkConnectClient();
 
   /// A client of a new Spark session on the same channel (no round trip).
-  std::unique_ptr<SparkConnectClient> NewSession() const;
+  /// `user`, if given, is the user_context of the new session's requests.
+  std::unique_ptr<SparkConnectClient> NewSession(const std::string& user = "") const;
 
   /// The server's Spark version, e.g. "4.3.0".
   const std::string& spark_version() const;

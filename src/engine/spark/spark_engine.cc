@@ -461,7 +461,7 @@ class SparkEngine final : public Engine {
   arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) override {
     if (settings.client.empty()) {
       // A Spark session of its own, released with the engine session.
-      auto shared = std::make_shared<SharedSession>(base_->NewSession());
+      auto shared = std::make_shared<SharedSession>(base_->NewSession(settings.user));
       ARROW_RETURN_NOT_OK(Apply(*shared->client, SessionSettings{}, settings));
       return std::make_unique<SparkSession>(std::move(shared), /*owned=*/true);
     }
@@ -469,7 +469,9 @@ class SparkEngine final : public Engine {
     std::shared_ptr<SharedSession> shared;
     {
       std::lock_guard lock(mutex_);
-      auto& slot = sessions_[settings.client];
+      // One Spark session per client and user: a connection whose calls
+      // change user never shares another user's Spark session.
+      auto& slot = sessions_[settings.user.empty() ? settings.client : settings.client + "\x1f" + settings.user];
       if (slot != nullptr && slot->client->lost()) {
         // Spark forgot it (restarted, or expired it): its SETs and temporary
         // views are gone; start a new one with the client's settings.
@@ -478,9 +480,9 @@ class SparkEngine final : public Engine {
         slot.reset();
       }
       if (slot == nullptr) {
-        slot = std::make_shared<SharedSession>(base_->NewSession());
-        spdlog::info("event=spark_session_opened client={} spark_session={}", settings.client,
-                     slot->client->session_id());
+        slot = std::make_shared<SharedSession>(base_->NewSession(settings.user));
+        spdlog::info("event=spark_session_opened client={} user={:?} spark_session={}", settings.client,
+                     settings.user, slot->client->session_id());
       }
       shared = slot;
     }
@@ -498,17 +500,21 @@ class SparkEngine final : public Engine {
   }
 
   void ReleaseClient(const std::string& client) override {
-    std::shared_ptr<SharedSession> shared;
+    std::vector<std::shared_ptr<SharedSession>> released;
     {
       std::lock_guard lock(mutex_);
-      auto it = sessions_.find(client);
-      if (it == sessions_.end()) return;
-      shared = std::move(it->second);
-      sessions_.erase(it);
+      // The client's session, and those of each user it ran as.
+      for (auto it = sessions_.lower_bound(client); it != sessions_.end();) {
+        if (it->first != client && it->first.rfind(client + "\x1f", 0) != 0) break;
+        released.push_back(std::move(it->second));
+        it = sessions_.erase(it);
+      }
     }
-    shared->client->Release();
-    spdlog::info("event=spark_session_released reason=client_closed client={} spark_session={}", client,
-                 shared->client->session_id());
+    for (const auto& shared : released) {
+      shared->client->Release();
+      spdlog::info("event=spark_session_released reason=client_closed client={} spark_session={}", client,
+                   shared->client->session_id());
+    }
   }
 
   std::vector<SqlTypeInfo> SqlTypes() const override { return spark::SqlTypes(); }
