@@ -10,6 +10,20 @@ using std::chrono::system_clock;
 
 const system_clock::time_point kNow = system_clock::time_point(seconds(1'800'000'000));
 
+TEST(TicketCodecTest, CarriesItsOwnerUnderTheSignature) {
+  TicketCodec codec(std::string(32, 'k'));
+  const std::string ticket = codec.Encode({"result-1", kNow + seconds(60), "alice"});
+  auto out = codec.Decode(ticket, kNow);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->owner, "alice");
+  // The owner cannot be changed without breaking the signature.
+  std::string changed = ticket;
+  const size_t at = changed.find("alice");
+  ASSERT_NE(at, std::string::npos);
+  changed[at] = 'm';
+  EXPECT_FALSE(codec.Decode(changed, kNow).ok());
+}
+
 TEST(TicketCodecTest, RoundTripsResultIdAndExpiry) {
   TicketCodec codec(std::string(32, 'k'));
   const TicketContents in{"result-\x01\x02", kNow + seconds(60)};
