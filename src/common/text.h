@@ -26,6 +26,10 @@ constexpr size_t kMaxStatusMessageBytes = 1024;
 /// bytes (never splitting a UTF-8 sequence) and a note of how much was cut.
 std::string Clip(std::string_view text, size_t max_bytes = kMaxQuotedBytes);
 
+/// The first keyword of a SQL statement, upper-cased, after blanks, `--`
+/// and `/* */` comments and opening parentheses; "" if there is none.
+std::string FirstKeyword(std::string_view sql);
+
 /// Returns `status` with its message clipped to kMaxStatusMessageBytes; the
 /// code and detail are kept.
 arrow::Status ClipMessage(const arrow::Status& status);

@@ -171,27 +171,8 @@ namespace {
 
 // Statements that only read: the ones worth distributing.
 bool LooksLikeQuery(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {  // skip blanks and comments
-    if (std::isspace(static_cast<unsigned char>(sql[i]))) {
-      ++i;
-    } else if (sql.substr(i, 2) == "--") {
-      i = sql.find('\n', i);
-      if (i == std::string_view::npos) return false;
-    } else if (sql.substr(i, 2) == "/*") {
-      i = sql.find("*/", i);
-      if (i == std::string_view::npos) return false;
-      i += 2;
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
-    word.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
-  }
-  return word == "SELECT" || word == "WITH" || word == "TABLE" || word == "VALUES" || word == "FROM" ||
-         (word.empty() && i < sql.size() && sql[i] == '(');
+  const std::string word = FirstKeyword(sql);
+  return word == "SELECT" || word == "WITH" || word == "TABLE" || word == "VALUES" || word == "FROM";
 }
 
 // How readers see the engine's failed write job: its SQL or data at fault

@@ -27,3 +27,17 @@ TEST(ClipTest, StatusKeepsItsCodeWithAShortMessage) {
 
 }  // namespace
 }  // namespace squadron
+
+namespace squadron {
+namespace {
+
+TEST(FirstKeywordTest, SkipsBlanksCommentsAndParentheses) {
+  EXPECT_EQ(FirstKeyword("  select 1"), "SELECT");
+  EXPECT_EQ(FirstKeyword("-- a comment\n/* another */ (( With t AS (SELECT 1) SELECT * FROM t"), "WITH");
+  EXPECT_EQ(FirstKeyword("/* unterminated"), "");
+  EXPECT_EQ(FirstKeyword("-- only a comment"), "");
+  EXPECT_EQ(FirstKeyword("123"), "");
+}
+
+}  // namespace
+}  // namespace squadron

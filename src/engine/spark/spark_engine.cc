@@ -54,28 +54,10 @@ struct SharedSession {
   void Touch() { last_used_ns.store(Clock::now().time_since_epoch().count()); }
 };
 
-// The statement's first keyword names a query (comments and blanks skipped).
+// The statement's first keyword names a query. WITH may lead to an INSERT
+// in Spark: not a reader's.
 bool StartsLikeQuery(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {
-    if (std::isspace(static_cast<unsigned char>(sql[i])) || sql[i] == '(') {
-      ++i;
-    } else if (sql.substr(i, 2) == "--") {
-      i = sql.find('\n', i);
-      if (i == std::string_view::npos) return false;
-    } else if (sql.substr(i, 2) == "/*") {
-      i = sql.find("*/", i);
-      if (i == std::string_view::npos) return false;
-      i += 2;
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
-    word.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
-  }
-  // WITH may lead to an INSERT in Spark: not a reader's.
+  const std::string word = FirstKeyword(sql);
   return word == "SELECT" || word == "VALUES" || word == "TABLE" || word == "FROM" || word == "SHOW" ||
          word == "DESCRIBE" || word == "DESC" || word == "EXPLAIN";
 }
