@@ -520,3 +520,28 @@ def test_spark_sessions_run_as_the_squadron_user(setup, spark_connect):
             assert any(f"_User_{user}_" in tag for tag in tags), tags[-10:]
     finally:
         server.kill()
+
+
+def test_the_password_file_is_read_again_when_it_changes(setup, tmp_path):
+    d, users, secret, init = setup
+    own = tmp_path / "users"
+    passwd(own, "alice", PASSWORDS["alice"], "reader")
+    server = ServerProcess(["--port", "0", "--auth", "password", "--password-file", str(own), "--ticket-secret-file",
+                            str(secret), "--init-sql", str(init), "--auth-max-failures", "0"], tmp_path / "reload.log")
+    try:
+        client = flight.connect(server.uri)
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            client.authenticate_basic_token(b"zoe", b"zoe-pw-9")
+        passwd(own, "zoe", "zoe-pw-9", "writer")  # while the server runs
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                header = client.authenticate_basic_token(b"zoe", b"zoe-pw-9")
+                break
+            except flight.FlightUnauthenticatedError:
+                assert time.monotonic() < deadline, "the new user was never accepted"
+                time.sleep(0.2)
+        assert run(client, flight.FlightCallOptions(headers=[header]), "SELECT count(*) AS n FROM t").column("n")[0].as_py() == 1000
+        assert "event=password_file_reloaded" in server.log()
+    finally:
+        server.kill()
