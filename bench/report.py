@@ -107,11 +107,16 @@ def markdown(results, chart_name):
         f"client and servers share the cores. DuckDB {results.get('duckdb_version', '?')}"
         + (f", {results['postgres_version']}" if results.get("postgres_version") else "") + ".",
         "",
-        f"Data: narrow = {sz.get('narrow_rows', 0):,} rows x 4 BIGINT ({sz.get('narrow_bytes', 0) / MB:,.0f} MB "
-        f"of Arrow); wide = {sz.get('wide_rows', 0):,} rows x 16 lineitem-like columns "
-        f"({sz.get('wide_bytes', 0) / MB:,.0f} MB). Each cell: median (min–max) of {results['runs']} counted runs "
-        "after a warm-up, variants interleaved.",
-        "",
+    ]
+    if sz:  # the sections over the generated tables ran
+        lines += [
+            f"Data: narrow = {sz.get('narrow_rows', 0):,} rows x 4 BIGINT ({sz.get('narrow_bytes', 0) / MB:,.0f} MB "
+            f"of Arrow); wide = {sz.get('wide_rows', 0):,} rows x 16 lineitem-like columns "
+            f"({sz.get('wide_bytes', 0) / MB:,.0f} MB). Each cell: median (min–max) of {results['runs']} counted "
+            "runs after a warm-up, variants interleaved.",
+            "",
+        ]
+    lines += [
         "**Goals**",
         "",
         "| goal | target | measured median (min–max) | met |",
