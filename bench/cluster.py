@@ -26,6 +26,7 @@ import os
 import pathlib
 import time
 
+import services
 from testbed import Skip, Topology, rate_bytes_per_s, read_parallel, start_nodes, zookeeper_on
 
 MB = 1e6
@@ -54,20 +55,17 @@ def make_batches(nbytes, seed=7):
             for _ in range(count)]
 
 
-class ClusterBench:
+class ClusterBench(services.Section):
+    name = "cluster"
+
     def __init__(self, bench):
-        self.bench = bench
-        self.quick = bench.quick
+        super().__init__(bench)
         self.runs = bench.args.runs or (2 if self.quick else 3)
         # The same volume per node for every N: ~4 s of a 500 Mbit/s link in a
         # full run, a fraction of a second in a quick one.
         self.bytes_per_node = (16 if self.quick else 250) * 1_000_000
         self.workdir = pathlib.Path(bench.workdir) / "cluster"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.stoppables = []
-
-    def log(self, message):
-        self.bench.log(f"cluster: {message}")
 
     def one_read(self, nodes, n, batches):
         """Begin a query on n nodes, push `batches` into each node's one
@@ -127,21 +125,10 @@ class ClusterBench:
             self.log(summary(out) + f"; section took {out['seconds']:.0f} s")
             return out
         finally:
-            for s in reversed(self.stoppables):
-                try:
-                    s.stop()
-                except Exception:
-                    pass
-            self.stoppables = []
-
-    def skip(self, reason):
-        self.log(f"skipped: {reason}")
-        self.bench.results["skipped"]["cluster"] = reason
-        return {"skipped": reason}
+            self.stop_all()
 
 
 def section(bench):
-    import services
     return services.unwinding_on_sigterm(lambda: ClusterBench(bench).run())
 
 

@@ -31,6 +31,42 @@ class ServiceError(RuntimeError):
     pass
 
 
+class Section:
+    """The part each section's runner shares: its name in the log and in the
+    results' "skipped", and the services it started, stopped by stop_all()
+    (the last started first) whatever happens."""
+
+    name = None
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.quick = bench.quick
+        self.stoppables = []
+
+    def log(self, message):
+        self.bench.log(f"{self.name}: {message}")
+
+    def skip(self, reason):
+        """Records why the section cannot run here; returns its result."""
+        self.log(f"skipped: {reason}")
+        self.bench.results["skipped"][self.name] = reason
+        return {"skipped": reason}
+
+    def stop_all(self):
+        while self.stoppables:
+            try:
+                self.stoppables.pop().stop()
+            except Exception:
+                pass
+
+
+class Closer:
+    """A stoppable that calls `close` (a client, a session)."""
+
+    def __init__(self, close):
+        self.stop = close
+
+
 # --- what a process used: /proc ----------------------------------------------------
 
 def cpu_seconds(pid):

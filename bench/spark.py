@@ -44,6 +44,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
+import services  # noqa: E402
 from services import cpu_seconds, machine_ticks, peak_rss_bytes  # noqa: E402
 from testbed import read_chunks  # noqa: E402
 
@@ -145,7 +146,6 @@ class SparkProcess:
 
     def executor_pids(self):
         """The executor JVMs of local-cluster (the driver's children)."""
-        import services
         return services.descendants(self.java_pid) if self.java_pid else []
 
     def stop(self):
@@ -169,16 +169,14 @@ class SparkProcess:
 
 class SparkConnect(SparkProcess):
     """scripts/spark-connect, optionally inside a network namespace (`prefix`,
-    listening on `host`) with extra `jars` and `conf` (key=value strings).
+    listening on `host`) with extra `jars`, `conf` (key=value strings) and `env`.
     Started by the constructor; wait=False returns at once, and wait_ready()
     waits for the port."""
 
     name = "Spark Connect"
 
     def __init__(self, workdir, master=MASTER, driver_memory=DRIVER_MEMORY, jars=None, conf=(), host=None,
-                 prefix=(), wait=True):
-        import services
-
+                 prefix=(), env=None, wait=True):
         self.port = services.free_port()
         argv = [*prefix, ROOT / "scripts" / "spark-connect", "--port", self.port, "--master", master,
                 "--warehouse", pathlib.Path(workdir) / "warehouse", "--driver-memory", driver_memory]
@@ -190,7 +188,7 @@ class SparkConnect(SparkProcess):
         argv += ["--", "--conf", "spark.driver.defaultJavaOptions=-XX:+ExitOnOutOfMemoryError"]
         for item in conf:
             argv += ["--conf", item]
-        super().__init__(argv, pathlib.Path(workdir) / "spark-connect.log", workdir)
+        super().__init__(argv, pathlib.Path(workdir) / "spark-connect.log", workdir, env)
         if wait:
             self.wait_ready()
 
@@ -219,20 +217,17 @@ class SparkConnect(SparkProcess):
             return None
 
 
-class SparkBench:
+class SparkBench(services.Section):
+    name = "spark"
+
     def __init__(self, bench):
-        self.bench = bench
-        self.quick = bench.quick
+        super().__init__(bench)
         self.rows = 200_000 if self.quick else 10_000_000
         self.rows = int(os.environ.get("SQUADRON_BENCH_SPARK_ROWS", self.rows))
         self.runs = bench.args.runs or (1 if self.quick else 5)
         self.warmups = 0 if self.quick else 1
         self.workdir = pathlib.Path(bench.workdir) / "spark"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.stoppables = []
-
-    def log(self, message):
-        self.bench.log(f"spark: {message}")
 
     # --- the three paths; each returns a sample and the data it read -------------------
 
@@ -279,8 +274,6 @@ class SparkBench:
         import pyarrow.flight as flight
         from pyspark.sql import SparkSession
 
-        import services
-
         started = time.monotonic()
         self.log(f"starting Spark Connect ({MASTER}, driver heap {DRIVER_MEMORY})")
         spark = SparkConnect(self.workdir)
@@ -294,7 +287,7 @@ class SparkBench:
         self.squadron_idle_rss = peak_rss_bytes(self.squadron.pid)
 
         self.session = SparkSession.builder.remote(spark.uri).getOrCreate()
-        self.stoppables.append(_Closer(self.session.stop))
+        self.stoppables.append(services.Closer(self.session.stop))
         self.log(f"creating {TABLE}: {self.rows:,} rows as Parquet")
         started = time.monotonic()
         self.session.sql(f"DROP TABLE IF EXISTS {TABLE}")
@@ -308,9 +301,9 @@ class SparkBench:
         self.parquet_bytes = sum(f.stat().st_size for f in (self.workdir / "warehouse").rglob("*.parquet"))
 
         self.flight = flight.connect(self.squadron.uri)
-        self.stoppables.append(_Closer(self.flight.close))
+        self.stoppables.append(services.Closer(self.flight.close))
         self.adbc = flightsql.connect(self.squadron.uri, autocommit=True)
-        self.stoppables.append(_Closer(self.adbc.close))
+        self.stoppables.append(services.Closer(self.adbc.close))
 
     def run(self):
         started = time.monotonic()
@@ -353,26 +346,10 @@ class SparkBench:
             self.log(summary(out) + f"; section took {out['seconds']:.0f} s")
             return out
         finally:
-            for s in reversed(self.stoppables):
-                try:
-                    s.stop()
-                except Exception:
-                    pass
-            self.stoppables = []
-
-    def skip(self, reason):
-        self.log(f"skipped: {reason}")
-        self.bench.results["skipped"]["spark"] = reason
-        return {"skipped": reason}
-
-
-class _Closer:
-    def __init__(self, close):
-        self.stop = close
+            self.stop_all()
 
 
 def section(bench):
-    import services
     return services.unwinding_on_sigterm(lambda: SparkBench(bench).run())
 
 

@@ -31,6 +31,9 @@ SUBNET = "10.77.0"  # bridge .1, namespace i (1-based) .1i
 # tc's token bucket: the queue may hold 50 ms of the rate; 256 KB of burst
 # lets a 64 KB GSO packet through at any rate the benchmarks use.
 TBF = ["burst", "256kb", "latency", "50ms"]
+# The rate of the traffic cap(only_to=...) lets through: more than a veth
+# carries on these machines.
+UNCAPPED = "100gbit"
 
 
 class Skip(Exception):
@@ -122,8 +125,9 @@ class Topology:
     def cap(self, rate, only_to=None, which=None):
         """Caps the egress of the namespaces `which` (default: all) at `rate`
         with tc's token bucket filter. With `only_to` (an address, e.g. the
-        bridge's, where the clients are), only the traffic to that address:
-        a prio qdisc sends it through the token bucket and the rest past it."""
+        bridge's, where the clients are), only the traffic to that address,
+        with an HTB class of that rate (the kernels here have no prio qdisc);
+        the rest goes through an uncapped class."""
         for i in range(len(self.ips)) if which is None else which:
             self.uncap([i])
             inside = [*self.exec_prefix(i), "tc"]
@@ -131,12 +135,13 @@ class Topology:
             if only_to is None:
                 _run([*inside, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, *TBF])
             else:
-                _run([*inside, "qdisc", "add", "dev", dev, "root", "handle", "1:", "prio", "bands", "2",
-                      "priomap", *["1"] * 16])
-                _run([*inside, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "tbf", "rate", rate,
-                      *TBF])
+                _run([*inside, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "20"])
+                _run([*inside, "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", rate,
+                      "ceil", rate, "burst", "256kb", "cburst", "256kb"])
+                _run([*inside, "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate",
+                      UNCAPPED, "ceil", UNCAPPED, "quantum", "200000"])
                 _run([*inside, "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-                      "match", "ip", "dst", f"{only_to}/32", "flowid", "1:1"])
+                      "match", "ip", "dst", f"{only_to}/32", "flowid", "1:10"])
             self.caps[i] = rate
 
     def uncap(self, which=None):
@@ -260,21 +265,26 @@ def zookeeper_on(host):
 # --- the nodes ------------------------------------------------------------------------
 
 def start_nodes(squadron, topo, count, zk_uri, secret_file, workdir, extra=(), stoppables=None):
-    """Starts `count` cluster nodes, node i in namespace i of `topo` on a free
-    port, with the log in workdir/n<i>.log, and waits until all are members.
-    Each started node is appended to `stoppables` at once (so a failure
+    """Starts `count` cluster nodes at once, node i in namespace i of `topo`
+    on a free port, with the log in workdir/n<i>.log, and waits until all are
+    members. Each started node is appended to `stoppables` (so a failure
     later still stops it) and stopped at exit."""
-    nodes = []
-    for i in range(count):
+    def start(i):
         argv = [*topo.exec_prefix(i), squadron, "serve", "--host", topo.ips[i], "--port", 0,
                 "--log-level", "warn", "--cluster", zk_uri, "--node-id", f"n{i + 1}",
                 "--ticket-secret-file", secret_file, "--spool-memory", "768MiB", "--spool-dir", workdir, *extra]
         node = services.Process(f"node n{i + 1}", [str(a) for a in argv], r"squadron listening on (\S+)",
                                 pathlib.Path(workdir) / f"n{i + 1}.log", timeout=60)
-        if stoppables is not None:
-            stoppables.append(node)
         atexit.register(node.stop)
-        nodes.append(node)
+        return node
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(start, i) for i in range(count)]
+    nodes = [f.result() for f in futures if f.exception() is None]
+    if stoppables is not None:
+        stoppables.extend(nodes)
+    for f in futures:
+        f.result()  # the first failure, after the others are in stoppables
     deadline = time.monotonic() + 30
     while True:
         out = _run([squadron, "cluster", "status", "--cluster", zk_uri, "--json"], check=False)
