@@ -22,6 +22,10 @@ uncounted warm-up round first):
                local[2]) through `squadron serve --engine spark`, by
                pyarrow.flight and ADBC, vs pyspark's own toArrow()
                (bench/spark.py).
+  spark-dist   The same 10M-row Spark result three ways: Spark's executors
+               pushing into 3 nodes (--distribute always) read in parallel,
+               pyspark's toArrow() and the Spark Thrift Server; then the
+               first two with every link capped by tc (bench/spark_dist.py).
 
 Writes <out>/<date>-<sha>.json, .md and .png; the full run (not --quick) also
 refreshes the table in README.md and bench/results/latest.png.
@@ -47,9 +51,10 @@ import cluster  # noqa: E402
 import report  # noqa: E402
 import services  # noqa: E402
 import spark  # noqa: E402
+import spark_dist  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark"]
+SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark", "spark-dist"]
 # The sections that read the generated narrow and wide tables from the main
 # Squadron and the raw Flight server (make_data, start_main_servers); the
 # others start what they need themselves.
@@ -326,6 +331,9 @@ class Bench:
 
     def section_spark(self):
         return spark.section(self)
+
+    def section_spark_dist(self):
+        return spark_dist.section(self)
 
     def section_compression(self):
         out = {}
