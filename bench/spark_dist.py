@@ -68,10 +68,11 @@ executors' Parquet-to-Arrow work, the nodes, the client and the drivers all
 share the same cores, so the distributed read is bound by the CPU, not by the
 three links; the report says how busy the machine was.
 
---quick: 200k rows, one round, no warm-up: a check that the paths work and
-agree, not a measurement. Without Java, pyspark, impyla, the connector jar
-(scripts/build-connector, or SQUADRON_BENCH_CONNECTOR_JAR) or ZooKeeper the
-section is skipped with the reason.
+--quick: 200k rows in 3 files (a task per node), one round, no warm-up: a
+check that the paths work and agree, not a measurement. Without Java,
+pyspark, impyla, the connector jar (scripts/build-connector, or
+SQUADRON_BENCH_CONNECTOR_JAR) or ZooKeeper the section is skipped with the
+reason.
 
 Environment: SQUADRON_BENCH_DIST_ROWS (table size), SQUADRON_BENCH_CLUSTER_CAP,
 SQUADRON_BENCH_SPARK_DRIVER_MEMORY (4g), SQUADRON_BENCH_CONNECTOR_JAR.
@@ -96,7 +97,10 @@ MB = 1e6
 TABLE = "squadron_bench_dist"
 SQL = f"SELECT * FROM {TABLE}"
 NODES = 3
+# Parquet files = Spark tasks: 4 per node (one per node in --quick, where
+# each task's fixed cost outweighs its rows).
 FILES = 12
+QUICK_FILES = NODES
 MASTER = "local-cluster[2,1,1024]"
 DRIVER_MEMORY = spark.DRIVER_MEMORY
 THRIFT_FETCH_ROWS = 100_000
@@ -229,6 +233,7 @@ class SparkDistBench(services.Section):
     def __init__(self, bench):
         super().__init__(bench)
         self.rows = int(os.environ.get("SQUADRON_BENCH_DIST_ROWS", 200_000 if self.quick else 10_000_000))
+        self.files = QUICK_FILES if self.quick else FILES
         # Three counted rounds, not five: the Thrift Server path takes one to
         # two minutes per read of 10M rows on two cores.
         self.runs = bench.args.runs or (1 if self.quick else 3)
@@ -379,9 +384,10 @@ class SparkDistBench(services.Section):
             created = time.monotonic()
             self.session.sql(f"DROP TABLE IF EXISTS {TABLE}")
             self.session.sql(f"CREATE TABLE {TABLE} USING parquet LOCATION '{data}' AS "
-                             + spark.COLUMNS_SQL.format(source=f"range(0, {self.rows}, 1, {FILES})"))
+                             + spark.COLUMNS_SQL.format(source=f"range(0, {self.rows}, 1, {self.files})"))
             self.create_seconds = time.monotonic() - created
-            self.log(f"{TABLE} written ({self.rows:,} rows as {FILES} Parquet files) in {self.create_seconds:.0f} s")
+            self.log(f"{TABLE} written ({self.rows:,} rows as {self.files} Parquet files) in "
+                     f"{self.create_seconds:.0f} s")
             self.nodes = nodes.result()
         self.log(f"{NODES} nodes joined after {time.monotonic() - started:.0f} s")
         self.squadron_idle_rss = max(services.peak_rss_bytes(n.pid) or 0 for n in self.nodes)
