@@ -68,11 +68,12 @@ executors' Parquet-to-Arrow work, the nodes, the client and the drivers all
 share the same cores, so the distributed read is bound by the CPU, not by the
 three links; the report says how busy the machine was.
 
---quick: 200k rows in 3 files (a task per node), one round, no warm-up: a
-check that the paths work and agree, not a measurement. Without Java,
-pyspark, impyla, the connector jar (scripts/build-connector, or
-SQUADRON_BENCH_CONNECTOR_JAR) or ZooKeeper the section is skipped with the
-reason.
+--quick: 200k rows in 3 files (a task per node), both Spark applications
+on local[2] (the tasks run in the drivers: no executor JVMs to start, about
+a minute in all), one round, no warm-up: a check that the paths work and
+agree, not a measurement. Without Java, pyspark, impyla, the connector jar
+(scripts/build-connector, or SQUADRON_BENCH_CONNECTOR_JAR) or ZooKeeper the
+section is skipped with the reason.
 
 Environment: SQUADRON_BENCH_DIST_ROWS (table size), SQUADRON_BENCH_CLUSTER_CAP,
 SQUADRON_BENCH_SPARK_DRIVER_MEMORY (4g), SQUADRON_BENCH_CONNECTOR_JAR.
@@ -102,6 +103,8 @@ NODES = 3
 FILES = 12
 QUICK_FILES = NODES
 MASTER = "local-cluster[2,1,1024]"
+# --quick: the tasks in the drivers, no executor JVMs to start.
+QUICK_MASTER = "local[2]"
 DRIVER_MEMORY = spark.DRIVER_MEMORY
 THRIFT_FETCH_ROWS = 100_000
 # Both Spark applications: one partition per Parquet file (see above), and
@@ -234,6 +237,7 @@ class SparkDistBench(services.Section):
         super().__init__(bench)
         self.rows = int(os.environ.get("SQUADRON_BENCH_DIST_ROWS", 200_000 if self.quick else 10_000_000))
         self.files = QUICK_FILES if self.quick else FILES
+        self.master = QUICK_MASTER if self.quick else MASTER
         # Three counted rounds, not five: the Thrift Server path takes one to
         # two minutes per read of 10M rows on two cores.
         self.runs = bench.args.runs or (1 if self.quick else 3)
@@ -355,13 +359,13 @@ class SparkDistBench(services.Section):
         self.stoppables.append(self.zk)
         driver = NODES  # the driver's namespace: the last one
         where = "in network namespaces" if self.no_caps is None else f"on loopback ({self.no_caps})"
-        self.log(f"starting Spark Connect ({MASTER}, driver heap {DRIVER_MEMORY}, the connector jar) and the Spark "
-                 f"Thrift Server ({MASTER}); {NODES} nodes and the driver {where}")
-        self.spark = spark.SparkConnect(self.workdir, MASTER, DRIVER_MEMORY, jars=jar, conf=SPARK_CONF,
+        self.log(f"starting Spark Connect ({self.master}, driver heap {DRIVER_MEMORY}, the connector jar) and the "
+                 f"Spark Thrift Server ({self.master}); {NODES} nodes and the driver {where}")
+        self.spark = spark.SparkConnect(self.workdir, self.master, DRIVER_MEMORY, jars=jar, conf=SPARK_CONF,
                                         host=self.topo.ips[driver], prefix=self.topo.exec_prefix(driver),
                                         env=SPARK_ENV, wait=False)
         self.stoppables.append(self.spark)
-        self.thrift_server = ThriftServer(self.workdir, conf=SPARK_CONF)
+        self.thrift_server = ThriftServer(self.workdir, self.master, conf=SPARK_CONF)
         self.stoppables.append(self.thrift_server)
         self.spark.wait_ready()
         self.spark_startup_seconds = time.monotonic() - started
@@ -455,7 +459,7 @@ class SparkDistBench(services.Section):
                     "driver": services.peak_rss_bytes(self.spark.java_pid),
                     "executors": max([services.peak_rss_bytes(p) or 0 for p in self.spark.executor_pids()] or [0]),
                     "thrift": services.peak_rss_bytes(self.thrift_server.java_pid)}
-            out = {"rows": self.rows, "columns": 6, "files": self.parquet_files, "nodes": NODES, "master": MASTER,
+            out = {"rows": self.rows, "columns": 6, "files": self.parquet_files, "nodes": NODES, "master": self.master,
                    "driver_memory": DRIVER_MEMORY, "network": "namespaces" if self.no_caps is None else "loopback",
                    "cap_rate": CAP_RATE, "cap_bytes_per_s": testbed.rate_bytes_per_s(CAP_RATE),
                    "thrift_fetch_rows": THRIFT_FETCH_ROWS, "runs": self.runs, "warmups": self.warmups,
