@@ -6,6 +6,7 @@ import statistics
 
 import cluster
 import spark
+import spark_dist
 
 MB = 1e6
 
@@ -84,6 +85,7 @@ def goals(results):
         out.append(goal("(5) peak server RSS / (budget + 256 MB)", [m["peak_rss_bytes"] / limit], 1.0, False))
     out += cluster.goals(results, sys.modules[__name__])
     out += spark.goals(results, sys.modules[__name__])
+    out += spark_dist.goals(results, sys.modules[__name__])
     return out
 
 
@@ -107,11 +109,16 @@ def markdown(results, chart_name):
         f"client and servers share the cores. DuckDB {results.get('duckdb_version', '?')}"
         + (f", {results['postgres_version']}" if results.get("postgres_version") else "") + ".",
         "",
-        f"Data: narrow = {sz.get('narrow_rows', 0):,} rows x 4 BIGINT ({sz.get('narrow_bytes', 0) / MB:,.0f} MB "
-        f"of Arrow); wide = {sz.get('wide_rows', 0):,} rows x 16 lineitem-like columns "
-        f"({sz.get('wide_bytes', 0) / MB:,.0f} MB). Each cell: median (min–max) of {results['runs']} counted runs "
-        "after a warm-up, variants interleaved.",
-        "",
+    ]
+    if sz:  # the sections over the generated tables ran
+        lines += [
+            f"Data: narrow = {sz.get('narrow_rows', 0):,} rows x 4 BIGINT ({sz.get('narrow_bytes', 0) / MB:,.0f} MB "
+            f"of Arrow); wide = {sz.get('wide_rows', 0):,} rows x 16 lineitem-like columns "
+            f"({sz.get('wide_bytes', 0) / MB:,.0f} MB). Each cell: median (min–max) of {results['runs']} counted "
+            "runs after a warm-up, variants interleaved.",
+            "",
+        ]
+    lines += [
         "**Goals**",
         "",
         "| goal | target | measured median (min–max) | met |",
@@ -186,6 +193,9 @@ def markdown(results, chart_name):
     extra = spark.markdown_lines(results, sys.modules[__name__])
     if extra:
         lines += [""] + extra
+    extra = spark_dist.markdown_lines(results, sys.modules[__name__])
+    if extra:
+        lines += [""] + extra
     for key, why in results.get("skipped", {}).items():
         lines.append(f"\nSkipped {key}: {why}")
     for failure in results.get("failed", []):
@@ -201,7 +211,11 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    dist = spark_dist.has_samples(results)
+    fig, axes = plt.subplots(1, 3 if dist else 2, figsize=(18 if dist else 12, 4.5))
+    left, right = axes[0], axes[1]
+    if dist:
+        spark_dist.chart_panel(axes[2], results, sys.modules[__name__])
     transport = results["sections"].get("transport", {})
     for table, style in (("narrow", "-"), ("wide", "--")):
         for variant, color in (("squadron", "tab:blue"), ("raw_flight", "tab:gray")):

@@ -31,6 +31,87 @@ class ServiceError(RuntimeError):
     pass
 
 
+class Section:
+    """The part each section's runner shares: its name in the log and in the
+    results' "skipped", and the services it started, stopped by stop_all()
+    (the last started first) whatever happens."""
+
+    name = None
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.quick = bench.quick
+        self.stoppables = []
+
+    def log(self, message):
+        self.bench.log(f"{self.name}: {message}")
+
+    def skip(self, reason):
+        """Records why the section cannot run here; returns its result."""
+        self.log(f"skipped: {reason}")
+        self.bench.results["skipped"][self.name] = reason
+        return {"skipped": reason}
+
+    def stop_all(self):
+        while self.stoppables:
+            try:
+                self.stoppables.pop().stop()
+            except Exception:
+                pass
+
+
+class Closer:
+    """A stoppable that calls `close` (a client, a session)."""
+
+    def __init__(self, close):
+        self.stop = close
+
+
+# --- what a process used: /proc ----------------------------------------------------
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` (all its threads) so far, or
+    nan when it is gone."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def machine_ticks():
+    """(busy, total) jiffies of the whole machine so far (/proc/stat), softirq included."""
+    fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def peak_rss_bytes(pid):
+    """VmHWM: the peak resident set of `pid` since it started, or None."""
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def descendants(pid):
+    """The pids of every process below `pid` (children, their children, ...)."""
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = pathlib.Path(f"/proc/{parent}/task").iterdir()
+            children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        out += children
+        todo += children
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,10 +148,10 @@ class Process:
 
     def peak_rss_bytes(self):
         """VmHWM: the process's peak resident set since it started."""
-        for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise ServiceError("no VmHWM in /proc status")
+        peak = peak_rss_bytes(self.pid)
+        if peak is None:
+            raise ServiceError("no VmHWM in /proc status")
+        return peak
 
     def stop(self):
         if self.proc.poll() is None:

@@ -44,6 +44,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
+import services  # noqa: E402
+from services import cpu_seconds, machine_ticks, peak_rss_bytes  # noqa: E402
+from testbed import read_chunks  # noqa: E402
+
 MB = 1e6
 TABLE = "squadron_bench_spark"
 SQL = f"SELECT * FROM {TABLE}"
@@ -57,21 +61,22 @@ LABELS = {"pyspark": "pyspark toArrow() (Spark Connect, baseline)",
           "flight": "Squadron, pyarrow.flight (DoGet, every batch)",
           "adbc": "Squadron, ADBC (fetch_arrow_table)"}
 
-# Six columns of the usual types; the strings vary in length.
-CREATE_SQL = """CREATE TABLE {table} USING parquet AS SELECT
+# Six columns of the usual types; the strings vary in length. {source}: the
+# ids, e.g. range(10000000).
+COLUMNS_SQL = """SELECT
   id,
   CAST(id * 0.5 + 1 AS DOUBLE) AS x,
   CAST((id % 1000000) / 100 AS DECIMAL(18, 2)) AS amount,
   concat('item-', CAST(id % 1000003 AS STRING)) AS label,
   TIMESTAMP '2024-01-01 00:00:00' + make_interval(0, 0, 0, 0, 0, 0, id % 31536000) AS ts,
   date_add(DATE '2020-01-01', CAST(id % 3650 AS INT)) AS day
-FROM range({rows})"""
+FROM {source}"""
 # An order-independent checksum of every column, computed by Spark; each path's
 # result must give the same (check_values). x * 2 and amount * 100 are whole;
 # the sums fit in a bigint.
-CHECK_SQL = f"""SELECT count(*) AS n, sum(id) AS sum_id, sum(CAST(x * 2 AS BIGINT)) AS sum_x2,
+CHECK_SQL = """SELECT count(*) AS n, sum(id) AS sum_id, sum(CAST(x * 2 AS BIGINT)) AS sum_x2,
   CAST(sum(amount) * 100 AS BIGINT) AS sum_cents, sum(length(label)) AS label_chars,
-  sum(unix_seconds(ts)) AS sum_ts_s, sum(unix_date(day)) AS sum_days FROM {TABLE}"""
+  sum(unix_seconds(ts)) AS sum_ts_s, sum(unix_date(day)) AS sum_days FROM {table}"""
 
 
 class Skip(Exception):
@@ -97,76 +102,55 @@ def prerequisites(squadron):
         raise Skip(f"{squadron} has no --engine spark (rebuild it)")
 
 
-def cpu_seconds(pid):
-    """User + system CPU seconds of process `pid` (all its threads) so far."""
-    try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+def check_values(batches):
+    """The checksum of CHECK_SQL, computed from a result's batches."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def total(array):
+        return pc.sum(array).as_py() or 0
+
+    out = dict.fromkeys(["n", "sum_id", "sum_x2", "sum_cents", "label_chars", "sum_ts_s", "sum_days"], 0)
+    for b in batches:
+        out["n"] += b.num_rows
+        out["sum_id"] += total(b.column("id"))
+        out["sum_x2"] += total(pc.cast(pc.multiply(b.column("x"), 2), pa.int64()))
+        out["sum_cents"] += int(total(b.column("amount")) * 100)
+        out["label_chars"] += total(pc.utf8_length(b.column("label")))
+        out["sum_ts_s"] += total(pc.divide(pc.cast(b.column("ts"), pa.int64()), 1_000_000))
+        out["sum_days"] += total(pc.cast(b.column("day"), pa.int32()))
+    return out
 
 
-def machine_ticks():
-    """(busy, total) jiffies of the whole machine so far (/proc/stat)."""
-    fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+class SparkProcess:
+    """A Spark application started in a process group of its own, so stop() can
+    make sure no Java outlives it (local-cluster executors included)."""
 
+    name = "Spark"
 
-def peak_rss_bytes(pid):
-    """VmHWM: the peak resident set of `pid` since it started, or None."""
-    try:
-        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-class SparkConnect:
-    """scripts/spark-connect in a process group of its own, so stop() can make
-    sure no Java outlives it (local-cluster executors included)."""
-
-    def __init__(self, workdir, master=MASTER, driver_memory=DRIVER_MEMORY):
-        import services
-
-        self.port = services.free_port()
-        self.log_path = pathlib.Path(workdir) / "spark-connect.log"
+    def __init__(self, argv, log_path, cwd, env=None):
+        self.log_path = pathlib.Path(log_path)
         self._log = open(self.log_path, "wb")
-        argv = [str(ROOT / "scripts" / "spark-connect"), "--port", str(self.port), "--master", master,
-                "--warehouse", str(pathlib.Path(workdir) / "warehouse"), "--driver-memory", driver_memory,
-                # An out-of-memory driver exits (clients get an error) instead of hanging them.
-                "--", "--conf", "spark.driver.defaultJavaOptions=-XX:+ExitOnOutOfMemoryError"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, cwd=workdir,
-                                     start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        line = b""
-        while not line.startswith(b"spark connect listening"):
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Spark Connect not ready after {START_TIMEOUT} s; log: {self.log_path}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    self.stop()
-                    raise RuntimeError(f"Spark Connect exited before it was ready; log: {self.log_path}\n"
-                                       + self.log_path.read_text(errors="replace")[-3000:])
-        self.uri = line.decode().split()[-1]
+        self.proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=self._log, cwd=cwd,
+                                     env=env, start_new_session=True)
+
+    def failed(self, why):
+        """Stops what is left and returns the error to raise, with the log's tail."""
+        self.stop()
+        return RuntimeError(f"{self.name} {why}; log: {self.log_path}\n"
+                            + self.log_path.read_text(errors="replace")[-3000:])
 
     @property
     def java_pid(self):
-        """The driver JVM: spark-submit execs Java as the script's child."""
-        try:
-            children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            return int(children[0]) if children else None
-        except OSError:
-            return None
+        return self.proc.pid
+
+    def executor_pids(self):
+        """The executor JVMs of local-cluster (the driver's children)."""
+        return services.descendants(self.java_pid) if self.java_pid else []
 
     def stop(self):
-        """SIGTERM to the script (it stops Java and waits), then SIGKILL to
-        whatever is left of its process group."""
+        """SIGTERM to the process (Spark stops its executors and exits), then
+        SIGKILL to whatever is left of its process group."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -183,20 +167,67 @@ class SparkConnect:
         self._log.close()
 
 
-class SparkBench:
+class SparkConnect(SparkProcess):
+    """scripts/spark-connect, optionally inside a network namespace (`prefix`,
+    listening on `host`) with extra `jars`, `conf` (key=value strings) and `env`.
+    Started by the constructor; wait=False returns at once, and wait_ready()
+    waits for the port."""
+
+    name = "Spark Connect"
+
+    def __init__(self, workdir, master=MASTER, driver_memory=DRIVER_MEMORY, jars=None, conf=(), host=None,
+                 prefix=(), env=None, wait=True):
+        self.port = services.free_port()
+        argv = [*prefix, ROOT / "scripts" / "spark-connect", "--port", self.port, "--master", master,
+                "--warehouse", pathlib.Path(workdir) / "warehouse", "--driver-memory", driver_memory]
+        if host:
+            argv += ["--host", host]
+        if jars:
+            argv += ["--jars", jars]
+        # An out-of-memory driver exits (clients get an error) instead of hanging them.
+        argv += ["--", "--conf", "spark.driver.defaultJavaOptions=-XX:+ExitOnOutOfMemoryError"]
+        for item in conf:
+            argv += ["--conf", item]
+        super().__init__(argv, pathlib.Path(workdir) / "spark-connect.log", workdir, env)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.startswith(b"spark connect listening"):
+            if time.monotonic() > deadline:
+                raise self.failed(f"not ready after {timeout} s")
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise self.failed("exited before it was ready")
+        self.uri = line.decode().split()[-1]
+        return self
+
+    @property
+    def java_pid(self):
+        """The driver JVM: scripts/spark-connect runs spark-submit, which execs
+        Java, as its child."""
+        try:
+            children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            return int(children[0]) if children else None
+        except OSError:
+            return None
+
+
+class SparkBench(services.Section):
+    name = "spark"
+
     def __init__(self, bench):
-        self.bench = bench
-        self.quick = bench.quick
+        super().__init__(bench)
         self.rows = 200_000 if self.quick else 10_000_000
         self.rows = int(os.environ.get("SQUADRON_BENCH_SPARK_ROWS", self.rows))
         self.runs = bench.args.runs or (1 if self.quick else 5)
         self.warmups = 0 if self.quick else 1
         self.workdir = pathlib.Path(bench.workdir) / "spark"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.stoppables = []
-
-    def log(self, message):
-        self.bench.log(f"spark: {message}")
 
     # --- the three paths; each returns a sample and the data it read -------------------
 
@@ -227,19 +258,8 @@ class SparkBench:
         from flightsql import descriptor, statement_query
 
         info = self.flight.get_flight_info(descriptor(statement_query(SQL)))
-        batches, rows, nbytes = [], 0, 0
-        for endpoint in info.endpoints:
-            reader = self.flight.do_get(endpoint.ticket)
-            while True:
-                try:
-                    chunk = reader.read_chunk()
-                except StopIteration:
-                    break
-                if chunk.data is not None:
-                    batches.append(chunk.data)
-                    rows += chunk.data.num_rows
-                    nbytes += chunk.data.nbytes
-        return rows, nbytes, batches
+        batches = [b for endpoint in info.endpoints for b in read_chunks(self.flight.do_get(endpoint.ticket))]
+        return sum(b.num_rows for b in batches), sum(b.nbytes for b in batches), batches
 
     def read_adbc(self):
         with self.adbc.cursor() as cur:
@@ -247,34 +267,12 @@ class SparkBench:
             table = cur.fetch_arrow_table()
         return table.num_rows, table.nbytes, table.to_batches()
 
-    @staticmethod
-    def check_values(batches):
-        """The checksum of CHECK_SQL, computed from a result's batches."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        def total(array):
-            return pc.sum(array).as_py() or 0
-
-        out = dict.fromkeys(["n", "sum_id", "sum_x2", "sum_cents", "label_chars", "sum_ts_s", "sum_days"], 0)
-        for b in batches:
-            out["n"] += b.num_rows
-            out["sum_id"] += total(b.column("id"))
-            out["sum_x2"] += total(pc.cast(pc.multiply(b.column("x"), 2), pa.int64()))
-            out["sum_cents"] += int(total(b.column("amount")) * 100)
-            out["label_chars"] += total(pc.utf8_length(b.column("label")))
-            out["sum_ts_s"] += total(pc.divide(pc.cast(b.column("ts"), pa.int64()), 1_000_000))
-            out["sum_days"] += total(pc.cast(b.column("day"), pa.int32()))
-        return out
-
     # --- the run ----------------------------------------------------------------------
 
     def setup(self):
         import adbc_driver_flightsql.dbapi as flightsql
         import pyarrow.flight as flight
         from pyspark.sql import SparkSession
-
-        import services
 
         started = time.monotonic()
         self.log(f"starting Spark Connect ({MASTER}, driver heap {DRIVER_MEMORY})")
@@ -289,22 +287,23 @@ class SparkBench:
         self.squadron_idle_rss = peak_rss_bytes(self.squadron.pid)
 
         self.session = SparkSession.builder.remote(spark.uri).getOrCreate()
-        self.stoppables.append(_Closer(self.session.stop))
+        self.stoppables.append(services.Closer(self.session.stop))
         self.log(f"creating {TABLE}: {self.rows:,} rows as Parquet")
         started = time.monotonic()
         self.session.sql(f"DROP TABLE IF EXISTS {TABLE}")
-        self.session.sql(CREATE_SQL.format(table=TABLE, rows=self.rows))
+        self.session.sql(f"CREATE TABLE {TABLE} USING parquet AS "
+                         + COLUMNS_SQL.format(source=f"range({self.rows})"))
         self.create_seconds = time.monotonic() - started
-        self.expected = self.session.sql(CHECK_SQL).toArrow().to_pylist()[0]
+        self.expected = self.session.sql(CHECK_SQL.format(table=TABLE)).toArrow().to_pylist()[0]
         self.expected = {k: int(v) for k, v in self.expected.items()}
         if self.expected["n"] != self.rows:
             raise RuntimeError(f"Spark holds {self.expected['n']} rows in {TABLE}, expected {self.rows}")
         self.parquet_bytes = sum(f.stat().st_size for f in (self.workdir / "warehouse").rglob("*.parquet"))
 
         self.flight = flight.connect(self.squadron.uri)
-        self.stoppables.append(_Closer(self.flight.close))
+        self.stoppables.append(services.Closer(self.flight.close))
         self.adbc = flightsql.connect(self.squadron.uri, autocommit=True)
-        self.stoppables.append(_Closer(self.adbc.close))
+        self.stoppables.append(services.Closer(self.adbc.close))
 
     def run(self):
         started = time.monotonic()
@@ -326,7 +325,7 @@ class SparkBench:
                 shift = round_ % len(VARIANTS)
                 for name in VARIANTS[shift:] + VARIANTS[:shift]:
                     sample, batches = self.measure(readers[name])
-                    got = self.check_values(batches)
+                    got = check_values(batches)
                     if got != self.expected:
                         raise RuntimeError(f"{name} returned {got}, Spark says {self.expected}")
                     if batches:
@@ -347,26 +346,10 @@ class SparkBench:
             self.log(summary(out) + f"; section took {out['seconds']:.0f} s")
             return out
         finally:
-            for s in reversed(self.stoppables):
-                try:
-                    s.stop()
-                except Exception:
-                    pass
-            self.stoppables = []
-
-    def skip(self, reason):
-        self.log(f"skipped: {reason}")
-        self.bench.results["skipped"]["spark"] = reason
-        return {"skipped": reason}
-
-
-class _Closer:
-    def __init__(self, close):
-        self.stop = close
+            self.stop_all()
 
 
 def section(bench):
-    import services
     return services.unwinding_on_sigterm(lambda: SparkBench(bench).run())
 
 

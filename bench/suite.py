@@ -22,6 +22,10 @@ uncounted warm-up round first):
                local[2]) through `squadron serve --engine spark`, by
                pyarrow.flight and ADBC, vs pyspark's own toArrow()
                (bench/spark.py).
+  spark-dist   The same 10M-row Spark result three ways: Spark's executors
+               pushing into 3 nodes (--distribute always) read in parallel,
+               pyspark's toArrow() and the Spark Thrift Server; then the
+               first two with every link capped by tc (bench/spark_dist.py).
 
 Writes <out>/<date>-<sha>.json, .md and .png; the full run (not --quick) also
 refreshes the table in README.md and bench/results/latest.png.
@@ -47,9 +51,16 @@ import cluster  # noqa: E402
 import report  # noqa: E402
 import services  # noqa: E402
 import spark  # noqa: E402
+import spark_dist  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark"]
+SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark", "spark-dist"]
+# The sections that read the generated narrow and wide tables from the main
+# Squadron and the raw Flight server (make_data, start_main_servers); the
+# others start what they need themselves.
+NEEDS_TABLES = {"transport", "engine", "postgres", "small", "compression"}
+# The sections that load with squadron-bench-client; every section needs squadron.
+NEEDS_CLIENT = NEEDS_TABLES | {"memory"}
 
 NARROW_SQL = """
 SELECT i AS id, (i * 7) % 1000003 AS a, (hash(i) % 1000000)::BIGINT AS b, i // 3 AS c
@@ -99,9 +110,6 @@ class Bench:
         self.client = self.build / "squadron-bench-client"
         self.squadron = self.build / "squadron"
         self.raw_binary = self.build / "squadron-raw-flight"
-        for binary in (self.client, self.squadron, self.raw_binary):
-            if not binary.exists():
-                raise SystemExit(f"bench: {binary} is missing; run `make build` first")
         self.sizes = {
             "narrow_rows": 200_000 if self.quick else 8_000_000,
             "wide_rows": 50_000 if self.quick else 2_000_000,
@@ -324,6 +332,9 @@ class Bench:
     def section_spark(self):
         return spark.section(self)
 
+    def section_spark_dist(self):
+        return spark_dist.section(self)
+
     def section_compression(self):
         out = {}
         codecs = ["none", "lz4", "zstd"]
@@ -380,6 +391,15 @@ class Bench:
         for s in sections:
             if s not in SECTIONS:
                 raise SystemExit(f"bench: unknown section '{s}'; choose from {', '.join(SECTIONS)}")
+        needs_tables = bool(NEEDS_TABLES.intersection(sections))
+        binaries = [self.squadron]
+        if NEEDS_CLIENT.intersection(sections):
+            binaries.append(self.client)
+        if needs_tables:
+            binaries.append(self.raw_binary)
+        for binary in binaries:
+            if not binary.exists():
+                raise SystemExit(f"bench: {binary} is missing; run `make build` first")
         self.results.update({
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
             "git_sha": self.git_sha(), "quick": self.quick, "runs": self.runs, "machine": self.machine(),
@@ -387,12 +407,13 @@ class Bench:
         })
         failed = []
         try:
-            self.make_data()
-            self.results["sizes"] = self.sizes
-            self.start_main_servers()
+            if needs_tables:
+                self.make_data()
+                self.results["sizes"] = self.sizes
+                self.start_main_servers()
             for section in sections:
                 try:
-                    self.results["sections"][section] = getattr(self, f"section_{section}")()
+                    self.results["sections"][section] = getattr(self, f"section_{section.replace('-', '_')}")()
                 except Exception as e:  # one broken section must not hide the others
                     traceback.print_exc()
                     failed.append(f"{section}: {e}")
