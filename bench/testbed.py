@@ -272,7 +272,9 @@ def start_nodes(squadron, topo, count, zk_uri, secret_file, workdir, extra=(), s
     def start(i):
         argv = [*topo.exec_prefix(i), squadron, "serve", "--host", topo.ips[i], "--port", 0,
                 "--log-level", "warn", "--cluster", zk_uri, "--node-id", f"n{i + 1}",
-                "--ticket-secret-file", secret_file, "--spool-memory", "768MiB", "--spool-dir", workdir, *extra]
+                "--ticket-secret-file", secret_file, "--spool-memory", "768MiB", "--spool-dir", workdir,
+                # Private namespace addresses: the bench measures the unauthenticated path.
+                "--allow-insecure", *extra]
         node = services.Process(f"node n{i + 1}", [str(a) for a in argv], r"squadron listening on (\S+)",
                                 pathlib.Path(workdir) / f"n{i + 1}.log", timeout=60)
         atexit.register(node.stop)
