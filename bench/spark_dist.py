@@ -30,7 +30,7 @@ children, so they share its namespace. Without CAP_NET_ADMIN everything runs
 on loopback and the capped phase is skipped with the reason.
 
 Phase "open" (interleaved rounds, the order rotating each round; one
-uncounted warm-up round first):
+uncounted warm-up round, then 3 counted ones):
 
   distributed  GetFlightInfo (a Flight SQL CommandStatementQuery) on node 1,
                then DoGet of every endpoint at once, one thread and client
@@ -44,12 +44,13 @@ uncounted warm-up round first):
                rows per fetch; the server's incrementalCollect is on, so it
                streams partition by partition instead of collecting the
                whole result in its driver first. Its warm-up reads a tenth
-               of the rows (a full read takes minutes).
+               of the rows (a full read takes a minute and a half).
 
-Phase "capped" (distributed and toarrow, interleaved, after a warm-up): each
-namespace's traffic to the bridge, i.e. to the client, is capped with tc's
-token bucket at the cluster section's rate (SQUADRON_BENCH_CLUSTER_CAP,
-500mbit). The traffic between namespaces is not: the executors pushing into
+Phase "capped" (distributed and toarrow, interleaved, a warm-up round, then
+5 counted ones): each namespace's traffic to the bridge, i.e. to the client,
+is capped with tc at the cluster section's rate (SQUADRON_BENCH_CLUSTER_CAP,
+500mbit; Topology.cap(only_to=...): an HTB class with a u32 filter on the
+destination). The traffic between namespaces is not: the executors pushing into
 the nodes and the nodes talking to Spark stand for the cluster's own network,
 the capped link for each server's client-facing one. So toArrow gets one
 capped link (the driver's) and the distributed read three (the nodes').
