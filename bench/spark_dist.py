@@ -30,7 +30,7 @@ children, so they share its namespace. Without CAP_NET_ADMIN everything runs
 on loopback and the capped phase is skipped with the reason.
 
 Phase "open" (interleaved rounds, the order rotating each round; one
-uncounted warm-up round first):
+uncounted warm-up round, then 3 counted ones):
 
   distributed  GetFlightInfo (a Flight SQL CommandStatementQuery) on node 1,
                then DoGet of every endpoint at once, one thread and client
@@ -44,12 +44,13 @@ uncounted warm-up round first):
                rows per fetch; the server's incrementalCollect is on, so it
                streams partition by partition instead of collecting the
                whole result in its driver first. Its warm-up reads a tenth
-               of the rows (a full read takes minutes).
+               of the rows (a full read takes a minute and a half).
 
-Phase "capped" (distributed and toarrow, interleaved, after a warm-up): each
-namespace's traffic to the bridge, i.e. to the client, is capped with tc's
-token bucket at the cluster section's rate (SQUADRON_BENCH_CLUSTER_CAP,
-500mbit). The traffic between namespaces is not: the executors pushing into
+Phase "capped" (distributed and toarrow, interleaved, a warm-up round, then
+5 counted ones): each namespace's traffic to the bridge, i.e. to the client,
+is capped with tc at the cluster section's rate (SQUADRON_BENCH_CLUSTER_CAP,
+500mbit; Topology.cap(only_to=...): an HTB class with a u32 filter on the
+destination). The traffic between namespaces is not: the executors pushing into
 the nodes and the nodes talking to Spark stand for the cluster's own network,
 the capped link for each server's client-facing one. So toArrow gets one
 capped link (the driver's) and the distributed read three (the nodes').
@@ -238,9 +239,11 @@ class SparkDistBench(services.Section):
         self.rows = int(os.environ.get("SQUADRON_BENCH_DIST_ROWS", 200_000 if self.quick else 10_000_000))
         self.files = QUICK_FILES if self.quick else FILES
         self.master = QUICK_MASTER if self.quick else MASTER
-        # Three counted rounds, not five: the Thrift Server path takes one to
-        # two minutes per read of 10M rows on two cores.
-        self.runs = bench.args.runs or (1 if self.quick else 3)
+        # Counted rounds per phase: three on open links, not five, as a
+        # Thrift Server read of 10M rows takes one to two minutes on two
+        # cores; five capped (those reads take seconds).
+        self.runs = {"open": bench.args.runs or (1 if self.quick else 3),
+                     "capped": bench.args.runs or (1 if self.quick else 5)}
         self.warmups = 0 if self.quick else 1
         self.workdir = pathlib.Path(bench.workdir) / "spark-dist"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -313,12 +316,15 @@ class SparkDistBench(services.Section):
             self.schemas.setdefault(name, ", ".join(f"{f.name} {f.type}" for f in batches[0].schema))
 
     def rounds(self, phase, variants):
-        """Interleaved rounds of `variants`, the order rotating; returns {variant: [sample, ...]}."""
+        """Interleaved rounds of `variants` in `phase` (open, capped), the
+        order rotating; returns {variant: [sample, ...]}."""
         readers = {"distributed": self.read_distributed, "toarrow": self.read_toarrow, "thrift": self.read_thrift}
         samples = {name: [] for name in variants}
-        for round_ in range(self.warmups + self.runs):
+        runs = self.runs[phase]
+        label = "open links" if phase == "open" else f"capped at {CAP_RATE}"
+        for round_ in range(self.warmups + runs):
             counted = round_ >= self.warmups
-            tag = f"run {round_ - self.warmups + 1}/{self.runs}" if counted else "warm-up"
+            tag = f"run {round_ - self.warmups + 1}/{runs}" if counted else "warm-up"
             shift = round_ % len(variants)
             for name in variants[shift:] + variants[:shift]:
                 read, expected = readers[name], self.expected
@@ -331,7 +337,7 @@ class SparkDistBench(services.Section):
                 elif sample["rows"] != limit:
                     raise RuntimeError(f"thrift warm-up returned {sample['rows']} rows, expected {limit}")
                 del batches
-                self.log(f"{phase}, {tag}: {name:11s} {sample['seconds']:7.2f} s, "
+                self.log(f"{label}, {tag}: {name:11s} {sample['seconds']:7.2f} s, "
                          f"{sample['rows'] / sample['seconds'] / 1e6:5.2f} M rows/s")
                 if counted:
                     samples[name].append(sample)
@@ -444,11 +450,11 @@ class SparkDistBench(services.Section):
                 self.setup(jar)
             except Skip as e:
                 return self.skip(str(e))
-            phases = {"open": self.rounds("open links", VARIANTS)}
+            phases = {"open": self.rounds("open", VARIANTS)}
             if self.no_caps is None:
                 self.topo.cap(CAP_RATE, only_to=self.topo.bridge_ip)
                 self.log(f"every namespace's link to the client capped at {CAP_RATE}")
-                phases["capped"] = self.rounds(f"capped at {CAP_RATE}", CAPPED_VARIANTS)
+                phases["capped"] = self.rounds("capped", CAPPED_VARIANTS)
                 self.topo.uncap()
             else:
                 reason = f"no network namespaces to cap: {self.no_caps}"
@@ -541,17 +547,23 @@ def markdown_lines(results, report):
         return []
     s = results["sections"]["spark-dist"]
     mib = 2 ** 20
-    counted = (f"median (min–max) of {s['runs']} counted round(s)" + (" after a warm-up" if s["warmups"] else "")
+    runs = " and ".join(f"{n} {'on open links' if phase == 'open' else 'capped'}" for phase, n in s["runs"].items()
+                        if phase in s["phases"])
+    counted = (f"median (min–max) of the counted rounds, {runs}" + (", each phase after a warm-up" if s["warmups"]
+                                                                     else "")
                + ", paths interleaved in an order that rotates each round")
     where = ("the nodes and the Spark Connect driver (with its executors) each in a network namespace, the client "
              "on the bridge" if s["network"] == "namespaces" else "everything on loopback")
     lines = ["", f"**Spark, distributed** (SELECT * of a {s['rows']:,}-row table, {s['files']} Parquet files: "
              f"{s['nodes']} nodes with `--distribute always` on Spark Connect {s['master']} with the connector jar; "
              f"pyspark toArrow() on the same Spark; the Spark Thrift Server ({s['master']}) over the same files; "
-             f"{where}; {counted}. Capped: each server's link to the client capped at {s['cap_rate']} = "
-             f"{s['cap_bytes_per_s'] / MB:.1f} MB/s by tc, the executors' pushes into the nodes not. CPU seconds "
-             "during the read: Spark Connect driver / its executors / the 3 nodes / Thrift Server (driver and "
-             f"executors) / the Python client; other load: cores busy with other work, of {s['cores']})", "",
+             f"{where}; {counted}. "
+             + (f"Capped: each server's link to the client capped at {s['cap_rate']} = "
+                f"{s['cap_bytes_per_s'] / MB:.1f} MB/s by tc, the executors' pushes into the nodes not. "
+                if "capped" in s["phases"] else "")
+             + "CPU seconds during the read: Spark Connect driver / its executors / the 3 nodes / Thrift Server "
+             f"(driver and executors) / the Python client; other load: cores busy with other work, of {s['cores']})",
+             "",
              "| links | path | seconds | M rows/s | MB/s | Squadron distributed is | CPU s: driver / executors / "
              "Squadron / Thrift / client | other load (cores) | machine busy |",
              "|---|---|---|---|---|---|---|---|---|"]
