@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from processes import stop_process
+
 from kdc import kdc  # noqa: F401 (the Kerberos KDC fixture, tests/integration/kdc.py)
 from ldap_server import ldap_server  # noqa: F401 (the slapd fixture, tests/integration/ldap_server.py)
 
@@ -283,12 +285,7 @@ class SparkStandalone:
     def stop(self):
         # Workers first (they stop their executors), then the master.
         for proc in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ import atexit
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import textwrap
 import time
 
 import pytest
+
+from processes import stop_process
 
 KRB5KDC = os.environ.get("KRB5KDC", "/usr/sbin/krb5kdc")
 KDB5_UTIL = os.environ.get("KDB5_UTIL", "/usr/sbin/kdb5_util")
@@ -140,13 +141,8 @@ class KDC:
 
     def stop(self):
         """Stops krb5kdc by PID and removes the dir. Safe to call twice."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
         if self._log is not None:
             self._log.close()

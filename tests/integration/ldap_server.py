@@ -27,13 +27,14 @@ import hashlib
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
+
+from processes import stop_process
 
 SLAPD = os.environ.get("SLAPD", "/usr/sbin/slapd")
 SLAPADD = os.environ.get("SLAPADD", "/usr/sbin/slapadd")
@@ -262,13 +263,7 @@ class LdapServer:
     def _terminate(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         _LIVE.pop(self.proc, None)
 
     def stop(self):
