@@ -15,6 +15,10 @@ uncounted warm-up round first):
   memory       Peak server RSS while streaming 20x its memory budget.
   compression  IPC body compression (none, lz4, zstd) on loopback and behind a
                tc bandwidth cap in a network namespace.
+  tpch         The 22 TPC-H queries (SF1 Parquet from DuckDB's dbgen, cached)
+               through Squadron by ADBC and by the C++ client vs DuckDB
+               in-process over the same files; results checked equal
+               (bench/tpch.py).
   cluster      One distributed result read from 1, 2 and 3 nodes in network
                namespaces, each link capped by tc: aggregate / (N x one node)
                (bench/cluster.py).
@@ -52,15 +56,16 @@ import report  # noqa: E402
 import services  # noqa: E402
 import spark  # noqa: E402
 import spark_dist  # noqa: E402
+import tpch  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "cluster", "spark", "spark-dist"]
+SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression", "tpch", "cluster", "spark", "spark-dist"]
 # The sections that read the generated narrow and wide tables from the main
 # Squadron and the raw Flight server (make_data, start_main_servers); the
 # others start what they need themselves.
 NEEDS_TABLES = {"transport", "engine", "postgres", "small", "compression"}
 # The sections that load with squadron-bench-client; every section needs squadron.
-NEEDS_CLIENT = NEEDS_TABLES | {"memory"}
+NEEDS_CLIENT = NEEDS_TABLES | {"memory", "tpch"}
 
 NARROW_SQL = """
 SELECT i AS id, (i * 7) % 1000003 AS a, (hash(i) % 1000000)::BIGINT AS b, i // 3 AS c
@@ -325,6 +330,9 @@ class Bench:
                     "idle_peak_rss_bytes": idle}
         finally:
             server.stop()
+
+    def section_tpch(self):
+        return tpch.section(self)
 
     def section_cluster(self):
         return cluster.section(self)
