@@ -7,6 +7,7 @@ import statistics
 import cluster
 import spark
 import spark_dist
+import tpch
 
 MB = 1e6
 
@@ -86,6 +87,7 @@ def goals(results):
     out += cluster.goals(results, sys.modules[__name__])
     out += spark.goals(results, sys.modules[__name__])
     out += spark_dist.goals(results, sys.modules[__name__])
+    out += tpch.goals(results, sys.modules[__name__])
     return out
 
 
@@ -187,6 +189,9 @@ def markdown(results, chart_name):
         for key, v in s["compression"].items():
             lines.append(f"| {key} | " + " | ".join(span(throughput(v[c]), "{:,.0f}") for c in ("none", "lz4", "zstd"))
                          + " |")
+    extra = tpch.markdown_lines(results, sys.modules[__name__])
+    if extra:
+        lines += extra
     extra = cluster.markdown_lines(results, sys.modules[__name__])
     if extra:
         lines += [""] + extra
@@ -211,11 +216,12 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dist = spark_dist.has_samples(results)
-    fig, axes = plt.subplots(1, 3 if dist else 2, figsize=(18 if dist else 12, 4.5))
+    panels = [spark_dist, tpch]
+    panels = [p for p in panels if p.has_samples(results)]
+    fig, axes = plt.subplots(1, 2 + len(panels), figsize=(12 + 6 * len(panels), 4.5))
     left, right = axes[0], axes[1]
-    if dist:
-        spark_dist.chart_panel(axes[2], results, sys.modules[__name__])
+    for ax, panel in zip(axes[2:], panels):
+        panel.chart_panel(ax, results, sys.modules[__name__])
     transport = results["sections"].get("transport", {})
     for table, style in (("narrow", "-"), ("wide", "--")):
         for variant, color in (("squadron", "tab:blue"), ("raw_flight", "tab:gray")):
