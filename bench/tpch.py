@@ -51,6 +51,7 @@ import json
 import math
 import os
 import pathlib
+import resource
 import shutil
 import time
 
@@ -199,6 +200,28 @@ def difference(got, expected):
 
 # --- the run ----------------------------------------------------------------------------
 
+class OtherLoad:
+    """The cores that processes other than Squadron, this bench (DuckDB
+    in-process included) and its C++ clients kept busy over an interval: other
+    work on a shared machine, which makes the ratios noisy. A peer counts as
+    other work."""
+
+    def __init__(self, server_pid):
+        self.server_pid = server_pid
+
+    def mark(self):
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the C++ clients, once waited for
+        ours = (services.cpu_seconds(self.server_pid) + time.process_time() + children.ru_utime
+                + children.ru_stime)
+        return services.machine_ticks(), ours, time.monotonic()
+
+    def since(self, mark):
+        (busy0, total0), ours0, t0 = mark
+        (busy1, total1), ours1, t1 = self.mark()
+        busy = (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
+        return max(0.0, busy - (ours1 - ours0) / max(t1 - t0, 1e-9))
+
+
 class TpchBench(services.Section):
     name = "tpch"
 
@@ -324,21 +347,27 @@ class TpchBench(services.Section):
         try:
             self.setup()
             self.rows = {}
-            queries, checks = {}, {}
+            queries, checks, others = {}, {}, {}
+            load = OtherLoad(self.server.pid)
+            section_mark = load.mark()
             for n, sql in self.queries.items():
+                mark = load.mark()
                 samples, check = self.run_query(n, sql)
+                others[f"q{n:02d}"] = load.since(mark)
                 queries[f"q{n:02d}"] = samples
                 if check:
                     checks[f"q{n:02d}"] = check
-                self.log(f"Q{n:<2d} " + ", ".join(
-                    f"{name} {median_or_error(v)}" for name, v in samples.items()))
+                self.log(f"Q{n:<2d} " + ", ".join(f"{name} {median_or_error(v)}" for name, v in samples.items())
+                         + f"; other load {others[f'q{n:02d}']:.2f} cores")
+            other_cores = load.since(section_mark)
             out = {"scale": self.scale, "threads": self.threads, "runs": self.runs, "warmups": 1,
                    "cpp_warm_statements": int(CPP_WARM_STATEMENTS),
                    "queries": queries, "rows": {f"q{n:02d}": r for n, r in self.rows.items()},
-                   "peers": self.peers, "peer_checks": checks,
+                   "peers": self.peers, "peer_checks": checks, "other_cores": others,
+                   "other_cores_section": other_cores,
                    "generation": {k: v for k, v in self.generation.items() if k != "files"},
                    "data_directory": str(cache_directory(self.scale)), "seconds": time.monotonic() - started}
-            self.log(summary(out) + f"; section took {out['seconds']:.0f} s")
+            self.log(summary(out) + f"; section took {out['seconds']:.0f} s, other load {other_cores:.2f} cores")
             return out
         finally:
             self.stop_all()
@@ -434,6 +463,9 @@ def markdown_lines(results, report):
     head = ["query", "rows", "ADBC", "C++ client", "DuckDB in-process", "ADBC / DuckDB", "C++ / DuckDB"]
     for peer in peers:
         head += [peer, f"{peer} / DuckDB"]
+    others = s.get("other_cores", {})
+    if others:
+        head.append("other load")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, q in s["queries"].items():
         cells = [f"Q{int(key[1:])}", f"{s['rows'].get(key, '?'):,}"]
@@ -447,6 +479,8 @@ def markdown_lines(results, report):
             note = s.get("peer_checks", {}).get(key, {}).get(peer, "equal")
             cells += [report.span(seconds(v), "{:.3f}")
                       + ("" if note == "equal" else f" (result differs: {note[:60]})"), report.span(ratios(q, peer))]
+        if others:
+            cells.append(f"{others.get(key, float('nan')):.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     cells = ["geomean", "", "", "", ""]
     for name in ["adbc", "cpp"] + [x for p in peers for x in ("", p)]:
@@ -456,10 +490,17 @@ def markdown_lines(results, report):
         g, per_round = geomeans(s, name)
         cells.append("—" if math.isnan(g) else f"{g:.2f}x" + (f" ({min(per_round):.2f}–{max(per_round):.2f})"
                                                              if per_round else ""))
+    if others:
+        cells.append(f"{s['other_cores_section']:.2f}")
     lines.append("| " + " | ".join(cells) + " |")
     how = "reused from the cache" if gen.get("cached") else "generated in this run"
     lines += ["", f"Data {how}: {gen['seconds']:.0f} s to generate (dbgen {gen['dbgen_seconds']:.0f} s, the rest "
               "writing Parquet)."]
+    if others:
+        lines[-1] += (" Other load: the cores that processes other than Squadron, the bench and its C++ client "
+                      "(peers included) kept busy meanwhile, of "
+                      f"{results['machine']['cores'] if 'machine' in results else '?'}; above 0.1 or so, the "
+                      "ratios are noisy.")
     return lines
 
 
