@@ -39,7 +39,10 @@ raised.
 
 The goals: the geometric mean over the queries of each query's median ratio
 Squadron / DuckDB seconds, ADBC and C++ client, <= 1.03; min–max are the
-geometric means of each round's ratios.
+geometric means of each round's ratios. Each query also records the cores
+that other processes kept busy meanwhile (OtherLoad): on a shared machine,
+the reason a ratio is noisy. --quick: Q1, Q3, Q6 and Q14 at SF0.1, 2 rounds.
+A peer serves the files of data_files(bench).
 
 Environment: SQUADRON_BENCH_TPCH_SCALE (the scale factor), SQUADRON_BENCH_CACHE.
 
