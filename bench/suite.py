@@ -54,6 +54,8 @@ import traceback
 import duckdb
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+# flightsql.py: Flight SQL commands for pyarrow.flight, shared with the tests.
+sys.path.append(str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "integration"))
 import cluster  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
@@ -256,7 +258,6 @@ class Bench:
         connection: GetFlightInfo, then DoGet of every endpoint, batches
         counted and dropped as they come."""
         import pyarrow.flight as flight
-        sys.path.insert(0, str(ROOT / "tests" / "integration"))
         from flightsql import descriptor, statement_query
         from testbed import read_chunks
 
@@ -411,7 +412,9 @@ class Bench:
                     # The floor: the same two calls to the raw Flight server,
                     # which answers from memory with no work at all.
                     variants["raw_cpp"] = lambda sql=sql, c=clients: self.latency("raw_cpp", sql, c, key_max)
-                    for name, uri in self.peer_uris.items() if clients in PEER_CLIENTS else ():
+                    # --quick checks that the peers work (1 client), measures nothing.
+                    peer_clients = {1} if self.quick else PEER_CLIENTS
+                    for name, uri in self.peer_uris.items() if clients in peer_clients else ():
                         for kind in ("cpp", "adbc"):
                             variants[f"{name}_{kind}"] = (lambda sql=sql, c=clients, kind=kind, uri=uri:
                                                           self.latency(kind, sql, c, key_max, uri=uri))
