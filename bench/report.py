@@ -276,6 +276,8 @@ def peers_lines(results):
         label = p.get("description", name)
         if p.get("ran"):
             part = f"{label} ran ({'; '.join(p['ran'])})"
+            for where, why in p.get("skipped", {}).items():
+                part += f"; skipped in {where}: {why}"
         else:
             part = f"{name} skipped: {'; '.join(sorted(set(p.get('skipped', {}).values())))}"
         if p.get("failed"):
