@@ -51,6 +51,31 @@ def faster_duckdb(engine_samples):
     return min(("duckdb_stream", "duckdb_table"), key=lambda k: median(seconds(engine_samples[k])))
 
 
+def peers_ran(results):
+    """The peers (bench/peers.py) that ran in this run, by name."""
+    return [name for name, p in results.get("peers", {}).items() if p.get("ran")]
+
+
+def peer_p50_goal(results, sm):
+    """(4c): Squadron's SELECT 1 p50 through ADBC / the fastest peer's, per
+    round; met when Squadron's median is below every peer's."""
+    name = "(4c) SELECT 1 p50 through ADBC: Squadron ahead of every peer"
+    v = sm["select_1/1"]
+    names = [n for n in peers_ran(results) if v.get(f"{n}_adbc")]
+    if not names or not v.get("adbc"):
+        g = goal(name + " (no peer ran)", [], 1.0, False)
+        g["strict"] = True
+        return g
+    p50 = {n: [r["p50_ms"] for r in v[f"{n}_adbc"]] for n in names}
+    fastest = min(names, key=lambda n: median(p50[n]))
+    ours = [r["p50_ms"] for r in v["adbc"]]
+    per_round = [a / min(peer_round) for a, *peer_round in zip(ours, *p50.values()) if min(peer_round)]
+    g = goal(f"{name} (Squadron / fastest peer, {fastest} at {median(p50[fastest]):.3f} ms)", per_round, 1.0, False)
+    g["strict"] = True
+    g["met"] = median(ours) < min(median(p50[n]) for n in names)
+    return g
+
+
 def goals(results):
     s = results["sections"]
     out = []
@@ -80,6 +105,8 @@ def goals(results):
         note = f" (raw Flight floor {median([r['qps'] for r in floor]):,.0f})" if floor else ""
         out.append(goal("(4b) SELECT 1 queries/s, C++ client, 8 clients" + note,
                         [r["qps"] for r in sm["select_1/8"]["cpp"]], 4000, True, "q/s"))
+    if "select_1/1" in sm and results.get("peers") is not None:
+        out.append(peer_p50_goal(results, sm))
     m = s.get("memory")
     if m:
         limit = m["budget_bytes"] + (256 << 20)
@@ -127,7 +154,8 @@ def markdown(results, chart_name):
         "|---|---|---|---|",
     ]
     for g in results["goals"]:
-        target = ("≥ " if g.get("higher_is_better") else "≤ ") + fmt_goal_value(g["target"], g["unit"])
+        target = ("≥ " if g.get("higher_is_better") else "< " if g.get("strict") else "≤ ") + fmt_goal_value(
+            g["target"], g["unit"])
         measured = "n/a" if g["median"] is None else (
             f"{fmt_goal_value(g['median'], g['unit'])} ({fmt_goal_value(g['min'], g['unit'])}–"
             f"{fmt_goal_value(g['max'], g['unit'])})")
@@ -144,13 +172,16 @@ def markdown(results, chart_name):
                          f"{span(paired_ratios(seconds(v['raw_flight']), seconds(v['squadron'])))} |")
     if "engine" in s:
         lines += ["", "**Engine** (seconds; ratio = Squadron / DuckDB in-process)", "",
-                  "| query | Squadron | DuckDB stream export | DuckDB table export | ratio to faster |",
-                  "|---|---|---|---|---|"]
+                  "| query | Squadron | DuckDB stream export | DuckDB table export | ratio to faster "
+                  "| Squadron, pyarrow.flight |",
+                  "|---|---|---|---|---|---|"]
         for key, v in s["engine"].items():
             best = faster_duckdb(v)
             lines.append(f"| {key} | {span(seconds(v['squadron']), '{:.3f}')} | "
                          f"{span(seconds(v['duckdb_stream']), '{:.3f}')} | {span(seconds(v['duckdb_table']), '{:.3f}')}"
-                         f" | {span(paired_ratios(seconds(v['squadron']), seconds(v[best])))} |")
+                         f" | {span(paired_ratios(seconds(v['squadron']), seconds(v[best])))} | "
+                         f"{span(seconds(v.get('squadron_flight', [])), '{:.3f}')} |")
+        lines += peer_scan_lines(results)
     if "postgres" in s:
         lines += ["", "**Row protocol** (seconds; ratio = PostgreSQL / Squadron)", "",
                   "| table | Squadron | PostgreSQL binary COPY (psycopg) | ratio |", "|---|---|---|---|"]
@@ -166,17 +197,22 @@ def markdown(results, chart_name):
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for key, v in s["small"].items():
             query, clients = key.split("/")
-            cells = []
-            for kind in ("cpp", "adbc", "raw_cpp"):
-                if kind not in v:
-                    cells += ["", ""]
+            # Squadron's row, then one per peer (same query, same clients).
+            for server, prefix in [("", "")] + [(f" · {n}", f"{n}_") for n in peers_ran(results)]:
+                if server and not any(f"{prefix}{kind}" in v for kind in ("cpp", "adbc")):
                     continue
-                if kind == "raw_cpp":
-                    cells += [span([r["p50_ms"] for r in v[kind]], "{:.3f}"), span([r["qps"] for r in v[kind]], "{:,.0f}")]
-                    continue
-                cells += [span([r["p50_ms"] for r in v[kind]], "{:.3f}"), span([r["p99_ms"] for r in v[kind]], "{:.3f}"),
-                          span([r["qps"] for r in v[kind]], "{:,.0f}")]
-            lines.append(f"| {query} | {clients} | " + " | ".join(cells) + " |")
+                cells = []
+                for kind in ("cpp", "adbc", "raw_cpp"):
+                    runs = v.get(prefix + kind) if kind != "raw_cpp" or not server else None
+                    if not runs:
+                        cells += ["", ""] if kind == "raw_cpp" else ["", "", ""]
+                        continue
+                    if kind == "raw_cpp":
+                        cells += [span([r["p50_ms"] for r in runs], "{:.3f}"), span([r["qps"] for r in runs], "{:,.0f}")]
+                        continue
+                    cells += [span([r["p50_ms"] for r in runs], "{:.3f}"), span([r["p99_ms"] for r in runs], "{:.3f}"),
+                              span([r["qps"] for r in runs], "{:,.0f}")]
+                lines.append(f"| {query}{server} | {clients} | " + " | ".join(cells) + " |")
     if "memory" in s:
         mm = s["memory"]
         lines += ["", f"**Memory**: streamed {mm['result_bytes'] / MB:,.0f} MB ({mm['rows']:,} rows) through a server "
@@ -201,6 +237,7 @@ def markdown(results, chart_name):
     extra = spark_dist.markdown_lines(results, sys.modules[__name__])
     if extra:
         lines += [""] + extra
+    lines += peers_lines(results)
     for key, why in results.get("skipped", {}).items():
         lines.append(f"\nSkipped {key}: {why}")
     for failure in results.get("failed", []):
@@ -208,6 +245,50 @@ def markdown(results, chart_name):
     if chart_name:
         lines += ["", f"![throughput and latency]({chart_name})"]
     return "\n".join(lines) + "\n"
+
+
+def peer_scan_lines(results):
+    """The engine section's scans from Squadron and from each peer, by the same
+    two clients (the C++ client and pyarrow.flight), in MB/s of Arrow data."""
+    engine = results["sections"].get("engine", {})
+    names = [n for n in peers_ran(results) if any(n in v or f"{n}_flight" in v for v in engine.values())]
+    if not names:
+        return []
+    header = "| query | Squadron C++ | Squadron pyarrow.flight | " + " | ".join(
+        f"{n} C++ | {n} pyarrow.flight | {n} / Squadron time (flight)" for n in names) + " |"
+    lines = ["", "**Peers: the same scans** (MB/s of Arrow data as each client counts it; ratio > 1: Squadron "
+             "is faster)", "", header, "|---" * (3 + 3 * len(names)) + "|"]
+    for key, v in engine.items():
+        cells = [span(throughput(v["squadron"]), "{:,.0f}"), span(throughput(v.get("squadron_flight", [])), "{:,.0f}")]
+        for n in names:
+            cells += [span(throughput(v.get(n, [])), "{:,.0f}"), span(throughput(v.get(f"{n}_flight", [])), "{:,.0f}"),
+                      span(paired_ratios(seconds(v.get(f"{n}_flight", [])), seconds(v.get("squadron_flight", []))))]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def peers_lines(results):
+    """One line: which peers ran (in which sections) or were skipped, and why."""
+    peers = results.get("peers")
+    if peers is None:
+        return []
+    if not peers:
+        if results.get("peers_requested") == []:
+            return ["", "Peers: none (--peers none)."]
+        return []
+    parts = []
+    for name, p in peers.items():
+        label = p.get("description", name)
+        if p.get("ran"):
+            part = f"{label} ran ({'; '.join(p['ran'])})"
+            for where, why in p.get("skipped", {}).items():
+                part += f"; skipped in {where}: {why}"
+        else:
+            part = f"{name} skipped: {'; '.join(sorted(set(p.get('skipped', {}).values())))}"
+        if p.get("failed"):
+            part += f"; dropped where it failed: {'; '.join(p['failed'])}"
+        parts.append(part)
+    return ["", "Peers: " + ". ".join(parts) + "."]
 
 
 def chart(results, path):
@@ -242,12 +323,14 @@ def chart(results, path):
         left.legend(fontsize=8)
     small = results["sections"].get("small", {})
     for clients, color in ((1, "tab:blue"), (8, "tab:orange"), (32, "tab:red")):
-        for kind, style in (("cpp", "-"), ("adbc", ":")):
+        kinds = [("cpp", "-", "cpp"), ("adbc", ":", "adbc")]
+        kinds += [(f"{n}_adbc", "-.", f"{n} adbc") for n in peers_ran(results)]
+        for kind, style, label in kinds:
             runs = small.get(f"select_1/{clients}", {}).get(kind)
             if runs and runs[-1]["cdf_ms"]:
                 cdf = runs[-1]["cdf_ms"]
                 right.plot(cdf, [i / (len(cdf) - 1) for i in range(len(cdf))], style, color=color,
-                           label=f"{kind}, {clients} client(s)")
+                           label=f"{label}, {clients} client(s)")
     right.set_xscale("log")
     right.set_xlabel("SELECT 1 latency, ms (log)")
     right.set_ylabel("fraction of queries")

@@ -31,6 +31,13 @@ uncounted warm-up round first):
                pyspark's toArrow() and the Spark Thrift Server; then the
                first two with every link capped by tc (bench/spark_dist.py).
 
+Peers (bench/peers.py): other Flight SQL servers run on the same data through
+the same clients, interleaved with Squadron: SELECT 1 at 1 and 8 clients in
+`small`, the scans of `engine`. Today roapi (DataFusion), installed on demand
+from the Python index into ~/.cache/squadron-bench; --quick uses it only when
+it is already there. A peer that cannot be installed or started is skipped,
+and the report says why. --peers none leaves them out.
+
 Writes <out>/<date>-<sha>.json, .md and .png; the full run (not --quick) also
 refreshes the table in README.md and bench/results/latest.png.
 """
@@ -51,7 +58,10 @@ import traceback
 import duckdb
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+# flightsql.py: Flight SQL commands for pyarrow.flight, shared with the tests.
+sys.path.append(str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "integration"))
 import cluster  # noqa: E402
+import peers  # noqa: E402
 import report  # noqa: E402
 import services  # noqa: E402
 import spark  # noqa: E402
@@ -66,6 +76,12 @@ SECTIONS = ["transport", "engine", "postgres", "small", "memory", "compression",
 NEEDS_TABLES = {"transport", "engine", "postgres", "small", "compression"}
 # The sections that load with squadron-bench-client; every section needs squadron.
 NEEDS_CLIENT = NEEDS_TABLES | {"memory", "tpch"}
+# The sections that run the peers (bench/peers.py) over the same narrow and
+# wide tables, as Parquet files.
+PEER_SECTIONS = {"small", "engine"}
+# SELECT 1 against the peers at these client counts (not 32: a peer is a
+# reference point, not the subject).
+PEER_CLIENTS = {1, 8}
 
 NARROW_SQL = """
 SELECT i AS id, (i * 7) % 1000003 AS a, (hash(i) % 1000000)::BIGINT AS b, i // 3 AS c
@@ -102,6 +118,13 @@ PG_TYPES = {
 FILTERED_SQL = ("SELECT l_orderkey, l_extendedprice, l_discount, l_shipdate FROM wide "
                 "WHERE l_shipdate >= DATE '1994-01-01' AND l_quantity < 24")
 
+# The engine section's queries: the big scans and a filtered projection.
+ENGINE_QUERIES = {
+    "select_star": "SELECT * FROM wide",
+    "filtered_projection": FILTERED_SQL,
+    "select_star_narrow": "SELECT * FROM narrow",
+}
+
 STREAMS = [1, 2, 4]
 CLIENTS = [1, 8, 32]
 
@@ -123,8 +146,12 @@ class Bench:
         self.memory_budget = (16 if self.quick else 64) << 20
         self.cap_rate = "1gbit"
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="squadron-bench-"))
-        self.results = {"sections": {}, "skipped": {}}
+        self.results = {"sections": {}, "skipped": {}, "peers": {}}
         self.stoppables = []
+        self.peer_names = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
+        self.peer_uris = {}  # the peers serving the narrow and wide tables
+        self.peer_unavailable = {}  # name -> why it cannot run here, once known
+        self.flight_clients = {}
 
     # --- helpers ---------------------------------------------------------------
 
@@ -147,15 +174,28 @@ class Bench:
             argv += ["--compression", compression]
         return self.run_json(argv, prefix)
 
-    def interleave(self, variants, expect_rows=None):
+    def interleave(self, variants, expect_rows=None, peer_variants=None):
         """Runs each variant once per round, in order (A B A B ...), after one
-        uncounted warm-up round. Returns {variant: [sample, ...]}."""
+        uncounted warm-up round. Returns {variant: [sample, ...]}.
+
+        peer_variants ({variant: peer name}) run against a peer: one that fails
+        or returns other rows is dropped from the comparison (and the report
+        says why) instead of failing Squadron's section."""
+        peer_variants = peer_variants or {}
+        variants = dict(variants)
         samples = {name: [] for name in variants}
         for round_ in range(1 + self.runs):
-            for name, run in variants.items():
-                sample = run()
-                if expect_rows is not None and sample.get("rows") != expect_rows:
-                    raise RuntimeError(f"{name} returned {sample.get('rows')} rows, expected {expect_rows}")
+            for name, run in list(variants.items()):
+                try:
+                    sample = run()
+                    if expect_rows is not None and sample.get("rows") != expect_rows:
+                        raise RuntimeError(f"{name} returned {sample.get('rows')} rows, expected {expect_rows}")
+                except Exception as e:
+                    if name not in peer_variants:
+                        raise
+                    self.peer_failed(peer_variants[name], f"{name}: {e}")
+                    del variants[name], samples[name]
+                    continue
                 if round_ > 0:
                     samples[name].append(sample)
         return samples
@@ -181,6 +221,63 @@ class Bench:
             self.sizes[f"{table}_bytes"] = self.ref.execute(f"SELECT * FROM {table}").fetch_arrow_table().nbytes
         self.init_sql = self.workdir / "init.sql"
         self.init_sql.write_text("\n".join(init) + "\n")
+
+    def start_peers(self, tables, label):
+        """Starts every requested peer (--peers) on `tables` ({name: Parquet
+        path}); returns {peer: grpc URI} of those that run. The peers are
+        stopped with the bench's other services; one that cannot be installed
+        or started is recorded as skipped with the reason under "peers" in the
+        results, and never tried again in this run. `label` names the sections
+        that use them (e.g. "small, engine"; the TPC-H section can call this
+        with its own tables)."""
+        uris = {}
+        for name in self.peer_names:
+            entry = self.results["peers"].setdefault(name, {"ran": [], "skipped": {}, "failed": []})
+            if name in self.peer_unavailable:
+                entry["skipped"][label] = self.peer_unavailable[name]
+                continue
+            self.log(f"peers: starting {name} for {label}")
+            try:
+                server = peers.start(name, tables, self.workdir, install=not self.quick)
+            except peers.Unavailable as e:
+                reason = str(e)
+            except Exception as e:  # a peer never breaks the bench
+                reason = f"{type(e).__name__}: {e}"
+            else:
+                self.stoppables.append(server)
+                entry.update(version=server.version, description=server.description)
+                entry["ran"].append(label)
+                uris[name] = server.uri
+                continue
+            self.log(f"peers: {name} skipped: {reason}")
+            self.peer_unavailable[name] = reason
+            entry["skipped"][label] = reason
+        return uris
+
+    def peer_failed(self, name, why):
+        self.log(f"peers: {name} failed: {why}")
+        self.results["peers"].setdefault(name, {"ran": [], "skipped": {}, "failed": []})["failed"].append(why)
+
+    def flight_fetch(self, uri, sql):
+        """One Flight SQL statement through pyarrow.flight on a warm
+        connection: GetFlightInfo, then DoGet of every endpoint, batches
+        counted and dropped as they come."""
+        import pyarrow.flight as flight
+        from flightsql import descriptor, statement_query
+        from testbed import read_chunks
+
+        client = self.flight_clients.get(uri)
+        if client is None:
+            client = self.flight_clients[uri] = flight.connect(uri)
+            self.stoppables.append(services.Closer(client.close))
+        start = time.perf_counter()
+        rows = nbytes = 0
+        info = client.get_flight_info(descriptor(statement_query(sql)))
+        for endpoint in info.endpoints:
+            for batch in read_chunks(client.do_get(endpoint.ticket)):
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        return {"seconds": time.perf_counter() - start, "rows": rows, "bytes": nbytes}
 
     def partitions(self, table, n):
         return [table] if n == 1 else [f"{table}_p{n}_{i}" for i in range(n)]
@@ -238,14 +335,22 @@ class Bench:
 
     def section_engine(self):
         out = {}
-        for label, sql in (("select_star", "SELECT * FROM wide"), ("filtered_projection", FILTERED_SQL)):
+        for label, sql in ENGINE_QUERIES.items():
             expect = self.ref.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
             self.log(f"engine: {label}")
-            out[label] = self.interleave({
+            variants = {
                 "squadron": lambda sql=sql: self.fetch(self.server.uri, sqls=[sql]),
                 "duckdb_stream": lambda sql=sql: self.duckdb_export(sql, "stream"),
                 "duckdb_table": lambda sql=sql: self.duckdb_export(sql, "table"),
-            }, expect_rows=expect)
+                # The same query from Python (pyarrow.flight), as for the peers.
+                "squadron_flight": lambda sql=sql: self.flight_fetch(self.server.uri, sql),
+            }
+            peer_variants = {}
+            for name, uri in self.peer_uris.items():
+                variants[name] = lambda sql=sql, uri=uri: self.fetch(uri, sqls=[sql])
+                variants[f"{name}_flight"] = lambda sql=sql, uri=uri: self.flight_fetch(uri, sql)
+                peer_variants.update({name: name, f"{name}_flight": name})
+            out[label] = self.interleave(variants, expect_rows=expect, peer_variants=peer_variants)
         return out
 
     def section_postgres(self):
@@ -286,8 +391,10 @@ class Bench:
         pg.stop()
         return out
 
-    def latency(self, kind, sql, clients, key_max):
-        uri = self.raw.uri if kind == "raw_cpp" else self.server.uri
+    def latency(self, kind, sql, clients, key_max, uri=None):
+        """kind: cpp (squadron-bench-client) or adbc (adbc_latency.py), to
+        Squadron or to `uri`; raw_cpp: cpp to the raw Flight server."""
+        uri = uri or (self.raw.uri if kind == "raw_cpp" else self.server.uri)
         common = ["--uri", uri, "--sql", sql, "--clients", clients, "--seconds", self.small_seconds,
                   "--warmup", 0.2, "--key-max", key_max]
         if kind in ("cpp", "raw_cpp"):
@@ -305,11 +412,19 @@ class Bench:
                     "cpp": lambda sql=sql, c=clients: self.latency("cpp", sql, c, key_max),
                     "adbc": lambda sql=sql, c=clients: self.latency("adbc", sql, c, key_max),
                 }
+                peer_variants = {}
                 if label == "select_1":
                     # The floor: the same two calls to the raw Flight server,
                     # which answers from memory with no work at all.
                     variants["raw_cpp"] = lambda sql=sql, c=clients: self.latency("raw_cpp", sql, c, key_max)
-                out[f"{label}/{clients}"] = self.interleave(variants)
+                    # --quick checks that the peers work (1 client), measures nothing.
+                    peer_clients = {1} if self.quick else PEER_CLIENTS
+                    for name, uri in self.peer_uris.items() if clients in peer_clients else ():
+                        for kind in ("cpp", "adbc"):
+                            variants[f"{name}_{kind}"] = (lambda sql=sql, c=clients, kind=kind, uri=uri:
+                                                          self.latency(kind, sql, c, key_max, uri=uri))
+                            peer_variants[f"{name}_{kind}"] = name
+                out[f"{label}/{clients}"] = self.interleave(variants, peer_variants=peer_variants)
         return out
 
     def section_memory(self):
@@ -332,7 +447,13 @@ class Bench:
             server.stop()
 
     def section_tpch(self):
-        return tpch.section(self)
+        # The peers serve the same Parquet files (the data is generated first).
+        try:
+            files = tpch.data_files(self)
+        except Exception as e:  # the section itself reports why it cannot run
+            self.log(f"tpch: no data for the peers: {e}")
+            files = None
+        return tpch.section(self, peers=self.start_peers(files, "tpch") if files else None)
 
     def section_cluster(self):
         return cluster.section(self)
@@ -419,6 +540,11 @@ class Bench:
                 self.make_data()
                 self.results["sizes"] = self.sizes
                 self.start_main_servers()
+                if PEER_SECTIONS.intersection(sections):
+                    self.results["peers_requested"] = self.peer_names
+                    self.peer_uris = self.start_peers(
+                        {t: self.workdir / f"{t}.parquet" for t in ("narrow", "wide")},
+                        ", ".join(s for s in sections if s in PEER_SECTIONS))
             for section in sections:
                 try:
                     self.results["sections"][section] = getattr(self, f"section_{section.replace('-', '_')}")()
@@ -466,6 +592,9 @@ def main():
     parser.add_argument("--out", help="results directory (default bench/results; a temporary one with --quick)")
     parser.add_argument("--build-dir", default=str(ROOT / "build"), help="where the binaries are")
     parser.add_argument("--keep-workdir", action="store_true", help="keep data, logs and the PostgreSQL cluster")
+    parser.add_argument("--peers", default=",".join(peers.REGISTRY),
+                        help="comma-separated peers to run beside Squadron (bench/peers.py), or 'none' "
+                             f"(default: {','.join(peers.REGISTRY)}; --quick runs one only if already cached)")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md after a full run")
     args = parser.parse_args()
     sys.exit(Bench(args).run())
