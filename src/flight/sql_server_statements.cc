@@ -89,26 +89,28 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
     ARROW_ASSIGN_OR_RAISE(pending->stream, session->Execute(sql, parameters));
   }
   pending->schema = pending->stream->schema();
-  // A stream on its own engine connection is worked on here until the
-  // deadline. A short query is then complete, with no hand-off to another
-  // thread; a long one answers at once and goes on computing on the
-  // read-ahead pool, so it stays cancellable. Materialised results (DDL, DML)
-  // are complete already; transaction streams share their connection with
-  // the transaction's later statements and are read here, on demand.
+  // A stream on its own engine connection is run on the read-ahead pool from
+  // the start: that thread works on the query's tasks beside DuckDB's own
+  // workers, as a client of DuckDB in-process would, while this one waits for
+  // the first rows until the deadline. Running tasks here instead would break
+  // the deadline (one task can take seconds) and only waiting here would leave
+  // the query one thread short. A short query is then complete, with its exact
+  // row count; a long one answers at once and goes on computing, cancellable.
+  // Materialised results (DDL, DML) are complete already; transaction streams
+  // share their connection with the transaction's later statements and are
+  // read here, on demand.
   const bool own_connection = pending->session != nullptr;
   const auto deadline = first_batch_deadline.value_or(Clock::time_point::max());
-  auto compute_ahead = [&] {
-    pending->stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
-    return arrow::Status::OK();
-  };
   auto finished = [&] {
     pending->control->DetachEngine();
     pending->stream.reset();
     pending->session.reset();
     return arrow::Status::OK();
   };
-  if (own_connection && !pending->stream->num_rows() && !pending->stream->Advance(deadline)) {
-    return compute_ahead();
+  const bool computing = own_connection && !pending->stream->num_rows();
+  if (computing) {
+    pending->stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
+    if (!pending->stream->Advance(deadline)) return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto first, pending->stream->Next());
   if (first == nullptr) return finished();
@@ -122,7 +124,10 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
     if (second == nullptr) return finished();
     pending->prefetched.push_back(std::move(second));
   }
-  return own_connection ? compute_ahead() : arrow::Status::OK();
+  if (own_connection && !computing) {
+    pending->stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::shared_ptr<Transaction>& transaction,
