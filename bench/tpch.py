@@ -49,6 +49,8 @@ Environment: SQUADRON_BENCH_TPCH_SCALE (the scale factor), SQUADRON_BENCH_CACHE.
 Run on its own: `bench/run --sections tpch [--quick] --no-readme --out DIR`.
 """
 
+import datetime
+import decimal
 import importlib.util
 import json
 import math
@@ -201,6 +203,38 @@ def difference(got, expected):
     return None
 
 
+def value_difference(got, expected, rel=1e-6):
+    """For a peer, another engine: None when the two tables hold the same
+    values in the same columns, whatever the Arrow types (string_view or
+    string, nullability, DECIMAL or DOUBLE); numbers agree to `rel`
+    (relative). Otherwise what differs."""
+    if got.column_names != expected.column_names:
+        return f"columns {got.column_names} != {expected.column_names}"
+    if got.num_rows != expected.num_rows:
+        return f"{got.num_rows} rows != {expected.num_rows}"
+
+    def normal(value):
+        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.replace(tzinfo=None)
+        return value
+
+    def rows(table):
+        columns = [[normal(v) for v in table.column(i).to_pylist()] for i in range(table.num_columns)]
+        # Floats sort the same whatever their type; None sorts first.
+        return sorted(zip(*columns), key=lambda row: [(v is not None, v) for v in row])
+
+    for i, (x_row, y_row) in enumerate(zip(rows(got), rows(expected))):
+        for name, x, y in zip(got.column_names, x_row, y_row):
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=rel, abs_tol=rel):
+                    return f"column {name}, sorted row {i}: {x!r} != {y!r}"
+            elif x != y:
+                return f"column {name}, sorted row {i}: {x!r} != {y!r}"
+    return None
+
+
 # --- the run ----------------------------------------------------------------------------
 
 class OtherLoad:
@@ -330,7 +364,7 @@ class TpchBench(services.Section):
                     raise RuntimeError(f"Q{n}: Squadron (ADBC) and DuckDB in-process disagree: {why}")
                 for peer in self.peers:
                     if peer in tables:
-                        check[peer] = difference(tables[peer], expected) or "equal"
+                        check[peer] = value_difference(tables[peer], expected) or "equal"
             del tables
             for name, sample in got.items():
                 if name not in self.peers and sample["rows"] != self.rows[n]:
