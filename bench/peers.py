@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import services
+
 # Pinned: a new release can change the numbers, so it is a deliberate change.
 ROAPI_VERSION = "0.12.7"
 
@@ -119,13 +121,7 @@ class PeerProcess:
 
     def stop(self):
         """SIGTERM to our own child by PID, then SIGKILL after 30 s."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        services.terminate(self.proc)
         if not self._log.closed:
             self._log.close()
 

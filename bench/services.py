@@ -112,6 +112,17 @@ def descendants(pid):
     return out
 
 
+def terminate(proc, grace=30):
+    """Stops our own child by PID: SIGTERM, then SIGKILL after `grace` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,13 +165,7 @@ class Process:
         return peak
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
         self._log.close()
