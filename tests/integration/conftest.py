@@ -179,21 +179,32 @@ def start_spark_connect(work, port=None, conf=(), master=None, env=None):
     return endpoint
 
 
+def spark_ui_json(url, timeout=60):
+    """GET a Spark UI REST URL as JSON. The UI shares two busy cores with
+    Spark's own work and can miss a 10 s read now and then: a timed-out or
+    refused request is retried until `timeout`, then raised."""
+    import json
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.load(r)
+        except (TimeoutError, ConnectionError, urllib.error.URLError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def spark_app_id(endpoint):
     """The application id of a Spark Connect server, from its UI's REST API."""
-    import json
-    import urllib.request
-    with urllib.request.urlopen(f"{endpoint.ui}/api/v1/applications", timeout=10) as r:
-        return json.load(r)[0]["id"]
+    return spark_ui_json(f"{endpoint.ui}/api/v1/applications")[0]["id"]
 
 
 def running_jobs(endpoint):
     """The Spark jobs running now, from Spark's own REST API."""
-    import json
-    import urllib.request
-    url = f"{endpoint.ui}/api/v1/applications/{spark_app_id(endpoint)}/jobs?status=running"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
+    return spark_ui_json(f"{endpoint.ui}/api/v1/applications/{spark_app_id(endpoint)}/jobs?status=running")
 
 
 def wait_until(predicate, what, timeout=60):

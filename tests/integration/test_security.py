@@ -505,9 +505,7 @@ def test_spark_sessions_run_as_the_squadron_user(setup, spark_connect):
                             "password", "--password-file", str(users), "--ticket-secret-file", str(secret)],
                            d / "spark-auth.log")
     try:
-        import json
-        import urllib.request
-        from conftest import spark_app_id
+        from conftest import spark_app_id, spark_ui_json
         for user in ("alice", "bob"):
             client, options = as_user(server, user)
             marker = f"squadron_user_check_{user}"
@@ -515,8 +513,7 @@ def test_spark_sessions_run_as_the_squadron_user(setup, spark_connect):
             assert got.column(marker)[0].as_py() == 1000
             # Spark Connect tags each job with the user of the session's requests.
             url = f"{spark_connect.ui}/api/v1/applications/{spark_app_id(spark_connect)}/jobs"
-            with urllib.request.urlopen(url, timeout=10) as r:
-                tags = [tag for job in json.load(r) for tag in job.get("jobTags", [])]
+            tags = [tag for job in spark_ui_json(url) for tag in job.get("jobTags", [])]
             assert any(f"_User_{user}_" in tag for tag in tags), tags[-10:]
     finally:
         server.kill()

@@ -313,17 +313,12 @@ def test_an_executor_lost_after_its_commit_loses_and_duplicates_nothing(zookeepe
 
 def spark_tasks(spark):
     """Every task attempt of the Spark application, from its REST API."""
-    import json
-    import urllib.request
-    from conftest import spark_app_id
+    from conftest import spark_app_id, spark_ui_json
     base = f"{spark.ui}/api/v1/applications/{spark_app_id(spark)}"
-    with urllib.request.urlopen(f"{base}/stages", timeout=10) as r:
-        stages = json.load(r)
     tasks = []
-    for stage in stages:
+    for stage in spark_ui_json(f"{base}/stages"):
         url = f"{base}/stages/{stage['stageId']}/{stage['attemptId']}/taskList?length=10000"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            tasks += [dict(t, stageId=stage["stageId"]) for t in json.load(r)]
+        tasks += [dict(t, stageId=stage["stageId"]) for t in spark_ui_json(url)]
     return tasks
 
 
