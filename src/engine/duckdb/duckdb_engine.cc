@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "duckdb/main/pending_query_result.hpp"
+#include "engine/duckdb/connection_pool.h"
 #include "engine/duckdb/data_paths.h"
 #include "engine/duckdb/duckdb_internal.h"
 
@@ -32,10 +33,35 @@ bool HasParameterFields(const ParameterBatches& parameters) {
   return false;
 }
 
+// The settings a connection was opened with, as a pool key.
+std::string SettingsKey(const SessionSettings& settings) {
+  std::string key;
+  for (const auto* value : {&settings.catalog, &settings.schema, &settings.timezone}) {
+    key += value->has_value() ? "=" + **value : "-";
+    key += '\0';
+  }
+  return key;
+}
+
+// A session on a connection borrowed from the engine's pool. The connection
+// goes back when the session ends, unless the session may have changed its
+// state (see ConnectionPool).
 class DuckDbSession final : public Session {
  public:
-  DuckDbSession(duckdb::DuckDB& db, const DuckDbOptions& options)
-      : connection_(db), options_(options) {}
+  DuckDbSession(std::unique_ptr<PooledConnection> slot, ConnectionPool* pool, const DuckDbOptions& options)
+      : slot_(std::move(slot)), connection_(slot_->connection), pool_(pool), options_(options) {}
+
+  ~DuckDbSession() override {
+    try {
+      // A query stopped half-way keeps its transaction open: not reusable.
+      if (reusable_ && !interrupted_.load() && !connection_.HasActiveTransaction()) {
+        pool_->Give(std::move(slot_));
+        return;
+      }
+    } catch (const std::exception&) {
+    }
+    pool_->Discarded();
+  }
 
   arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
@@ -75,6 +101,29 @@ class DuckDbSession final : public Session {
                                                        const ParameterBatches& parameters) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
+      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
+      if (!HasParameterFields(parameters)) {
+        if (CachedPlan* plan = slot_->plans.Find(sql, pool_->generation())) {
+          auto stream = Run(*plan);
+          if (stream.ok()) {
+            pool_->CountPlan(/*hit=*/true);
+            return stream;
+          }
+          // Say the catalog changed under it in a way DuckDB will not rebind
+          // for: plan it afresh, which reports a real error.
+          slot_->plans.Erase(sql);
+        }
+        statements = connection_.ExtractStatements(sql);
+        if (statements.size() == 1 && statements[0]->type == duckdb::StatementType::SELECT_STATEMENT) {
+          return RunQuery(sql, std::move(statements[0]));
+        }
+      }
+      if (statements.empty() && !HasParameterFields(parameters)) {
+        return InvalidArgument("Empty SQL: the query holds no statement");
+      }
+      // Anything but one query may change the connection's state or what a
+      // cached plan means.
+      Changed(statements.size() == 1 && statements[0]->type == duckdb::StatementType::EXPLAIN_STATEMENT);
       ClearColumnOrigins(*connection_.context);
       if (HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
@@ -84,10 +133,12 @@ class DuckDbSession final : public Session {
       }
       // Planning errors surface here; a streaming query is started by the
       // stream's first Next(), which the caller may run on another thread.
-      ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(sql, /*stream_last=*/true));
+      ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/true));
       if (last->AllowStreamResult()) {
-        return MakeDeferredResultStream(std::move(last), connection_.context->GetClientProperties(),
-                                        TakeColumnOrigins(*connection_.context), options_);
+        ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(last->types, last->names,
+                                                         connection_.context->GetClientProperties()));
+        return MakeDeferredResultStream(
+            std::move(last), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)), options_);
       }
       auto result = last->Execute();
       if (result->HasError()) return FromDuckDb(result->GetErrorObject());
@@ -99,6 +150,7 @@ class DuckDbSession final : public Session {
 
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const ParameterBatches& parameters) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
+    Changed();
     try {
       if (!HasParameterFields(parameters)) {
         ARROW_ASSIGN_OR_RAISE(auto result, Run(sql));
@@ -117,6 +169,7 @@ class DuckDbSession final : public Session {
     if (options_.read_only) {
       return PermissionDenied("Server is read-only (--read-only): ingest is refused");
     }
+    Changed();
     return IngestInto(connection_, request, std::move(data));
   }
 
@@ -147,6 +200,7 @@ class DuckDbSession final : public Session {
   }
 
   arrow::Status TrackProgress() override {
+    reusable_ = false;  // the settings below stay on the connection
     // Progress is computed by DuckDB's progress bar, here never printed.
     ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar = true", "progress tracking"));
     ARROW_RETURN_NOT_OK(RunSetting("SET enable_progress_bar_print = false", "progress tracking"));
@@ -159,10 +213,22 @@ class DuckDbSession final : public Session {
     return std::min(1.0, percentage / 100.0);
   }
 
-  void Interrupt() override { connection_.Interrupt(); }
+  void Interrupt() override {
+    interrupted_.store(true);
+    connection_.Interrupt();
+  }
 
-  // Applies a client session's settings to this connection.
+  // Applies a client session's settings to a new connection. It is kept for
+  // sessions with the same settings only once they all applied.
   arrow::Status Apply(const SessionSettings& settings) {
+    reusable_ = false;
+    ARROW_RETURN_NOT_OK(ApplyEach(settings));
+    reusable_ = true;
+    return arrow::Status::OK();
+  }
+
+ private:
+  arrow::Status ApplyEach(const SessionSettings& settings) {
     if (settings.catalog || settings.schema) {
       std::string target = settings.catalog ? QuoteIdentifier(*settings.catalog) : "";
       if (settings.schema) target += (target.empty() ? "" : ".") + QuoteIdentifier(*settings.schema);
@@ -174,7 +240,47 @@ class DuckDbSession final : public Session {
     return arrow::Status::OK();
   }
 
- private:
+  // This session ran a statement other than a query: its connection may keep
+  // state (settings, temporary objects, a transaction) and is not reused, and
+  // plans cached anywhere may mean something else now. EXPLAIN changes
+  // nothing a plan depends on.
+  void Changed(bool keeps_plans = false) {
+    reusable_ = false;
+    if (!keeps_plans) pool_->Invalidate();
+  }
+
+  // Plans one query, caches the plan when it reads only DuckDB tables, and
+  // starts it.
+  arrow::Result<std::unique_ptr<ResultStream>> RunQuery(const std::string& sql,
+                                                        duckdb::unique_ptr<duckdb::SQLStatement> statement) {
+    // The generation before planning: a statement that changes something
+    // while this one plans retires the plan.
+    const uint64_t generation = pool_->generation();
+    ClearColumnOrigins(*connection_.context);
+    auto prepared = connection_.Prepare(std::move(statement));
+    if (prepared->HasError()) return FromDuckDb(prepared->error);
+    ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+    ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
+                                                     connection_.context->GetClientProperties()));
+    CachedPlan plan{std::move(prepared), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
+                    generation};
+    pool_->CountPlan(/*hit=*/false);
+    auto stream = Run(plan);
+    if (stream.ok() && PlanIsCacheable(*plan.statement)) slot_->plans.Put(sql, std::move(plan));
+    return stream;
+  }
+
+  // Starts a planned query; it streams unless DuckDB must materialise it.
+  arrow::Result<std::unique_ptr<ResultStream>> Run(const CachedPlan& plan) {
+    duckdb::vector<duckdb::Value> no_parameters;
+    auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/true);
+    if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+    if (pending->AllowStreamResult()) return MakeDeferredResultStream(std::move(pending), plan.schema, options_);
+    auto result = pending->Execute();
+    if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+    return MakeResultStream(std::move(result), options_);
+  }
+
   // Runs `f`, turning DuckDB's exceptions into statuses.
   template <typename F>
   static auto Guarded(F&& f) -> decltype(f()) {
@@ -250,8 +356,8 @@ class DuckDbSession final : public Session {
 
   // Runs every statement of `sql` but the last to completion, and plans the
   // last one. It may stream when `stream_last` and DuckDB allows it.
-  arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> PlanLast(const std::string& sql, bool stream_last) {
-    auto statements = connection_.ExtractStatements(sql);
+  arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> PlanLast(
+      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements, bool stream_last) {
     if (statements.empty()) return InvalidArgument("Empty SQL: the query holds no statement");
     for (size_t i = 0; i + 1 < statements.size(); ++i) {
       ARROW_ASSIGN_OR_RAISE(auto pending, Pending(std::move(statements[i]), /*stream=*/false));
@@ -263,7 +369,7 @@ class DuckDbSession final : public Session {
 
   // Runs every statement of `sql` to completion; returns the last result.
   arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(const std::string& sql) {
-    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(sql, /*stream_last=*/false));
+    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(connection_.ExtractStatements(sql), /*stream_last=*/false));
     auto result = last->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return result;
@@ -288,19 +394,28 @@ class DuckDbSession final : public Session {
     return pending;
   }
 
-  duckdb::Connection connection_;
-  const DuckDbOptions& options_;  // owned by the engine, which outlives sessions
+  std::unique_ptr<PooledConnection> slot_;
+  duckdb::Connection& connection_;  // slot_'s
+  ConnectionPool* const pool_;      // the engine's, which outlives sessions
+  const DuckDbOptions& options_;    // owned by the engine
+  bool reusable_ = true;            // ran nothing that may leave state behind
+  std::atomic<bool> interrupted_{false};
 };
 
 class DuckDbEngine final : public Engine {
  public:
   DuckDbEngine(duckdb::unique_ptr<duckdb::DuckDB> db, DuckDbOptions options)
-      : db_(std::move(db)), options_(std::move(options)) {}
+      : db_(std::move(db)),
+        options_(std::move(options)),
+        pool_(static_cast<size_t>(std::max<int64_t>(0, options_.idle_connections)),
+              static_cast<size_t>(std::max<int64_t>(0, options_.plans_per_connection))) {}
 
   arrow::Result<std::unique_ptr<Session>> OpenSession(const SessionSettings& settings) override {
     try {
-      auto session = std::make_unique<DuckDbSession>(*db_, options_);
-      ARROW_RETURN_NOT_OK(session->Apply(settings));
+      bool reused = false;
+      auto slot = pool_.Take(*db_, SettingsKey(settings), &reused);
+      auto session = std::make_unique<DuckDbSession>(std::move(slot), &pool_, options_);
+      if (!reused) ARROW_RETURN_NOT_OK(session->Apply(settings));
       return session;
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
@@ -315,6 +430,8 @@ class DuckDbEngine final : public Engine {
   // DuckDB allocates through its bundled jemalloc, whose arenas keep freed
   // pages for reuse; this purges them.
   void ReleaseFreeMemory() override { duckdb::Allocator::FlushAll(); }
+
+  const ConnectionPool& pool() const { return pool_; }
 
   // Runs start-up SQL (data paths, --init-sql) with writes allowed.
   arrow::Status RunSetup() {
@@ -345,9 +462,17 @@ class DuckDbEngine final : public Engine {
  private:
   duckdb::unique_ptr<duckdb::DuckDB> db_;
   const DuckDbOptions options_;
+  ConnectionPool pool_;  // after db_: its connections close first
 };
 
 }  // namespace
+
+bool DuckDbPoolStats(const Engine& engine, ConnectionPoolStats* stats) {
+  const auto* duckdb_engine = dynamic_cast<const DuckDbEngine*>(&engine);
+  if (duckdb_engine == nullptr) return false;
+  *stats = duckdb_engine->pool().stats();
+  return true;
+}
 
 arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& options) {
   try {

@@ -30,6 +30,14 @@ struct DuckDbOptions {
   /// define; 0 = no limit. DuckDB's parser needs memory that grows with the
   /// square of that count (about 200 MiB at 500, 2 GiB at 1,600).
   int64_t max_statement_ctes = 256;
+  /// Connections kept open between statements for sessions to reuse (0:
+  /// every statement connects anew). Only connections that ran nothing but
+  /// queries are kept.
+  int64_t idle_connections = 16;
+  /// Query plans each kept connection caches, by SQL text (0: none). Only
+  /// plans that scan nothing but DuckDB tables are cached; any statement
+  /// other than a query retires them all.
+  int64_t plans_per_connection = 64;
   /// SQL run once at start-up (the contents of --init-sql), may be empty.
   std::string init_sql;
   /// Files, directories or globs to expose as views (or attached databases).
@@ -40,5 +48,10 @@ struct DuckDbOptions {
 /// Opens the DuckDB engine, runs data_paths and init_sql. Errors name the
 /// failing path or statement.
 arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& options);
+
+struct ConnectionPoolStats;
+/// What the connection pool and plan caches of a DuckDB engine have done;
+/// false when `engine` is not one.
+bool DuckDbPoolStats(const Engine& engine, ConnectionPoolStats* stats);
 
 }  // namespace squadron::engine

@@ -78,9 +78,11 @@ std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Sc
 /// Streams a query DuckDB has planned but not started: the first Next() runs
 /// it (on whichever thread calls it), so a caller can hand a long query to a
 /// worker and stay responsive. `pending` must allow a streaming result.
-arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
-    duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
-    const ColumnOrigins& origins, const DuckDbOptions& options);
+/// `schema` is the one DuckDB's Arrow export will produce (ToArrowSchema of
+/// the planned types), with the column origins.
+std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
+                                                       std::shared_ptr<arrow::Schema> schema,
+                                                       const DuckDbOptions& options);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.

@@ -248,12 +248,10 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
   return DuckDbResultStream::Make(std::move(result), options);
 }
 
-arrow::Result<std::unique_ptr<ResultStream>> MakeDeferredResultStream(
-    duckdb::unique_ptr<duckdb::PendingQueryResult> pending, duckdb::ClientProperties properties,
-    const ColumnOrigins& origins, const DuckDbOptions& options) {
-  // The schema DuckDB's Arrow export will produce, from the planned types.
-  ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(pending->types, pending->names, std::move(properties)));
-  return std::make_unique<DeferredResultStream>(std::move(pending), WithColumnOrigins(schema, origins), options);
+std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
+                                                       std::shared_ptr<arrow::Schema> schema,
+                                                       const DuckDbOptions& options) {
+  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options);
 }
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(

@@ -1,0 +1,118 @@
+// DuckDB connections kept between statements, with the plans of the queries
+// they ran: a repeated small query skips connecting, parsing, binding and
+// planning.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <arrow/type_fwd.h>
+
+#include "duckdb.hpp"
+
+namespace squadron::engine {
+
+/// A query planned once and run again as long as nothing may have changed
+/// what it means: `generation` is that of the pool when it was planned.
+struct CachedPlan {
+  duckdb::unique_ptr<duckdb::PreparedStatement> statement;
+  std::shared_ptr<arrow::Schema> schema;  // as exported, with column metadata
+  uint64_t generation = 0;
+};
+
+/// The most recently used plans of one connection, by SQL text. Not
+/// thread-safe: a connection serves one session at a time.
+class PlanCache {
+ public:
+  explicit PlanCache(size_t capacity) : capacity_(capacity) {}
+
+  /// The plan of `sql` if it is cached and of `generation`; a plan of an
+  /// older generation is dropped.
+  CachedPlan* Find(const std::string& sql, uint64_t generation);
+  /// Keeps `plan`, dropping the least recently used one beyond capacity.
+  void Put(const std::string& sql, CachedPlan plan);
+  void Erase(const std::string& sql);
+  size_t size() const { return entries_.size(); }
+
+ private:
+  using Entry = std::pair<std::string, CachedPlan>;
+  const size_t capacity_;
+  std::list<Entry> entries_;  // the most recently used first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+/// A DuckDB connection and what it learned. `key` names the session settings
+/// it was opened with (catalog, schema, time zone).
+struct PooledConnection {
+  PooledConnection(duckdb::DuckDB& db, std::string key, size_t plans)
+      : connection(db), key(std::move(key)), plans(plans) {}
+  duckdb::Connection connection;
+  const std::string key;
+  PlanCache plans;
+};
+
+/// What the pool has done since it was made, for logs and tests.
+struct ConnectionPoolStats {
+  size_t idle = 0;          // connections waiting for a session now
+  uint64_t reused = 0;      // sessions that got an idle connection
+  uint64_t opened = 0;      // sessions that needed a new one
+  uint64_t discarded = 0;   // connections not taken back (state changed, interrupted)
+  uint64_t plan_hits = 0;   // queries run from a cached plan
+  uint64_t plan_misses = 0; // queries planned (and cached when cacheable)
+  uint64_t generation = 0;  // statements that may have changed a plan's meaning
+};
+
+/// Idle connections, taken by sessions with the same settings key. Only a
+/// connection whose session ran nothing but queries comes back: any other
+/// statement (DML, DDL, SET, a transaction, a script, an interrupted query)
+/// may have left state behind, so that connection is closed instead. Such a
+/// statement also advances the generation, which retires every cached plan
+/// made before it (a SET or DDL may change what a plan means).
+///
+/// Thread-safe. Must be destroyed before the database.
+class ConnectionPool {
+ public:
+  /// `max_idle` connections are kept (0: none, every session connects anew);
+  /// each caches up to `plans_per_connection` plans (0: none).
+  ConnectionPool(size_t max_idle, size_t plans_per_connection)
+      : max_idle_(max_idle), plans_per_connection_(plans_per_connection) {}
+
+  /// An idle connection opened with `key`, or a new one.
+  std::unique_ptr<PooledConnection> Take(duckdb::DuckDB& db, const std::string& key, bool* reused);
+  /// Takes `connection` back; the oldest idle one goes beyond max_idle.
+  void Give(std::unique_ptr<PooledConnection> connection);
+  /// Counts a connection its session did not give back.
+  void Discarded() { discarded_.fetch_add(1, std::memory_order_relaxed); }
+
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  /// Retires every plan cached so far.
+  void Invalidate() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+
+  size_t plans_per_connection() const { return plans_per_connection_; }
+  void CountPlan(bool hit) { (hit ? plan_hits_ : plan_misses_).fetch_add(1, std::memory_order_relaxed); }
+  ConnectionPoolStats stats() const;
+
+ private:
+  const size_t max_idle_;
+  const size_t plans_per_connection_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> reused_{0}, opened_{0}, discarded_{0}, plan_hits_{0}, plan_misses_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<PooledConnection>> idle_;  // the most recently given back last; GUARDED_BY(mutex_)
+};
+
+/// True when a prepared query may be cached: it reads rows only from DuckDB
+/// tables, whose every change goes through a statement (which advances the
+/// generation). A plan that reads files, such as read_parquet over a glob,
+/// bound its file list when it was planned and would not see files added
+/// later; the optimiser may even have answered it from the files' metadata.
+bool PlanIsCacheable(const duckdb::PreparedStatement& prepared);
+
+}  // namespace squadron::engine

@@ -1,0 +1,236 @@
+// Connections kept between sessions and the plans they cache: reuse must be
+// invisible, apart from the time it saves.
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <arrow/api.h>
+#include <arrow/json/from_string.h>
+#include <gtest/gtest.h>
+
+#include "engine/duckdb/connection_pool.h"
+#include "engine/duckdb/duckdb_engine.h"
+
+namespace squadron::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+class DuckDbPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override { engine_ = OpenDuckDbEngine({}).ValueOrDie(); }
+
+  ConnectionPoolStats Stats() {
+    ConnectionPoolStats stats;
+    EXPECT_TRUE(DuckDbPoolStats(*engine_, &stats));
+    return stats;
+  }
+
+  // Runs `sql` in a session of its own and returns every value of the first
+  // column as text, or the error.
+  arrow::Result<std::vector<std::string>> Query(const std::string& sql, const SessionSettings& settings = {}) {
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(settings));
+    return QueryOn(*session, sql);
+  }
+
+  arrow::Result<std::vector<std::string>> QueryOn(Session& session, const std::string& sql) {
+    ARROW_ASSIGN_OR_RAISE(auto stream, session.Execute(sql, {}));
+    last_schema_ = stream->schema();
+    std::vector<std::string> values;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, stream->Next());
+      if (batch == nullptr) break;
+      for (int64_t i = 0; i < batch->num_rows(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(0)->GetScalar(i));
+        values.push_back(scalar->ToString());
+      }
+    }
+    return values;
+  }
+
+  void Update(const std::string& sql) {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    auto changed = session->ExecuteUpdate(sql, {});
+    ASSERT_TRUE(changed.ok()) << sql << ": " << changed.status();
+  }
+
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<arrow::Schema> last_schema_;
+};
+
+TEST_F(DuckDbPoolTest, RepeatedQueryReusesConnectionAndPlan) {
+  ASSERT_EQ(Query("SELECT 41 + 1").ValueOrDie(), std::vector<std::string>{"42"});
+  ASSERT_EQ(Query("SELECT 41 + 1").ValueOrDie(), std::vector<std::string>{"42"});
+  ASSERT_EQ(Query("SELECT 41 + 1").ValueOrDie(), std::vector<std::string>{"42"});
+  const auto stats = Stats();
+  EXPECT_EQ(stats.opened, 1u);
+  EXPECT_EQ(stats.reused, 2u);
+  EXPECT_EQ(stats.plan_misses, 1u);
+  EXPECT_EQ(stats.plan_hits, 2u);
+  EXPECT_EQ(stats.idle, 1u);
+}
+
+TEST_F(DuckDbPoolTest, CachedPlanSeesNewRowsAndChangedColumns) {
+  Update("CREATE TABLE t (a INTEGER)");
+  Update("INSERT INTO t VALUES (1)");
+  ASSERT_EQ(Query("SELECT * FROM t").ValueOrDie(), std::vector<std::string>{"1"});
+  ASSERT_EQ(last_schema_->num_fields(), 1);
+  Update("INSERT INTO t VALUES (2)");
+  EXPECT_EQ(Query("SELECT * FROM t ORDER BY ALL").ValueOrDie(), (std::vector<std::string>{"1", "2"}));
+  Update("ALTER TABLE t ADD COLUMN b VARCHAR DEFAULT 'x'");
+  ASSERT_EQ(Query("SELECT * FROM t").ValueOrDie().size(), 2u);
+  EXPECT_EQ(last_schema_->num_fields(), 2);
+  Update("DROP TABLE t");
+  auto dropped = Query("SELECT * FROM t");
+  ASSERT_FALSE(dropped.ok());
+  EXPECT_NE(dropped.status().message().find("does not exist"), std::string::npos) << dropped.status();
+}
+
+TEST_F(DuckDbPoolTest, IngestThroughAnotherSessionIsSeen) {
+  Update("CREATE TABLE c (n INTEGER)");
+  ASSERT_EQ(Query("SELECT count(*) FROM c").ValueOrDie(), std::vector<std::string>{"0"});
+  const auto before = Stats();
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    auto values = arrow::json::ArrayFromJSONString(arrow::int32(), "[1, 2, 3]").ValueOrDie();
+    auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("n", arrow::int32())}), 3, {values});
+    IngestRequest request;
+    request.table = "c";
+    request.if_exists = IngestRequest::IfExists::kAppend;
+    auto ingested = session->Ingest(request, arrow::RecordBatchReader::Make({batch}).ValueOrDie());
+    ASSERT_TRUE(ingested.ok()) << ingested.status();
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM c").ValueOrDie(), std::vector<std::string>{"3"});
+  EXPECT_GT(Stats().generation, before.generation);
+}
+
+TEST_F(DuckDbPoolTest, TimeFunctionsAreEvaluatedAtEachRun) {
+  const auto first = Query("SELECT epoch_us(get_current_timestamp())").ValueOrDie();
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto second = Query("SELECT epoch_us(get_current_timestamp())").ValueOrDie();
+  ASSERT_EQ(Stats().plan_hits, 1u);
+  EXPECT_LT(std::stoll(first.at(0)), std::stoll(second.at(0)));
+}
+
+TEST_F(DuckDbPoolTest, GlobalSettingRetiresPlansThatReadIt) {
+  // current_setting() is read when the query is planned: a plan cached
+  // across the SET would keep answering the old value.
+  const std::string query = "SELECT current_setting('threads')";
+  const auto before = Query(query).ValueOrDie().at(0);
+  ASSERT_EQ(Query(query).ValueOrDie().at(0), before);
+  ASSERT_EQ(Stats().plan_hits, 1u);
+  // The connection with that plan is busy while another one runs the SET.
+  auto session = engine_->OpenSession({}).ValueOrDie();
+  const std::string other = before == "1" ? "2" : "1";
+  Update("SET GLOBAL threads = " + other);
+  EXPECT_EQ(QueryOn(*session, query).ValueOrDie().at(0), other);
+  EXPECT_EQ(Stats().plan_hits, 1u);
+}
+
+TEST_F(DuckDbPoolTest, SessionThatChangedStateDoesNotLeakIt) {
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->ExecuteUpdate("CREATE TEMP TABLE scratch AS SELECT 1 AS x", {}).ok());
+    ASSERT_TRUE(session->ExecuteUpdate("SET SESSION TimeZone = 'Asia/Tokyo'", {}).ok());
+    ASSERT_TRUE(session->ExecuteUpdate("SET VARIABLE marker = 7", {}).ok());
+  }
+  EXPECT_EQ(Stats().discarded, 1u);
+  for (int i = 0; i < 3; ++i) {  // whichever connection the pool hands out
+    auto scratch = Query("SELECT * FROM scratch");
+    ASSERT_FALSE(scratch.ok());
+    EXPECT_NE(scratch.status().message().find("scratch"), std::string::npos) << scratch.status();
+    EXPECT_NE(Query("SELECT current_setting('TimeZone')").ValueOrDie().at(0), "Asia/Tokyo");
+    EXPECT_EQ(Query("SELECT getvariable('marker')").ValueOrDie().at(0), "null");
+  }
+}
+
+TEST_F(DuckDbPoolTest, SessionsWithOtherSettingsGetOtherConnections) {
+  Update("CREATE SCHEMA s1");
+  Update("CREATE TABLE s1.only_here (v INTEGER)");
+  Update("INSERT INTO s1.only_here VALUES (5)");
+  SessionSettings in_s1;
+  in_s1.schema = "s1";
+  ASSERT_EQ(Query("SELECT v FROM only_here", in_s1).ValueOrDie(), std::vector<std::string>{"5"});
+  ASSERT_EQ(Query("SELECT v FROM only_here", in_s1).ValueOrDie(), std::vector<std::string>{"5"});
+  auto in_main = Query("SELECT v FROM only_here");
+  ASSERT_FALSE(in_main.ok());
+  EXPECT_NE(in_main.status().message().find("only_here"), std::string::npos) << in_main.status();
+  SessionSettings tokyo;
+  tokyo.timezone = "Asia/Tokyo";
+  EXPECT_EQ(Query("SELECT current_setting('TimeZone')", tokyo).ValueOrDie(), std::vector<std::string>{"Asia/Tokyo"});
+  EXPECT_NE(Query("SELECT current_setting('TimeZone')").ValueOrDie().at(0), "Asia/Tokyo");
+}
+
+TEST_F(DuckDbPoolTest, AbandonedOrInterruptedQueryDoesNotComeBack) {
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    auto stream = session->Execute("SELECT range FROM range(10000000)", {}).ValueOrDie();
+    ASSERT_NE(stream->Next().ValueOrDie(), nullptr);  // started, not finished
+  }
+  EXPECT_EQ(Stats().discarded, 1u);
+  EXPECT_EQ(Stats().idle, 0u);
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    session->Interrupt();
+  }
+  EXPECT_EQ(Stats().discarded, 2u);
+  EXPECT_EQ(Query("SELECT count(*) FROM range(10)").ValueOrDie(), std::vector<std::string>{"10"});
+  EXPECT_EQ(Stats().idle, 1u);
+}
+
+TEST_F(DuckDbPoolTest, FileScansArePlannedEachTimeAndSeeNewFiles) {
+  const fs::path dir = fs::temp_directory_path() / ("squadron-pool-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Update("COPY (SELECT range AS n FROM range(3)) TO '" + (dir / "a.parquet").string() + "' (FORMAT parquet)");
+  const std::string files = "read_parquet('" + (dir / "*.parquet").string() + "')";
+  // count(*) is answered from the files' metadata while planning; sum(n) scans them.
+  const std::string count = "SELECT count(*) FROM " + files;
+  const std::string sum = "SELECT sum(n) FROM " + files;
+  ASSERT_EQ(Query(count).ValueOrDie(), std::vector<std::string>{"3"});
+  ASSERT_EQ(Query(sum).ValueOrDie(), std::vector<std::string>{"3"});
+  const auto before = Stats();
+  // A file dropped into the directory by someone else: no statement runs.
+  {
+    duckdb::DuckDB other(nullptr);
+    duckdb::Connection connection(other);
+    auto copied = connection.Query("COPY (SELECT range AS n FROM range(4)) TO '" + (dir / "b.parquet").string() +
+                                   "' (FORMAT parquet)");
+    ASSERT_FALSE(copied->HasError()) << copied->GetError();
+  }
+  EXPECT_EQ(Query(count).ValueOrDie(), std::vector<std::string>{"7"});
+  EXPECT_EQ(Query(sum).ValueOrDie(), std::vector<std::string>{"9"});
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits);
+  EXPECT_EQ(Stats().generation, before.generation);
+  fs::remove_all(dir);
+}
+
+TEST_F(DuckDbPoolTest, DisabledPoolConnectsEachTime) {
+  DuckDbOptions options;
+  options.idle_connections = 0;
+  engine_ = OpenDuckDbEngine(options).ValueOrDie();
+  ASSERT_EQ(Query("SELECT 1").ValueOrDie(), std::vector<std::string>{"1"});
+  ASSERT_EQ(Query("SELECT 1").ValueOrDie(), std::vector<std::string>{"1"});
+  EXPECT_EQ(Stats().opened, 2u);
+  EXPECT_EQ(Stats().reused, 0u);
+  EXPECT_EQ(Stats().idle, 0u);
+}
+
+TEST(PlanCacheTest, KeepsTheMostRecentlyUsedAndDropsOldGenerations) {
+  PlanCache cache(2);
+  cache.Put("a", CachedPlan{nullptr, nullptr, 1});
+  cache.Put("b", CachedPlan{nullptr, nullptr, 1});
+  ASSERT_NE(cache.Find("a", 1), nullptr);  // "a" is now the most recent
+  cache.Put("c", CachedPlan{nullptr, nullptr, 1});
+  EXPECT_EQ(cache.Find("b", 1), nullptr);
+  EXPECT_NE(cache.Find("a", 1), nullptr);
+  EXPECT_NE(cache.Find("c", 1), nullptr);
+  EXPECT_EQ(cache.Find("c", 2), nullptr);  // planned before a change
+  EXPECT_EQ(cache.size(), 1u);
+  PlanCache none(0);
+  none.Put("a", CachedPlan{nullptr, nullptr, 1});
+  EXPECT_EQ(none.Find("a", 1), nullptr);
+}
+
+}  // namespace
+}  // namespace squadron::engine
