@@ -41,6 +41,8 @@ struct RawServeOptions {
   size_t max_prepared_statements = 10000;
   size_t max_streams = 128;
   int64_t max_statement_ctes = 256;
+  int64_t idle_connections = 16;
+  int64_t plan_cache = 64;
   std::string first_batch_wait = "50ms";
   std::string memory_release_interval = "10s";
   std::string engine = "duckdb";
@@ -213,6 +215,16 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
                             "DuckDB's parser memory grows with their square; 0 = no limit")
               ->check(CLI::NonNegativeNumber),
           "SQUADRON_MAX_STATEMENT_CTES");
+  WithEnv(serve->add_option("--idle-connections", raw->idle_connections,
+                            "DuckDB connections kept open between statements for reuse; a connection "
+                            "that ran anything but queries is closed instead; 0 = connect for each statement")
+              ->check(CLI::NonNegativeNumber),
+          "SQUADRON_IDLE_CONNECTIONS");
+  WithEnv(serve->add_option("--plan-cache", raw->plan_cache,
+                            "Query plans each kept connection caches by SQL text (only plans that read "
+                            "DuckDB tables alone; any other statement retires them all); 0 = none")
+              ->check(CLI::NonNegativeNumber),
+          "SQUADRON_PLAN_CACHE");
   WithEnv(serve->add_option("--first-batch-wait", raw->first_batch_wait,
                             "How long GetFlightInfo waits for a query's first rows before it answers "
                             "(then the result streams while it is computed, and can be cancelled); "
@@ -533,6 +545,8 @@ arrow::Result<server::ServerOptions> Convert(const RawServeOptions& raw) {
   db.memory_limit = raw.memory_limit;
   db.data_paths = raw.data_paths;
   db.max_statement_ctes = raw.max_statement_ctes;
+  db.idle_connections = raw.idle_connections;
+  db.plans_per_connection = raw.plan_cache;
   if (!raw.init_sql_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(db.init_sql, ReadFile(raw.init_sql_file, "--init-sql file"));
   }

@@ -37,6 +37,7 @@ def test_help_documents_every_flag():
                  "--max-open-results", "--ticket-secret-file", "--shutdown-timeout", "--config",
                  "--statement-idle-timeout", "--max-prepared-statements", "--session-idle-timeout",
                  "--max-sessions", "--transaction-idle-timeout", "--max-transactions", "--query-timeout",
+                 "--idle-connections", "--plan-cache",
                  "SQUADRON_PORT", "data"]:
         assert flag in out, flag
 

@@ -147,3 +147,57 @@ def test_session_limit(start_server):
         Client(server.uri).set_options(timezone="UTC")
     first.close_session()
     Client(server.uri).set_options(timezone="UTC")
+
+
+# Kept DuckDB connections and cached plans (--idle-connections, --plan-cache):
+# with one kept connection, every statement below runs on the connection the
+# previous one gave back, if it gave it back.
+
+def test_kept_connection_carries_no_state_from_one_client_to_the_next(start_server):
+    import adbc_driver_flightsql.dbapi as adbc
+    server = start_server("--port", "0", "--idle-connections", "1")
+    default_zone = duckdb.connect().execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    with adbc.connect(server.uri) as a, a.cursor() as cur:
+        cur.execute("SELECT 1")  # leaves a kept connection with a cached plan
+        cur.fetch_arrow_table()
+        cur.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x; SET TimeZone = 'Asia/Tokyo'; "
+                          "SET VARIABLE marker = 7")
+    with adbc.connect(server.uri) as b, b.cursor() as cur:
+        for _ in range(3):
+            with pytest.raises(Exception, match="scratch"):
+                cur.execute("SELECT * FROM scratch")
+                cur.fetch_arrow_table()
+            cur.execute("SELECT current_setting('TimeZone') AS tz, getvariable('marker') AS marker")
+            assert cur.fetch_arrow_table().to_pylist() == [{"tz": default_zone, "marker": None}]
+
+
+def test_repeated_query_sees_what_other_clients_changed(start_server):
+    import adbc_driver_flightsql.dbapi as adbc
+    server = start_server("--port", "0", "--idle-connections", "1")
+    reference = duckdb.connect()
+    with adbc.connect(server.uri, autocommit=True) as reader, adbc.connect(server.uri, autocommit=True) as writer:
+        with reader.cursor() as r, writer.cursor() as w:
+            def both(sql):
+                w.execute(sql)
+                reference.execute(sql)
+
+            def check(sql):
+                r.execute(sql)
+                got = r.fetch_arrow_table()
+                expected = reference.execute(sql).fetch_arrow_table()
+                assert got.column_names == expected.column_names
+                assert got.to_pylist() == expected.to_pylist()
+
+            both("CREATE TABLE t (a INTEGER)")
+            both("INSERT INTO t VALUES (1), (2)")
+            query = "SELECT * FROM t ORDER BY ALL"
+            check(query)
+            check(query)  # from the cached plan
+            both("INSERT INTO t VALUES (3)")
+            check(query)
+            both("ALTER TABLE t ADD COLUMN b VARCHAR DEFAULT 'new'")
+            check(query)
+            both("DROP TABLE t")
+            with pytest.raises(Exception, match="does not exist"):
+                r.execute(query)
+                r.fetch_arrow_table()
