@@ -43,6 +43,12 @@ class ResultStream {
   /// caller answer quickly for a long query without handing short ones to
   /// another thread.
   virtual bool Advance(std::chrono::steady_clock::time_point /*deadline*/) { return true; }
+
+  /// True when the engine expects the whole result within about a
+  /// millisecond (the same plan, on unchanged data, ran that fast last
+  /// time): a caller may compute it on its own thread instead of handing it
+  /// to another one.
+  virtual bool expect_quick() const { return false; }
 };
 
 /// What the optimizer expects of a query's result.

@@ -98,7 +98,9 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
   // row count; a long one answers at once and goes on computing, cancellable.
   // Materialised results (DDL, DML) are complete already; transaction streams
   // share their connection with the transaction's later statements and are
-  // read here, on demand.
+  // read here, on demand. So is a query the engine expects to finish within a
+  // millisecond (its plan, on unchanged data, did last time): a hand-off to
+  // the pool and back would cost more than it saves.
   const bool own_connection = pending->session != nullptr;
   const auto deadline = first_batch_deadline.value_or(Clock::time_point::max());
   auto finished = [&] {
@@ -107,7 +109,7 @@ arrow::Status FlightSqlServer::Impl::RunQuery(const Caller& caller, const std::s
     pending->session.reset();
     return arrow::Status::OK();
   };
-  const bool computing = own_connection && !pending->stream->num_rows();
+  const bool computing = own_connection && !pending->stream->num_rows() && !pending->stream->expect_quick();
   if (computing) {
     pending->stream = std::make_unique<engine::ReadAheadStream>(std::move(pending->stream), &read_ahead_);
     if (!pending->stream->Advance(deadline)) return arrow::Status::OK();

@@ -216,6 +216,31 @@ TEST_F(DuckDbPoolTest, DisabledPoolConnectsEachTime) {
   EXPECT_EQ(Stats().idle, 0u);
 }
 
+// Whether the stream of the next run of `sql` (in a session of its own,
+// after one complete run) expects to be quick.
+bool QuickAfterOneRun(Engine& engine, const std::string& sql) {
+  for (int run = 0; run < 2; ++run) {
+    auto session = engine.OpenSession({}).ValueOrDie();
+    auto stream = session->Execute(sql, {}).ValueOrDie();
+    if (run == 1) return stream->expect_quick();
+    EXPECT_FALSE(stream->expect_quick());  // never run: unknown
+    while (stream->Next().ValueOrDie() != nullptr) {
+    }
+  }
+  return false;
+}
+
+TEST_F(DuckDbPoolTest, PlanThatRanWithinAMillisecondExpectsToBeQuick) {
+  // Timing on a busy machine varies: one quick run in five is enough.
+  bool quick = false;
+  for (int i = 0; i < 5 && !quick; ++i) quick = QuickAfterOneRun(*engine_, "SELECT " + std::to_string(i));
+  EXPECT_TRUE(quick);
+  // Hundreds of milliseconds of work: never run on the caller's thread.
+  EXPECT_FALSE(QuickAfterOneRun(*engine_, "SELECT count(*) FROM range(100000000) WHERE range % 7 = 3"));
+  // A table function is not cached, so never known to be quick.
+  EXPECT_FALSE(QuickAfterOneRun(*engine_, "SELECT * FROM range(3)"));
+}
+
 TEST(PlanCacheTest, KeepsTheMostRecentlyUsedAndDropsOldGenerations) {
   PlanCache cache(2);
   cache.Put("a", CachedPlan{nullptr, nullptr, 1});

@@ -19,12 +19,17 @@
 
 namespace squadron::engine {
 
+/// How long a plan's last complete run took, from its start to the end of
+/// its rows; negative while unknown. Written by the result stream of a run.
+using PlanRunTime = std::atomic<int64_t>;
+
 /// A query planned once and run again as long as nothing may have changed
 /// what it means: `generation` is that of the pool when it was planned.
 struct CachedPlan {
   duckdb::unique_ptr<duckdb::PreparedStatement> statement;
   std::shared_ptr<arrow::Schema> schema;  // as exported, with column metadata
   uint64_t generation = 0;
+  std::shared_ptr<PlanRunTime> last_run_us = std::make_shared<PlanRunTime>(-1);
 };
 
 /// The most recently used plans of one connection, by SQL text. Not

@@ -275,7 +275,9 @@ class DuckDbSession final : public Session {
     duckdb::vector<duckdb::Value> no_parameters;
     auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/true);
     if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-    if (pending->AllowStreamResult()) return MakeDeferredResultStream(std::move(pending), plan.schema, options_);
+    if (pending->AllowStreamResult()) {
+      return MakeDeferredResultStream(std::move(pending), plan.schema, options_, plan.last_run_us);
+    }
     auto result = pending->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return MakeResultStream(std::move(result), options_);

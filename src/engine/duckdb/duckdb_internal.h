@@ -2,6 +2,7 @@
 // only header outside DuckDB itself that names DuckDB types.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -80,9 +81,13 @@ std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Sc
 /// worker and stay responsive. `pending` must allow a streaming result.
 /// `schema` is the one DuckDB's Arrow export will produce (ToArrowSchema of
 /// the planned types), with the column origins.
+/// `run_time`, when given, records how long a complete run took (see
+/// CachedPlan); a stream whose plan last ran within a millisecond says
+/// expect_quick().
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                        std::shared_ptr<arrow::Schema> schema,
-                                                       const DuckDbOptions& options);
+                                                       const DuckDbOptions& options,
+                                                       std::shared_ptr<std::atomic<int64_t>> run_time = nullptr);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.

@@ -1,5 +1,6 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include <arrow/c/bridge.h>
@@ -102,11 +103,17 @@ class DuckDbResultStream final : public ResultStream {
 class DeferredResultStream final : public ResultStream {
  public:
   DeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending, std::shared_ptr<arrow::Schema> schema,
-                       const DuckDbOptions& options)
-      : pending_(std::move(pending)), schema_(std::move(schema)), options_(options) {}
+                       const DuckDbOptions& options, std::shared_ptr<std::atomic<int64_t>> run_time)
+      : pending_(std::move(pending)), schema_(std::move(schema)), options_(options), run_time_(std::move(run_time)) {}
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  bool expect_quick() const override {
+    if (run_time_ == nullptr) return false;
+    const int64_t micros = run_time_->load(std::memory_order_relaxed);
+    return micros >= 0 && micros <= kQuickRunMicros;
+  }
 
   // Waits for DuckDB's worker threads to make the result ready, until the
   // deadline. It runs no task here: one task of a large join can take
@@ -137,6 +144,7 @@ class DeferredResultStream final : public ResultStream {
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
     if (inner_ == nullptr) {
       if (pending_ == nullptr) return arrow::Status::Invalid("The query failed to start earlier");
+      started_ = std::chrono::steady_clock::now();
       auto pending = std::move(pending_);
       try {
         auto result = pending->Execute();
@@ -146,14 +154,27 @@ class DeferredResultStream final : public ResultStream {
         return FromDuckDb(duckdb::ErrorData(e));
       }
     }
-    return inner_->Next();
+    auto next = inner_->Next();
+    if (run_time_ != nullptr && next.ok() && *next == nullptr && !timed_) {
+      timed_ = true;
+      const auto elapsed = std::chrono::steady_clock::now() - started_;
+      run_time_->store(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
+                       std::memory_order_relaxed);
+    }
+    return next;
   }
 
  private:
+  // A run this short may be computed on the caller's own thread next time.
+  static constexpr int64_t kQuickRunMicros = 1000;
+
   duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // until the first Next()
   const std::shared_ptr<arrow::Schema> schema_;
   const DuckDbOptions& options_;  // owned by the engine
+  const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
   std::unique_ptr<ResultStream> inner_;
+  std::chrono::steady_clock::time_point started_;
+  bool timed_ = false;
 };
 
 // Runs a prepared statement once per parameter set, streaming each result
@@ -250,8 +271,9 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
 
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                        std::shared_ptr<arrow::Schema> schema,
-                                                       const DuckDbOptions& options) {
-  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options);
+                                                       const DuckDbOptions& options,
+                                                       std::shared_ptr<std::atomic<int64_t>> run_time) {
+  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options, std::move(run_time));
 }
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
