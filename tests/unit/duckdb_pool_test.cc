@@ -144,6 +144,15 @@ TEST_F(DuckDbPoolTest, SessionThatChangedStateDoesNotLeakIt) {
   }
 }
 
+TEST_F(DuckDbPoolTest, SeededRandomDoesNotCarryOver) {
+  // What random() answers first after setseed(0.25) on a connection.
+  const auto seeded = Query("SELECT setseed(0.25); SELECT random()").ValueOrDie();
+  // A session seeds its connection and ends; the next session must not
+  // start from that seed.
+  ASSERT_TRUE(Query("SELECT setseed(0.25)").ok());
+  EXPECT_NE(Query("SELECT random()").ValueOrDie(), seeded);
+}
+
 TEST_F(DuckDbPoolTest, SessionsWithOtherSettingsGetOtherConnections) {
   Update("CREATE SCHEMA s1");
   Update("CREATE TABLE s1.only_here (v INTEGER)");

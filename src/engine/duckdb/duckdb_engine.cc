@@ -104,17 +104,21 @@ class DuckDbSession final : public Session {
       duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
       if (!HasParameterFields(parameters)) {
         if (CachedPlan* plan = slot_->plans.Find(sql, pool_->generation())) {
-          auto stream = Run(*plan);
+          auto stream = Start(*plan);
           if (stream.ok()) {
             pool_->CountPlan(/*hit=*/true);
             return stream;
           }
-          // Say the catalog changed under it in a way DuckDB will not rebind
-          // for: plan it afresh, which reports a real error.
+          // The plan no longer fits (say DuckDB rebound it after a catalog
+          // change and its columns changed): plan afresh, which either works
+          // or reports the real error.
           slot_->plans.Erase(sql);
         }
         statements = connection_.ExtractStatements(sql);
         if (statements.size() == 1 && statements[0]->type == duckdb::StatementType::SELECT_STATEMENT) {
+          // The one query that changes its connection: setseed() seeds the
+          // random() of every later statement on it.
+          if (duckdb::StringUtil::Contains(duckdb::StringUtil::Lower(sql), "setseed")) reusable_ = false;
           return RunQuery(sql, std::move(statements[0]));
         }
       }
@@ -265,13 +269,13 @@ class DuckDbSession final : public Session {
     CachedPlan plan{std::move(prepared), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
                     generation};
     pool_->CountPlan(/*hit=*/false);
-    auto stream = Run(plan);
+    auto stream = Start(plan);
     if (stream.ok() && PlanIsCacheable(*plan.statement)) slot_->plans.Put(sql, std::move(plan));
     return stream;
   }
 
   // Starts a planned query; it streams unless DuckDB must materialise it.
-  arrow::Result<std::unique_ptr<ResultStream>> Run(const CachedPlan& plan) {
+  arrow::Result<std::unique_ptr<ResultStream>> Start(const CachedPlan& plan) {
     duckdb::vector<duckdb::Value> no_parameters;
     auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/true);
     if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
