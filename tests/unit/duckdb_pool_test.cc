@@ -108,8 +108,9 @@ TEST_F(DuckDbPoolTest, TimeFunctionsAreEvaluatedAtEachRun) {
   const auto first = Query("SELECT epoch_us(get_current_timestamp())").ValueOrDie();
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const auto second = Query("SELECT epoch_us(get_current_timestamp())").ValueOrDie();
-  ASSERT_EQ(Stats().plan_hits, 1u);
   EXPECT_LT(std::stoll(first.at(0)), std::stoll(second.at(0)));
+  // DuckDB binds such a query again at every run, so it is not cached.
+  EXPECT_EQ(Stats().plan_hits, 0u);
 }
 
 TEST_F(DuckDbPoolTest, GlobalSettingRetiresPlansThatReadIt) {

@@ -69,6 +69,29 @@ void ConnectionPool::Give(std::unique_ptr<PooledConnection> connection) {
   idle_.push_back(std::move(connection));
 }
 
+bool ConnectionPool::Rebinds(const std::string& sql) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rebinds_generation_ != generation()) {
+    rebinds_.clear();
+    rebinds_generation_ = generation();
+  }
+  return rebinds_.count(sql) > 0;
+}
+
+void ConnectionPool::NoteRebinds(const std::string& sql, uint64_t generation) {
+  // Bounded by clearing: texts seen once (literals spliced into SQL) must not
+  // pile up.
+  constexpr size_t kMaxRebinds = 4096;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (generation < rebinds_generation_) return;  // planned before a change
+  if (generation > rebinds_generation_) {
+    rebinds_.clear();
+    rebinds_generation_ = generation;
+  }
+  if (rebinds_.size() >= kMaxRebinds) rebinds_.clear();
+  rebinds_.insert(sql);
+}
+
 ConnectionPoolStats ConnectionPool::stats() const {
   ConnectionPoolStats stats;
   {
@@ -115,7 +138,7 @@ bool ScansOnlyTables(const duckdb::PhysicalOperator& op) {
 
 bool PlanIsCacheable(const duckdb::PreparedStatement& prepared) {
   if (prepared.HasError() || prepared.data == nullptr || prepared.data->physical_plan == nullptr) return false;
-  if (!prepared.named_param_map.empty()) return false;
+  if (!prepared.named_param_map.empty() || prepared.data->properties.always_require_rebind) return false;
   return ScansOnlyTables(prepared.data->physical_plan->Root());
 }
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <arrow/type_fwd.h>
@@ -100,6 +101,12 @@ class ConnectionPool {
   /// Retires every plan cached so far.
   void Invalidate() { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
+  /// True when `sql` was found to need binding again at every run (DuckDB
+  /// does that for scans of files): such a query is run without preparing
+  /// it first, which would bind it twice. Forgotten when the generation moves.
+  bool Rebinds(const std::string& sql);
+  void NoteRebinds(const std::string& sql, uint64_t generation);
+
   size_t plans_per_connection() const { return plans_per_connection_; }
   void CountPlan(bool hit) { (hit ? plan_hits_ : plan_misses_).fetch_add(1, std::memory_order_relaxed); }
   ConnectionPoolStats stats() const;
@@ -111,6 +118,8 @@ class ConnectionPool {
   std::atomic<uint64_t> reused_{0}, opened_{0}, discarded_{0}, plan_hits_{0}, plan_misses_{0};
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<PooledConnection>> idle_;  // the most recently given back last; GUARDED_BY(mutex_)
+  std::unordered_set<std::string> rebinds_;               // GUARDED_BY(mutex_)
+  uint64_t rebinds_generation_ = 0;                       // GUARDED_BY(mutex_)
 };
 
 /// True when a prepared query may be cached: it reads rows only from DuckDB
@@ -118,6 +127,8 @@ class ConnectionPool {
 /// generation). A plan that reads files, such as read_parquet over a glob,
 /// bound its file list when it was planned and would not see files added
 /// later; the optimiser may even have answered it from the files' metadata.
+/// A plan DuckDB binds again at every run is not cached either: it would
+/// save nothing.
 bool PlanIsCacheable(const duckdb::PreparedStatement& prepared);
 
 }  // namespace squadron::engine

@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "duckdb/main/pending_query_result.hpp"
+#include "duckdb/main/prepared_statement_data.hpp"
 #include "engine/duckdb/connection_pool.h"
 #include "engine/duckdb/data_paths.h"
 #include "engine/duckdb/duckdb_internal.h"
@@ -119,7 +120,11 @@ class DuckDbSession final : public Session {
           // The one query that changes its connection: setseed() seeds the
           // random() of every later statement on it.
           if (duckdb::StringUtil::Contains(duckdb::StringUtil::Lower(sql), "setseed")) reusable_ = false;
-          return RunQuery(sql, std::move(statements[0]));
+          // DuckDB binds a query over files again each time it runs, even
+          // prepared: preparing it first would bind it twice.
+          if (!pool_->Rebinds(sql)) return RunQuery(sql, std::move(statements[0]));
+          ClearColumnOrigins(*connection_.context);
+          return StartLast(std::move(statements));
         }
       }
       if (statements.empty() && !HasParameterFields(parameters)) {
@@ -135,18 +140,7 @@ class DuckDbSession final : public Session {
         return MakeParameterizedResultStream(std::move(prepared), parameters,
                                              TakeColumnOrigins(*connection_.context), options_);
       }
-      // Planning errors surface here; a streaming query is started by the
-      // stream's first Next(), which the caller may run on another thread.
-      ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/true));
-      if (last->AllowStreamResult()) {
-        ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(last->types, last->names,
-                                                         connection_.context->GetClientProperties()));
-        return MakeDeferredResultStream(
-            std::move(last), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)), options_);
-      }
-      auto result = last->Execute();
-      if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-      return MakeResultStream(std::move(result), options_);
+      return StartLast(std::move(statements));
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
@@ -264,6 +258,7 @@ class DuckDbSession final : public Session {
     auto prepared = connection_.Prepare(std::move(statement));
     if (prepared->HasError()) return FromDuckDb(prepared->error);
     ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+    if (prepared->data->properties.always_require_rebind) pool_->NoteRebinds(sql, generation);
     ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
                                                      connection_.context->GetClientProperties()));
     CachedPlan plan{std::move(prepared), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
@@ -272,6 +267,23 @@ class DuckDbSession final : public Session {
     auto stream = Start(plan);
     if (stream.ok() && PlanIsCacheable(*plan.statement)) slot_->plans.Put(sql, std::move(plan));
     return stream;
+  }
+
+  // Runs every statement but the last, and starts the last one without
+  // preparing it. Planning errors surface here; a streaming query is started
+  // by the stream's first Next(), which the caller may run on another thread.
+  arrow::Result<std::unique_ptr<ResultStream>> StartLast(
+      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements) {
+    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/true));
+    if (last->AllowStreamResult()) {
+      ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(last->types, last->names,
+                                                       connection_.context->GetClientProperties()));
+      return MakeDeferredResultStream(
+          std::move(last), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)), options_);
+    }
+    auto result = last->Execute();
+    if (result->HasError()) return FromDuckDb(result->GetErrorObject());
+    return MakeResultStream(std::move(result), options_);
   }
 
   // Starts a planned query; it streams unless DuckDB must materialise it.
