@@ -107,7 +107,6 @@ class ConnectionPool {
   bool Rebinds(const std::string& sql);
   void NoteRebinds(const std::string& sql, uint64_t generation);
 
-  size_t plans_per_connection() const { return plans_per_connection_; }
   void CountPlan(bool hit) { (hit ? plan_hits_ : plan_misses_).fetch_add(1, std::memory_order_relaxed); }
   ConnectionPoolStats stats() const;
 

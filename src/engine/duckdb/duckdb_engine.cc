@@ -102,8 +102,9 @@ class DuckDbSession final : public Session {
                                                        const ParameterBatches& parameters) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
+      const bool has_parameters = HasParameterFields(parameters);
       duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
-      if (!HasParameterFields(parameters)) {
+      if (!has_parameters) {
         if (CachedPlan* plan = slot_->plans.Find(sql, pool_->generation())) {
           auto stream = Start(*plan);
           if (stream.ok()) {
@@ -127,14 +128,14 @@ class DuckDbSession final : public Session {
           return StartLast(std::move(statements));
         }
       }
-      if (statements.empty() && !HasParameterFields(parameters)) {
+      if (statements.empty() && !has_parameters) {
         return InvalidArgument("Empty SQL: the query holds no statement");
       }
       // Anything but one query may change the connection's state or what a
       // cached plan means.
       Changed(statements.size() == 1 && statements[0]->type == duckdb::StatementType::EXPLAIN_STATEMENT);
       ClearColumnOrigins(*connection_.context);
-      if (HasParameterFields(parameters)) {
+      if (has_parameters) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
         return MakeParameterizedResultStream(std::move(prepared), parameters,
