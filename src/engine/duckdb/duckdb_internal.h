@@ -52,9 +52,80 @@ duckdb::vector<duckdb::LogicalType> KnownTypes(duckdb::vector<duckdb::LogicalTyp
 /// for parameters it could not type (see StatementDescription).
 duckdb::vector<duckdb::LogicalType> AdvertisedParameterTypes(duckdb::vector<duckdb::LogicalType> types);
 
-/// Streams a DuckDB result as Arrow batches, imported without copying.
+/// Streams a DuckDB result as Arrow batches: through ChunkBatchBuilder when
+/// it knows every column's type, else through DuckDB's own Arrow export.
+/// `schema`, when known, is ToArrowSchema of the result's types, perhaps with
+/// more field metadata; the builder's batches carry it.
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
+    duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options,
+    std::shared_ptr<arrow::Schema> schema = nullptr);
+
+/// The same through DuckDB's own Arrow export (its ArrowAppender), whatever
+/// the types; the reference the builder is tested against.
+arrow::Result<std::unique_ptr<ResultStream>> MakeDuckDbExportStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options);
+
+/// How ChunkBatchBuilder copies a column.
+enum class ChunkColumnKind { kFixed, kBoolean, kDecimal128, kString, kLargeString };
+
+/// Rows [offset, offset + count) of a chunk, kept alive until they are copied.
+struct ChunkSlice {
+  std::shared_ptr<duckdb::DataChunk> chunk;
+  duckdb::idx_t offset = 0;
+  duckdb::idx_t count = 0;
+};
+
+/// Gathers rows of flat DuckDB chunks (QueryResult::Fetch) and copies them
+/// into one Arrow record batch of `schema`, the schema DuckDB's export gives
+/// those types. Every buffer is allocated once at its exact size and filled
+/// in one pass per column (memcpy for fixed-width values), where DuckDB's
+/// export converts value by value and grows its string buffers as it goes.
+///
+/// Knows numbers, BOOLEAN, dates, times and timestamps, DECIMAL (as
+/// decimal128), VARCHAR and BLOB; Make() says nullopt for anything else.
+class ChunkBatchBuilder {
+ public:
+  static std::optional<ChunkBatchBuilder> Make(const duckdb::vector<duckdb::LogicalType>& types,
+                                               std::shared_ptr<arrow::Schema> schema);
+
+  /// Adds the first rows of [offset, offset + count) of `chunk` whose Arrow
+  /// bytes fit `byte_budget` (always one row at least into an empty batch).
+  /// Returns how many rows it added.
+  duckdb::idx_t Add(const std::shared_ptr<duckdb::DataChunk>& chunk, duckdb::idx_t offset, duckdb::idx_t count,
+                    int64_t byte_budget);
+
+  /// Rows added since the last Finish.
+  int64_t rows() const { return rows_; }
+  /// The bytes of the batch those rows make (the validity bitmaps aside).
+  int64_t bytes() const { return bytes_; }
+
+  /// Copies the rows added into a batch and starts an empty one.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Finish(arrow::MemoryPool* pool);
+
+ private:
+  struct Column {
+    ChunkColumnKind kind = ChunkColumnKind::kFixed;
+    duckdb::PhysicalType physical = duckdb::PhysicalType::INVALID;
+    int64_t width = 0;  // bytes per value in DuckDB's vectors
+  };
+  ChunkBatchBuilder(std::shared_ptr<arrow::Schema> schema, std::vector<Column> columns);
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> FinishColumn(size_t column, arrow::MemoryPool* pool);
+  // True when all `count` rows fit `byte_budget`; leaves each string
+  // column's bytes in added_.
+  bool FitsWhole(duckdb::DataChunk& chunk, duckdb::idx_t offset, duckdb::idx_t count, int64_t byte_budget);
+
+  std::shared_ptr<arrow::Schema> schema_;
+  std::vector<Column> columns_;
+  std::vector<size_t> string_columns_;
+  int64_t fixed_row_bytes_ = 0;  // Arrow bytes of a row apart from string values
+  std::vector<ChunkSlice> slices_;
+  int64_t rows_ = 0;
+  int64_t bytes_ = 0;
+  std::vector<int64_t> string_bytes_;  // per column, in the rows added
+  std::vector<int64_t> null_counts_;   // per column, in the rows added
+  std::vector<int64_t> added_, row_sizes_;  // scratch for Add
+  bool oversized_ = false;
+};
 
 /// The table a result column is read from, unchanged.
 struct ColumnOrigin {

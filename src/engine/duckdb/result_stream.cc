@@ -1,6 +1,7 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include <arrow/c/bridge.h>
@@ -22,7 +23,7 @@ constexpr int64_t kVectorRows = STANDARD_VECTOR_SIZE;
 
 // A DuckDB result exported batch by batch through the Arrow C stream
 // interface; each ArrowArray is imported without copying.
-class DuckDbResultStream final : public ResultStream {
+class DuckDbExportStream final : public ResultStream {
  public:
   static arrow::Result<std::unique_ptr<ResultStream>> Make(duckdb::unique_ptr<duckdb::QueryResult> result,
                                                            const DuckDbOptions& options) {
@@ -36,8 +37,8 @@ class DuckDbResultStream final : public ResultStream {
     const int64_t first_rows = std::min(batch_rows, kVectorRows);
     // The wrapper owns the result; stream.release deletes the wrapper.
     auto* wrapper = new duckdb::ResultArrowArrayStreamWrapper(std::move(result), first_rows);
-    auto stream = std::unique_ptr<DuckDbResultStream>(
-        new DuckDbResultStream(wrapper, num_rows, batch_rows, options.batch_bytes));
+    auto stream = std::unique_ptr<DuckDbExportStream>(
+        new DuckDbExportStream(wrapper, num_rows, batch_rows, options.batch_bytes));
     ArrowSchema c_schema;
     if (wrapper->stream.get_schema(&wrapper->stream, &c_schema) != 0) {
       return FromDuckDb(wrapper->last_error);
@@ -47,7 +48,7 @@ class DuckDbResultStream final : public ResultStream {
     return stream;
   }
 
-  ~DuckDbResultStream() override { Release(); }
+  ~DuckDbExportStream() override { Release(); }
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
 
@@ -71,7 +72,7 @@ class DuckDbResultStream final : public ResultStream {
   }
 
  private:
-  DuckDbResultStream(duckdb::ResultArrowArrayStreamWrapper* wrapper, std::optional<int64_t> num_rows,
+  DuckDbExportStream(duckdb::ResultArrowArrayStreamWrapper* wrapper, std::optional<int64_t> num_rows,
                      int64_t batch_rows, int64_t batch_bytes)
       : wrapper_(wrapper), num_rows_(num_rows), batch_rows_(batch_rows), batch_bytes_(batch_bytes) {}
 
@@ -97,6 +98,77 @@ class DuckDbResultStream final : public ResultStream {
   const std::optional<int64_t> num_rows_;
   const int64_t batch_rows_;
   const int64_t batch_bytes_;
+};
+
+// A DuckDB result copied into Arrow batches by ChunkBatchBuilder, one chunk
+// at a time as DuckDB produces them.
+class ChunkResultStream final : public ResultStream {
+ public:
+  ChunkResultStream(duckdb::unique_ptr<duckdb::QueryResult> result, std::shared_ptr<arrow::Schema> schema,
+                    ChunkBatchBuilder builder, std::optional<int64_t> num_rows, const DuckDbOptions& options)
+      : result_(std::move(result)),
+        schema_(std::move(schema)),
+        builder_(std::move(builder)),
+        num_rows_(num_rows),
+        batch_rows_(std::max<int64_t>(1, options.batch_rows)),
+        batch_bytes_(options.batch_bytes > 0 ? options.batch_bytes : std::numeric_limits<int64_t>::max()) {}
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+  std::optional<int64_t> num_rows() const override { return num_rows_; }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (result_ == nullptr) return nullptr;
+    // The first batch is at most one vector, quick to the client; later
+    // ones fill batch_bytes (or batch_rows).
+    const int64_t rows = first_ ? std::min(batch_rows_, kVectorRows) : batch_rows_;
+    const int64_t bytes = batch_bytes_;
+    first_ = false;
+    try {
+      while (builder_.rows() < rows && builder_.bytes() < bytes) {
+        if (chunk_ == nullptr || offset_ == chunk_->size()) {
+          chunk_.reset();
+          if (fetched_all_) break;
+          auto next = result_->Fetch();
+          if (next == nullptr) {
+            fetched_all_ = true;  // DuckDB closed the result: it must not be fetched again
+            break;
+          }
+          chunk_ = std::shared_ptr<duckdb::DataChunk>(next.release());
+          offset_ = 0;
+          continue;
+        }
+        const auto wanted = std::min<duckdb::idx_t>(chunk_->size() - offset_, rows - builder_.rows());
+        const auto added = builder_.Add(chunk_, offset_, wanted, bytes - builder_.bytes());
+        if (added == 0) break;  // the batch is full
+        offset_ += added;
+      }
+    } catch (const std::exception& e) {
+      result_.reset();
+      return FromDuckDb(duckdb::ErrorData(e));
+    }
+    if (result_->HasError()) {
+      auto status = FromDuckDb(result_->GetErrorObject());
+      result_.reset();
+      return status;
+    }
+    if (builder_.rows() == 0) {
+      result_.reset();  // frees DuckDB's execution state as soon as the end is seen
+      return nullptr;
+    }
+    return builder_.Finish(arrow::default_memory_pool());
+  }
+
+ private:
+  duckdb::unique_ptr<duckdb::QueryResult> result_;  // null once ended
+  const std::shared_ptr<arrow::Schema> schema_;
+  ChunkBatchBuilder builder_;
+  const std::optional<int64_t> num_rows_;
+  const int64_t batch_rows_;
+  const int64_t batch_bytes_;
+  std::shared_ptr<duckdb::DataChunk> chunk_;  // rows not yet in a batch
+  duckdb::idx_t offset_ = 0;                  // into chunk_
+  bool fetched_all_ = false;
+  bool first_ = true;
 };
 
 // A planned streaming query, run by the first Next().
@@ -149,7 +221,7 @@ class DeferredResultStream final : public ResultStream {
       try {
         auto result = pending->Execute();
         if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-        ARROW_ASSIGN_OR_RAISE(inner_, MakeResultStream(std::move(result), options_));
+        ARROW_ASSIGN_OR_RAISE(inner_, MakeResultStream(std::move(result), options_, schema_));
       } catch (const std::exception& e) {
         return FromDuckDb(duckdb::ErrorData(e));
       }
@@ -265,8 +337,24 @@ class ParameterizedResultStream final : public ResultStream {
 }  // namespace
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
+    duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options,
+    std::shared_ptr<arrow::Schema> schema) {
+  if (schema == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(schema, ToArrowSchema(result->types, result->names, result->client_properties));
+  }
+  auto builder = ChunkBatchBuilder::Make(result->types, schema);
+  if (!builder) return DuckDbExportStream::Make(std::move(result), options);
+  std::optional<int64_t> num_rows;
+  if (result->type == duckdb::QueryResultType::MATERIALIZED_RESULT) {
+    num_rows = static_cast<int64_t>(result->Cast<duckdb::MaterializedQueryResult>().RowCount());
+  }
+  return std::make_unique<ChunkResultStream>(std::move(result), std::move(schema), std::move(*builder), num_rows,
+                                             options);
+}
+
+arrow::Result<std::unique_ptr<ResultStream>> MakeDuckDbExportStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options) {
-  return DuckDbResultStream::Make(std::move(result), options);
+  return DuckDbExportStream::Make(std::move(result), options);
 }
 
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,

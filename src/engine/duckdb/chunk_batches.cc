@@ -1,0 +1,401 @@
+// DuckDB result chunks to Arrow record batches for the common column types.
+//
+// DuckDB's own Arrow export (ArrowAppender) converts value by value through a
+// selection vector and grows each buffer as it appends, which for strings
+// means one reallocation check per value. Here a batch's chunks are gathered
+// first, so every buffer is allocated once at its exact size, and each column
+// is copied in one pass: fixed-width values with memcpy, strings with one
+// memcpy each. Types this does not know go through DuckDB's export instead.
+#include <cstring>
+#include <limits>
+
+#include <arrow/array/data.h>
+#include <arrow/buffer.h>
+#include <arrow/util/bit_util.h>
+#include <arrow/util/bitmap_generate.h>
+#include <arrow/util/bitmap_ops.h>
+
+#include "engine/duckdb/duckdb_internal.h"
+
+namespace squadron::engine {
+
+namespace {
+
+using duckdb::LogicalTypeId;
+using duckdb::PhysicalType;
+
+// The Arrow type DuckDB's export gives `type`, when this converter produces
+// the same values for it.
+std::optional<ChunkColumnKind> KindFor(const duckdb::LogicalType& type, const arrow::DataType& arrow_type) {
+  const auto id = arrow_type.id();
+  auto unit_is = [&](arrow::TimeUnit::type unit) {
+    return id == arrow::Type::TIMESTAMP &&
+           static_cast<const arrow::TimestampType&>(arrow_type).unit() == unit;
+  };
+  switch (type.id()) {
+    case LogicalTypeId::BOOLEAN:
+      if (id == arrow::Type::BOOL) return ChunkColumnKind::kBoolean;
+      break;
+    case LogicalTypeId::TINYINT:
+      if (id == arrow::Type::INT8) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::SMALLINT:
+      if (id == arrow::Type::INT16) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::INTEGER:
+      if (id == arrow::Type::INT32) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::BIGINT:
+      if (id == arrow::Type::INT64) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::UTINYINT:
+      if (id == arrow::Type::UINT8) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::USMALLINT:
+      if (id == arrow::Type::UINT16) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::UINTEGER:
+      if (id == arrow::Type::UINT32) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::UBIGINT:
+      if (id == arrow::Type::UINT64) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::FLOAT:
+      if (id == arrow::Type::FLOAT) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::DOUBLE:
+      if (id == arrow::Type::DOUBLE) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::DATE:
+      if (id == arrow::Type::DATE32) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::TIME:
+      if (id == arrow::Type::TIME64 &&
+          static_cast<const arrow::Time64Type&>(arrow_type).unit() == arrow::TimeUnit::MICRO) {
+        return ChunkColumnKind::kFixed;
+      }
+      break;
+    case LogicalTypeId::TIMESTAMP:
+    case LogicalTypeId::TIMESTAMP_TZ:
+      if (unit_is(arrow::TimeUnit::MICRO)) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::TIMESTAMP_MS:
+      if (unit_is(arrow::TimeUnit::MILLI)) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::TIMESTAMP_SEC:
+      if (unit_is(arrow::TimeUnit::SECOND)) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::TIMESTAMP_NS:
+      if (unit_is(arrow::TimeUnit::NANO)) return ChunkColumnKind::kFixed;
+      break;
+    case LogicalTypeId::DECIMAL:
+      if (id == arrow::Type::DECIMAL128) return ChunkColumnKind::kDecimal128;
+      break;
+    case LogicalTypeId::VARCHAR:
+    case LogicalTypeId::BLOB:
+      if (id == arrow::Type::STRING || id == arrow::Type::BINARY) return ChunkColumnKind::kString;
+      if (id == arrow::Type::LARGE_STRING || id == arrow::Type::LARGE_BINARY) return ChunkColumnKind::kLargeString;
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
+const uint8_t* ValidityBits(const duckdb::ValidityMask& mask) {
+  return reinterpret_cast<const uint8_t*>(mask.GetData());
+}
+
+// DuckDB keeps validity as 64-bit words with row i at bit i % 64 of word
+// i / 64, which on a little-endian machine is Arrow's LSB-first bitmap.
+static_assert(sizeof(duckdb::validity_t) == 8, "DuckDB validity words are 64 bits");
+
+template <typename Offset>
+arrow::Status FillStrings(const std::vector<ChunkSlice>& slices, size_t column, int64_t rows, int64_t bytes,
+                          arrow::MemoryPool* pool, std::shared_ptr<arrow::Buffer>* offsets_out,
+                          std::shared_ptr<arrow::Buffer>* data_out) {
+  ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer((rows + 1) * sizeof(Offset), pool));
+  ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBuffer(bytes, pool));
+  auto* out_offsets = reinterpret_cast<Offset*>(offsets->mutable_data());
+  uint8_t* out = data->mutable_data();
+  Offset position = 0;
+  int64_t row = 0;
+  out_offsets[0] = 0;
+  for (const auto& slice : slices) {
+    auto& vector = slice.chunk->data[column];
+    const auto* values = duckdb::FlatVector::GetData<duckdb::string_t>(vector);
+    const auto& validity = duckdb::FlatVector::Validity(vector);
+    const bool all_valid = validity.AllValid();
+    for (duckdb::idx_t i = slice.offset; i < slice.offset + slice.count; ++i) {
+      if (all_valid || validity.RowIsValid(i)) {
+        const auto size = values[i].GetSize();
+        std::memcpy(out + position, values[i].GetData(), size);
+        position += static_cast<Offset>(size);
+      }
+      out_offsets[++row] = position;
+    }
+  }
+  *offsets_out = std::move(offsets);
+  *data_out = std::move(data);
+  return arrow::Status::OK();
+}
+
+// Writes each value of a decimal stored as T as a 128-bit little-endian
+// two's complement integer.
+template <typename T>
+void WidenDecimals(const duckdb::Vector& vector, const ChunkSlice& slice, uint64_t* out) {
+  const auto* values = duckdb::FlatVector::GetData<T>(vector);
+  for (duckdb::idx_t i = slice.offset; i < slice.offset + slice.count; ++i) {
+    const int64_t low = static_cast<int64_t>(values[i]);
+    *out++ = static_cast<uint64_t>(low);
+    *out++ = low < 0 ? ~uint64_t{0} : 0;
+  }
+}
+
+}  // namespace
+
+std::optional<ChunkBatchBuilder> ChunkBatchBuilder::Make(const duckdb::vector<duckdb::LogicalType>& types,
+                                                         std::shared_ptr<arrow::Schema> schema) {
+  if (static_cast<int>(types.size()) != schema->num_fields()) return std::nullopt;
+  std::vector<Column> columns;
+  for (size_t i = 0; i < types.size(); ++i) {
+    const auto kind = KindFor(types[i], *schema->field(static_cast<int>(i))->type());
+    if (!kind) return std::nullopt;
+    Column column;
+    column.kind = *kind;
+    column.physical = types[i].InternalType();
+    column.width = static_cast<int64_t>(duckdb::GetTypeIdSize(column.physical));
+    if (*kind == ChunkColumnKind::kDecimal128) {
+      switch (column.physical) {
+        case PhysicalType::INT16:
+        case PhysicalType::INT32:
+        case PhysicalType::INT64:
+        case PhysicalType::INT128:
+          break;
+        default:
+          return std::nullopt;
+      }
+    }
+    columns.push_back(column);
+  }
+  return ChunkBatchBuilder(std::move(schema), std::move(columns));
+}
+
+ChunkBatchBuilder::ChunkBatchBuilder(std::shared_ptr<arrow::Schema> schema, std::vector<Column> columns)
+    : schema_(std::move(schema)), columns_(std::move(columns)) {
+  for (const auto& column : columns_) {
+    switch (column.kind) {
+      case ChunkColumnKind::kFixed:
+        fixed_row_bytes_ += column.width;
+        break;
+      case ChunkColumnKind::kDecimal128:
+        fixed_row_bytes_ += 16;
+        break;
+      case ChunkColumnKind::kBoolean:
+        fixed_row_bytes_ += 1;  // an eighth, rounded up: only a budget
+        break;
+      case ChunkColumnKind::kString:
+        fixed_row_bytes_ += sizeof(int32_t);
+        break;
+      case ChunkColumnKind::kLargeString:
+        fixed_row_bytes_ += sizeof(int64_t);
+        break;
+    }
+  }
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    const auto kind = columns_[c].kind;
+    if (kind == ChunkColumnKind::kString || kind == ChunkColumnKind::kLargeString) string_columns_.push_back(c);
+  }
+  string_bytes_.assign(columns_.size(), 0);
+  null_counts_.assign(columns_.size(), 0);
+  added_.assign(columns_.size(), 0);
+  row_sizes_.assign(columns_.size(), 0);
+}
+
+duckdb::idx_t ChunkBatchBuilder::Add(const std::shared_ptr<duckdb::DataChunk>& chunk, duckdb::idx_t offset,
+                                     duckdb::idx_t count, int64_t byte_budget) {
+  if (count == 0) return 0;
+  duckdb::idx_t take = 0;
+  std::fill(added_.begin(), added_.end(), 0);
+  if (string_columns_.empty()) {
+    // At least one row, so that every batch makes progress.
+    const int64_t fit = byte_budget / std::max<int64_t>(1, fixed_row_bytes_);
+    take = static_cast<duckdb::idx_t>(std::clamp<int64_t>(fit, rows_ == 0 ? 1 : 0, static_cast<int64_t>(count)));
+  } else if (FitsWhole(*chunk, offset, count, byte_budget)) {
+    take = count;  // added_ holds each column's string bytes
+  } else {
+    // Counts the rows' bytes up to the budget; a column with 32-bit offsets
+    // must also stay within their range.
+    std::fill(added_.begin(), added_.end(), 0);
+    int64_t spent = 0;
+    for (; take < count; ++take) {
+      const duckdb::idx_t i = offset + take;
+      int64_t row_bytes = fixed_row_bytes_;
+      bool fits = true;
+      for (size_t c : string_columns_) {
+        auto& vector = chunk->data[c];
+        row_sizes_[c] = duckdb::FlatVector::Validity(vector).RowIsValid(i)
+                            ? static_cast<int64_t>(duckdb::FlatVector::GetData<duckdb::string_t>(vector)[i].GetSize())
+                            : 0;
+        row_bytes += row_sizes_[c];
+        if (columns_[c].kind == ChunkColumnKind::kString &&
+            string_bytes_[c] + added_[c] + row_sizes_[c] > std::numeric_limits<int32_t>::max()) {
+          fits = false;
+        }
+      }
+      const bool first_row = rows_ == 0 && take == 0;
+      if (!fits && first_row) {
+        oversized_ = true;  // one value beyond 2 GiB: Finish reports it
+        take = 1;
+        break;
+      }
+      if (!fits || (!first_row && spent + row_bytes > byte_budget)) break;
+      spent += row_bytes;
+      for (size_t c : string_columns_) added_[c] += row_sizes_[c];
+    }
+  }
+  if (take == 0) return 0;
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    string_bytes_[c] += added_[c];
+    bytes_ += added_[c];
+    const auto& validity = duckdb::FlatVector::Validity(chunk->data[c]);
+    if (!validity.AllValid()) {
+      null_counts_[c] += static_cast<int64_t>(take) -
+                         arrow::internal::CountSetBits(ValidityBits(validity), static_cast<int64_t>(offset),
+                                                       static_cast<int64_t>(take));
+    }
+  }
+  slices_.push_back({chunk, offset, take});
+  rows_ += static_cast<int64_t>(take);
+  bytes_ += fixed_row_bytes_ * static_cast<int64_t>(take);
+  return take;
+}
+
+bool ChunkBatchBuilder::FitsWhole(duckdb::DataChunk& chunk, duckdb::idx_t offset, duckdb::idx_t count,
+                                  int64_t byte_budget) {
+  int64_t total = fixed_row_bytes_ * static_cast<int64_t>(count);
+  for (size_t c : string_columns_) {
+    auto& vector = chunk.data[c];
+    const auto* values = duckdb::FlatVector::GetData<duckdb::string_t>(vector) + offset;
+    const auto& validity = duckdb::FlatVector::Validity(vector);
+    int64_t bytes = 0;
+    if (validity.AllValid()) {
+      for (duckdb::idx_t i = 0; i < count; ++i) bytes += values[i].GetSize();
+    } else {
+      for (duckdb::idx_t i = 0; i < count; ++i) {
+        if (validity.RowIsValid(offset + i)) bytes += values[i].GetSize();
+      }
+    }
+    added_[c] = bytes;
+    total += bytes;
+    if (columns_[c].kind == ChunkColumnKind::kString &&
+        string_bytes_[c] + bytes > std::numeric_limits<int32_t>::max()) {
+      return false;
+    }
+  }
+  return rows_ == 0 && count == 1 ? true : total <= byte_budget;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchBuilder::Finish(arrow::MemoryPool* pool) {
+  if (oversized_) {
+    return arrow::Status::CapacityError("A string value is larger than Arrow's 2 GiB limit for one value");
+  }
+  std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
+  arrays.reserve(columns_.size());
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    ARROW_ASSIGN_OR_RAISE(auto array, FinishColumn(c, pool));
+    arrays.push_back(std::move(array));
+  }
+  auto batch = arrow::RecordBatch::Make(schema_, rows_, std::move(arrays));
+  slices_.clear();
+  rows_ = 0;
+  bytes_ = 0;
+  std::fill(string_bytes_.begin(), string_bytes_.end(), 0);
+  std::fill(null_counts_.begin(), null_counts_.end(), 0);
+  return batch;
+}
+
+arrow::Result<std::shared_ptr<arrow::ArrayData>> ChunkBatchBuilder::FinishColumn(size_t c, arrow::MemoryPool* pool) {
+  const Column& column = columns_[c];
+  const int64_t null_count = null_counts_[c];
+  std::shared_ptr<arrow::Buffer> validity;
+  if (null_count > 0) {
+    ARROW_ASSIGN_OR_RAISE(validity, arrow::AllocateBitmap(rows_, pool));
+    int64_t position = 0;
+    for (const auto& slice : slices_) {
+      const auto& mask = duckdb::FlatVector::Validity(slice.chunk->data[c]);
+      const auto count = static_cast<int64_t>(slice.count);
+      if (mask.AllValid()) {
+        arrow::bit_util::SetBitsTo(validity->mutable_data(), position, count, true);
+      } else {
+        arrow::internal::CopyBitmap(ValidityBits(mask), static_cast<int64_t>(slice.offset), count,
+                                    validity->mutable_data(), position);
+      }
+      position += count;
+    }
+  }
+  const auto& type = schema_->field(static_cast<int>(c))->type();
+  switch (column.kind) {
+    case ChunkColumnKind::kFixed: {
+      ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBuffer(rows_ * column.width, pool));
+      uint8_t* out = data->mutable_data();
+      for (const auto& slice : slices_) {
+        const auto* in = duckdb::FlatVector::GetData(slice.chunk->data[c]);
+        const int64_t size = static_cast<int64_t>(slice.count) * column.width;
+        std::memcpy(out, in + static_cast<int64_t>(slice.offset) * column.width, size);
+        out += size;
+      }
+      return arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count);
+    }
+    case ChunkColumnKind::kBoolean: {
+      ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBitmap(rows_, pool));
+      int64_t position = 0;
+      for (const auto& slice : slices_) {
+        const auto* in = duckdb::FlatVector::GetData<bool>(slice.chunk->data[c]) + slice.offset;
+        arrow::internal::GenerateBitsUnrolled(data->mutable_data(), position, static_cast<int64_t>(slice.count),
+                                              [&in] { return *in++; });
+        position += static_cast<int64_t>(slice.count);
+      }
+      return arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count);
+    }
+    case ChunkColumnKind::kDecimal128: {
+      ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBuffer(rows_ * 16, pool));
+      auto* out = reinterpret_cast<uint64_t*>(data->mutable_data());
+      for (const auto& slice : slices_) {
+        const auto& vector = slice.chunk->data[c];
+        switch (column.physical) {
+          case PhysicalType::INT16:
+            WidenDecimals<int16_t>(vector, slice, out);
+            break;
+          case PhysicalType::INT32:
+            WidenDecimals<int32_t>(vector, slice, out);
+            break;
+          case PhysicalType::INT64:
+            WidenDecimals<int64_t>(vector, slice, out);
+            break;
+          default: {  // INT128: DuckDB's hugeint_t is {lower, upper}, Arrow's layout
+            const auto* in = duckdb::FlatVector::GetData<duckdb::hugeint_t>(vector) + slice.offset;
+            std::memcpy(out, in, slice.count * 16);
+            break;
+          }
+        }
+        out += slice.count * 2;
+      }
+      return arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count);
+    }
+    case ChunkColumnKind::kString:
+    case ChunkColumnKind::kLargeString: {
+      std::shared_ptr<arrow::Buffer> offsets, data;
+      if (column.kind == ChunkColumnKind::kString) {
+        ARROW_RETURN_NOT_OK(FillStrings<int32_t>(slices_, c, rows_, string_bytes_[c], pool, &offsets, &data));
+      } else {
+        ARROW_RETURN_NOT_OK(FillStrings<int64_t>(slices_, c, rows_, string_bytes_[c], pool, &offsets, &data));
+      }
+      return arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(offsets), std::move(data)},
+                                    null_count);
+    }
+  }
+  return arrow::Status::NotImplemented("column kind");
+}
+
+}  // namespace squadron::engine
