@@ -1,8 +1,12 @@
 #include "engine/duckdb/connection_pool.h"
 
+#include <algorithm>
+
 #include "duckdb/execution/operator/scan/physical_table_scan.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/main/prepared_statement_data.hpp"
+#include "duckdb/parser/statement/explain_statement.hpp"
+#include "duckdb/parser/statement/transaction_statement.hpp"
 
 namespace squadron::engine {
 
@@ -140,6 +144,43 @@ bool PlanIsCacheable(const duckdb::PreparedStatement& prepared) {
   if (prepared.HasError() || prepared.data == nullptr || prepared.data->physical_plan == nullptr) return false;
   if (!prepared.named_param_map.empty() || prepared.data->properties.always_require_rebind) return false;
   return ScansOnlyTables(prepared.data->physical_plan->Root());
+}
+
+PlanImpact PlanImpactOf(const duckdb::SQLStatement& statement) {
+  using Type = duckdb::StatementType;
+  switch (statement.type) {
+    case Type::SELECT_STATEMENT:
+      return PlanImpact::kNone;
+    case Type::EXPLAIN_STATEMENT: {
+      // EXPLAIN ANALYZE runs the statement it explains.
+      const auto& explain = statement.Cast<duckdb::ExplainStatement>();
+      if (explain.explain_type == duckdb::ExplainType::EXPLAIN_STANDARD) return PlanImpact::kNone;
+      return explain.stmt ? PlanImpactOf(*explain.stmt) : PlanImpact::kRetires;
+    }
+    case Type::TRANSACTION_STATEMENT:
+      switch (statement.Cast<duckdb::TransactionStatement>().info->type) {
+        case duckdb::TransactionType::BEGIN_TRANSACTION:
+          return PlanImpact::kNone;
+        case duckdb::TransactionType::COMMIT:
+        case duckdb::TransactionType::ROLLBACK:
+          return PlanImpact::kEndsTransaction;
+        default:
+          return PlanImpact::kRetires;
+      }
+    default:
+      return PlanImpact::kRetires;
+  }
+}
+
+PlanImpact PlanImpactOf(const duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>>& statements) {
+  PlanImpact worst = PlanImpact::kNone;
+  for (const auto& statement : statements) worst = std::max(worst, PlanImpactOf(*statement));
+  return worst;
+}
+
+PlanImpact PlanImpactOf(const duckdb::PreparedStatement& prepared) {
+  if (prepared.data == nullptr || prepared.data->unbound_statement == nullptr) return PlanImpact::kRetires;
+  return PlanImpactOf(*prepared.data->unbound_statement);
 }
 
 }  // namespace squadron::engine

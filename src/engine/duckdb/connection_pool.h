@@ -25,7 +25,8 @@ namespace squadron::engine {
 using PlanRunTime = std::atomic<int64_t>;
 
 /// A query planned once and run again as long as nothing may have changed
-/// what it means: `generation` is that of the pool when it was planned.
+/// what it means or the rows it was optimised for (see ConnectionPool):
+/// `generation` is that of the pool when it was planned.
 struct CachedPlan {
   duckdb::unique_ptr<duckdb::PreparedStatement> statement;
   std::shared_ptr<arrow::Schema> schema;  // as exported, with column metadata
@@ -72,15 +73,25 @@ struct ConnectionPoolStats {
   uint64_t discarded = 0;   // connections not taken back (state changed, interrupted)
   uint64_t plan_hits = 0;   // queries run from a cached plan
   uint64_t plan_misses = 0; // queries planned (and cached when cacheable)
-  uint64_t generation = 0;  // statements that may have changed a plan's meaning
+  uint64_t generation = 0;  // retirements of every cached plan (see ConnectionPool)
 };
 
 /// Idle connections, taken by sessions with the same settings key. Only a
 /// connection whose session ran nothing but queries comes back: any other
 /// statement (DML, DDL, SET, a transaction, a script, an interrupted query)
-/// may have left state behind, so that connection is closed instead. Such a
-/// statement also advances the generation, which retires every cached plan
-/// made before it (a SET or DDL may change what a plan means).
+/// may have left state behind, so that connection is closed instead.
+///
+/// Advancing the generation retires every cached plan made before. A
+/// statement that PlanImpactOf says retires plans advances it before it runs
+/// and again once it ran (a plan another session made meanwhile may have
+/// seen the state before it). That is every statement but queries, EXPLAIN
+/// (not EXPLAIN ANALYZE of a change), BEGIN, and the COMMIT or ROLLBACK of a
+/// transaction that changed nothing: a SET or DDL may change what a plan
+/// means, and a row change may break what DuckDB's optimiser concluded from
+/// the table statistics when it planned (it drops `x < 100` when max(x) is
+/// 9, so the plan would count a row 500 inserted later). A COMMIT publishes
+/// changes to plans made while they were pending; after a ROLLBACK, DuckDB
+/// keeps running a plan of a view as the transaction had redefined it.
 ///
 /// Thread-safe. Must be destroyed before the database.
 class ConnectionPool {
@@ -122,12 +133,27 @@ class ConnectionPool {
 };
 
 /// True when a prepared query may be cached: it reads rows only from DuckDB
-/// tables, whose every change goes through a statement (which advances the
-/// generation). A plan that reads files, such as read_parquet over a glob,
-/// bound its file list when it was planned and would not see files added
-/// later; the optimiser may even have answered it from the files' metadata.
+/// tables, whose every change goes through a statement that retires plans
+/// (see ConnectionPool). A plan that reads files, such as read_parquet over
+/// a glob, bound its file list when it was planned and would not see files
+/// added later; the optimiser may even have answered it from the files'
+/// metadata.
 /// A plan DuckDB binds again at every run is not cached either: it would
 /// save nothing.
 bool PlanIsCacheable(const duckdb::PreparedStatement& prepared);
+
+/// What running a statement does to cached plans; worse is greater.
+enum class PlanImpact {
+  kNone,             // SELECT, EXPLAIN, BEGIN: plans made before still answer rightly
+  kEndsTransaction,  // COMMIT, ROLLBACK: publish or take back what the transaction changed
+  kRetires,          // may change what a plan means or the rows it reads
+};
+
+/// The impact of a parsed statement: kRetires for statements not known here.
+PlanImpact PlanImpactOf(const duckdb::SQLStatement& statement);
+/// The worst impact of a script's statements (kNone for none).
+PlanImpact PlanImpactOf(const duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>>& statements);
+/// The impact of a prepared statement, from the statement it was prepared from.
+PlanImpact PlanImpactOf(const duckdb::PreparedStatement& prepared);
 
 }  // namespace squadron::engine

@@ -3,6 +3,7 @@
 #include "engine/duckdb/duckdb_engine.h"
 
 #include <algorithm>
+#include <functional>
 
 #include <spdlog/spdlog.h>
 
@@ -131,17 +132,17 @@ class DuckDbSession final : public Session {
       if (statements.empty() && !has_parameters) {
         return InvalidArgument("Empty SQL: the query holds no statement");
       }
-      // Anything but one query may change the connection's state or what a
-      // cached plan means.
-      Changed(statements.size() == 1 && statements[0]->type == duckdb::StatementType::EXPLAIN_STATEMENT);
       ClearColumnOrigins(*connection_.context);
       if (has_parameters) {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+        const Change change(*this, PlanImpactOf(*prepared));
         return MakeParameterizedResultStream(std::move(prepared), parameters,
-                                             TakeColumnOrigins(*connection_.context), options_);
+                                             TakeColumnOrigins(*connection_.context), options_,
+                                             change.AfterStream());
       }
-      return StartLast(std::move(statements));
+      const Change change(*this, PlanImpactOf(statements));
+      return StartLast(std::move(statements), change.AfterStream());
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
@@ -149,14 +150,16 @@ class DuckDbSession final : public Session {
 
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const ParameterBatches& parameters) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
-    Changed();
     try {
       if (!HasParameterFields(parameters)) {
-        ARROW_ASSIGN_OR_RAISE(auto result, Run(sql));
+        auto statements = connection_.ExtractStatements(sql);
+        const Change change(*this, PlanImpactOf(statements));
+        ARROW_ASSIGN_OR_RAISE(auto result, Run(std::move(statements)));
         return ChangedRows(*result);
       }
       ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
       ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
+      const Change change(*this, PlanImpactOf(*prepared));
       return RunPerParameterSet(*prepared, parameters);
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
@@ -168,7 +171,8 @@ class DuckDbSession final : public Session {
     if (options_.read_only) {
       return PermissionDenied("Server is read-only (--read-only): ingest is refused");
     }
-    Changed();
+    // Appending rows retires plans as any other row change does.
+    const Change change(*this, PlanImpact::kRetires);
     return IngestInto(connection_, request, std::move(data));
   }
 
@@ -239,14 +243,38 @@ class DuckDbSession final : public Session {
     return arrow::Status::OK();
   }
 
-  // This session ran a statement other than a query: its connection may keep
-  // state (settings, temporary objects, a transaction) and is not reused, and
-  // plans cached anywhere may mean something else now. EXPLAIN changes
-  // nothing a plan depends on.
-  void Changed(bool keeps_plans = false) {
-    reusable_ = false;
-    if (!keeps_plans) pool_->Invalidate();
-  }
+  // A statement other than one plain query runs while this lives: it may
+  // leave state on the connection (settings, temporary objects, a
+  // transaction), which is then not reused. When its impact retires cached
+  // plans (see ConnectionPool), they are retired before it runs and again
+  // when this goes, once it ran: a plan another session made meanwhile may
+  // have seen the state before it.
+  class Change {
+   public:
+    Change(DuckDbSession& session, PlanImpact impact) {
+      session.reusable_ = false;
+      if (impact == PlanImpact::kRetires || (impact == PlanImpact::kEndsTransaction && session.retired_plans_)) {
+        session.retired_plans_ = true;
+        pool_ = session.pool_;
+        pool_->Invalidate();
+      }
+    }
+    ~Change() {
+      if (pool_ != nullptr) pool_->Invalidate();
+    }
+    Change(const Change&) = delete;
+    Change& operator=(const Change&) = delete;
+
+    // For a stream that may still run the statement as it is read: retires
+    // the plans again when the stream goes. Empty when none are retired.
+    std::function<void()> AfterStream() const {
+      if (pool_ == nullptr) return nullptr;
+      return [pool = pool_] { pool->Invalidate(); };
+    }
+
+   private:
+    ConnectionPool* pool_ = nullptr;  // set when the statement retires plans
+  };
 
   // Plans one query, caches the plan when it reads only DuckDB tables, and
   // starts it.
@@ -273,14 +301,17 @@ class DuckDbSession final : public Session {
   // Runs every statement but the last, and starts the last one without
   // preparing it. Planning errors surface here; a streaming query is started
   // by the stream's first Next(), which the caller may run on another thread.
+  // `after_runs` is for a streamed last statement (see MakeDeferredResultStream).
   arrow::Result<std::unique_ptr<ResultStream>> StartLast(
-      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements) {
+      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements,
+      std::function<void()> after_runs = nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/true));
     if (last->AllowStreamResult()) {
       ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(last->types, last->names,
                                                        connection_.context->GetClientProperties()));
-      return MakeDeferredResultStream(
-          std::move(last), WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)), options_);
+      return MakeDeferredResultStream(std::move(last),
+                                      WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
+                                      options_, /*run_time=*/nullptr, std::move(after_runs));
     }
     auto result = last->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
@@ -386,9 +417,10 @@ class DuckDbSession final : public Session {
     return Pending(std::move(statements.back()), stream_last);
   }
 
-  // Runs every statement of `sql` to completion; returns the last result.
-  arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(const std::string& sql) {
-    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(connection_.ExtractStatements(sql), /*stream_last=*/false));
+  // Runs every statement to completion; returns the last result.
+  arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(
+      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements) {
+    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/false));
     auto result = last->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return result;
@@ -418,6 +450,9 @@ class DuckDbSession final : public Session {
   ConnectionPool* const pool_;      // the engine's, which outlives sessions
   const DuckDbOptions& options_;    // owned by the engine
   bool reusable_ = true;            // ran nothing that may leave state behind
+  // Ran a statement that retired plans: the COMMIT or ROLLBACK of its
+  // transaction retires them again.
+  bool retired_plans_ = false;
   std::atomic<bool> interrupted_{false};
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -154,18 +155,22 @@ std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Sc
 /// the planned types), with the column origins.
 /// `run_time`, when given, records how long a complete run took (see
 /// CachedPlan); a stream whose plan last ran within a millisecond says
-/// expect_quick().
+/// expect_quick(). `after_runs`, when given, is called when the stream goes
+/// (the query finished, failed or was abandoned), on the thread that drops it.
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                        std::shared_ptr<arrow::Schema> schema,
                                                        const DuckDbOptions& options,
-                                                       std::shared_ptr<std::atomic<int64_t>> run_time = nullptr);
+                                                       std::shared_ptr<std::atomic<int64_t>> run_time = nullptr,
+                                                       std::function<void()> after_runs = nullptr);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.
 /// `prepared` must belong to a connection that runs nothing else meanwhile.
+/// `after_runs`, when given, is called when the stream goes (every set it
+/// ran has finished), on the thread that drops it.
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    ColumnOrigins origins, const DuckDbOptions& options);
+    ColumnOrigins origins, const DuckDbOptions& options, std::function<void()> after_runs = nullptr);
 
 /// The parameters of a prepared statement, in order.
 struct ParameterSpec {

@@ -1,6 +1,7 @@
 // DuckDB results as streams of Arrow batches.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <thread>
 
@@ -175,8 +176,19 @@ class ChunkResultStream final : public ResultStream {
 class DeferredResultStream final : public ResultStream {
  public:
   DeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending, std::shared_ptr<arrow::Schema> schema,
-                       const DuckDbOptions& options, std::shared_ptr<std::atomic<int64_t>> run_time)
-      : pending_(std::move(pending)), schema_(std::move(schema)), options_(options), run_time_(std::move(run_time)) {}
+                       const DuckDbOptions& options, std::shared_ptr<std::atomic<int64_t>> run_time,
+                       std::function<void()> after_runs)
+      : pending_(std::move(pending)),
+        schema_(std::move(schema)),
+        options_(options),
+        run_time_(std::move(run_time)),
+        after_runs_(std::move(after_runs)) {}
+
+  ~DeferredResultStream() override {
+    inner_.reset();
+    pending_.reset();
+    if (after_runs_) after_runs_();
+  }
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
@@ -244,6 +256,7 @@ class DeferredResultStream final : public ResultStream {
   const std::shared_ptr<arrow::Schema> schema_;
   const DuckDbOptions& options_;  // owned by the engine
   const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
+  const std::function<void()> after_runs_;                // may be empty
   std::unique_ptr<ResultStream> inner_;
   std::chrono::steady_clock::time_point started_;
   bool timed_ = false;
@@ -255,12 +268,18 @@ class ParameterizedResultStream final : public ResultStream {
  public:
   ParameterizedResultStream(duckdb::unique_ptr<duckdb::PreparedStatement> prepared,
                             ParameterBatches parameters, ParameterSpec spec, ColumnOrigins origins,
-                            const DuckDbOptions& options)
+                            const DuckDbOptions& options, std::function<void()> after_runs)
       : prepared_(std::move(prepared)),
         parameters_(std::move(parameters)),
         spec_(std::move(spec)),
         origins_(std::move(origins)),
-        options_(options) {}
+        options_(options),
+        after_runs_(std::move(after_runs)) {}
+
+  ~ParameterizedResultStream() override {
+    current_.reset();
+    if (after_runs_) after_runs_();
+  }
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
@@ -328,6 +347,7 @@ class ParameterizedResultStream final : public ResultStream {
   const ColumnOrigins origins_;
   std::shared_ptr<arrow::Schema> schema_;  // set by Start()
   const DuckDbOptions& options_;  // owned by the engine
+  const std::function<void()> after_runs_;  // may be empty
   std::unique_ptr<ResultStream> current_;
   size_t batch_ = 0;
   int64_t row_ = 0;
@@ -360,17 +380,20 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeDuckDbExportStream(
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                        std::shared_ptr<arrow::Schema> schema,
                                                        const DuckDbOptions& options,
-                                                       std::shared_ptr<std::atomic<int64_t>> run_time) {
-  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options, std::move(run_time));
+                                                       std::shared_ptr<std::atomic<int64_t>> run_time,
+                                                       std::function<void()> after_runs) {
+  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options, std::move(run_time),
+                                                std::move(after_runs));
 }
 
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    ColumnOrigins origins, const DuckDbOptions& options) {
+    ColumnOrigins origins, const DuckDbOptions& options, std::function<void()> after_runs) {
   ParameterSpec spec = DescribeParameters(*prepared);
   for (const auto& batch : parameters) ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
   auto stream = std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
-                                                            std::move(spec), std::move(origins), options);
+                                                            std::move(spec), std::move(origins), options,
+                                                            std::move(after_runs));
   ARROW_RETURN_NOT_OK(stream->Start());
   return stream;
 }
