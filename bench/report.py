@@ -58,7 +58,9 @@ def peers_ran(results):
 
 def peer_p50_goal(results, sm):
     """(4c): Squadron's SELECT 1 p50 through ADBC / the fastest peer's, per
-    round; met when Squadron's median is below every peer's."""
+    round; met when Squadron's median is below every peer's and the median
+    of those per-round ratios is below 1 too (the two can disagree when the
+    runs are noisy: the line then says what it shows)."""
     name = "(4c) SELECT 1 p50 through ADBC: Squadron ahead of every peer"
     v = sm["select_1/1"]
     names = [n for n in peers_ran(results) if v.get(f"{n}_adbc")]
@@ -72,7 +74,7 @@ def peer_p50_goal(results, sm):
     per_round = [a / min(peer_round) for a, *peer_round in zip(ours, *p50.values()) if min(peer_round)]
     g = goal(f"{name} (Squadron / fastest peer, {fastest} at {median(p50[fastest]):.3f} ms)", per_round, 1.0, False)
     g["strict"] = True
-    g["met"] = median(ours) < min(median(p50[n]) for n in names)
+    g["met"] = median(ours) < min(median(p50[n]) for n in names) and g["median"] < 1.0
     return g
 
 
