@@ -24,69 +24,60 @@ namespace {
 using duckdb::LogicalTypeId;
 using duckdb::PhysicalType;
 
-// The Arrow type DuckDB's export gives `type`, when this converter produces
-// the same values for it.
+// DuckDB types whose vectors hold the values exactly as the Arrow type
+// DuckDB's export gives them: copied with memcpy.
+struct SameLayout {
+  LogicalTypeId duckdb;
+  arrow::Type::type arrow;
+};
+constexpr SameLayout kSameLayout[] = {
+    {LogicalTypeId::TINYINT, arrow::Type::INT8},     {LogicalTypeId::SMALLINT, arrow::Type::INT16},
+    {LogicalTypeId::INTEGER, arrow::Type::INT32},    {LogicalTypeId::BIGINT, arrow::Type::INT64},
+    {LogicalTypeId::UTINYINT, arrow::Type::UINT8},   {LogicalTypeId::USMALLINT, arrow::Type::UINT16},
+    {LogicalTypeId::UINTEGER, arrow::Type::UINT32},  {LogicalTypeId::UBIGINT, arrow::Type::UINT64},
+    {LogicalTypeId::FLOAT, arrow::Type::FLOAT},      {LogicalTypeId::DOUBLE, arrow::Type::DOUBLE},
+    {LogicalTypeId::DATE, arrow::Type::DATE32},
+};
+
+// DuckDB's 64-bit time types and the unit of the Arrow type that matches them.
+struct TimeLayout {
+  LogicalTypeId duckdb;
+  arrow::Type::type arrow;
+  arrow::TimeUnit::type unit;
+};
+constexpr TimeLayout kTimeLayout[] = {
+    {LogicalTypeId::TIME, arrow::Type::TIME64, arrow::TimeUnit::MICRO},
+    {LogicalTypeId::TIMESTAMP, arrow::Type::TIMESTAMP, arrow::TimeUnit::MICRO},
+    {LogicalTypeId::TIMESTAMP_TZ, arrow::Type::TIMESTAMP, arrow::TimeUnit::MICRO},
+    {LogicalTypeId::TIMESTAMP_MS, arrow::Type::TIMESTAMP, arrow::TimeUnit::MILLI},
+    {LogicalTypeId::TIMESTAMP_SEC, arrow::Type::TIMESTAMP, arrow::TimeUnit::SECOND},
+    {LogicalTypeId::TIMESTAMP_NS, arrow::Type::TIMESTAMP, arrow::TimeUnit::NANO},
+};
+
+std::optional<arrow::TimeUnit::type> UnitOf(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::TIME64) return static_cast<const arrow::Time64Type&>(type).unit();
+  if (type.id() == arrow::Type::TIMESTAMP) return static_cast<const arrow::TimestampType&>(type).unit();
+  return std::nullopt;
+}
+
+// How to copy a column of `type`, when this converter produces the values
+// DuckDB's export gives `arrow_type` (the type that export chose for it).
 std::optional<ChunkColumnKind> KindFor(const duckdb::LogicalType& type, const arrow::DataType& arrow_type) {
   const auto id = arrow_type.id();
-  auto unit_is = [&](arrow::TimeUnit::type unit) {
-    return id == arrow::Type::TIMESTAMP &&
-           static_cast<const arrow::TimestampType&>(arrow_type).unit() == unit;
-  };
+  for (const auto& same : kSameLayout) {
+    if (type.id() == same.duckdb) {
+      if (id == same.arrow) return ChunkColumnKind::kFixed;
+      return std::nullopt;
+    }
+  }
+  for (const auto& time : kTimeLayout) {
+    if (type.id() != time.duckdb) continue;
+    if (id == time.arrow && UnitOf(arrow_type) == time.unit) return ChunkColumnKind::kFixed;
+    return std::nullopt;
+  }
   switch (type.id()) {
     case LogicalTypeId::BOOLEAN:
       if (id == arrow::Type::BOOL) return ChunkColumnKind::kBoolean;
-      break;
-    case LogicalTypeId::TINYINT:
-      if (id == arrow::Type::INT8) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::SMALLINT:
-      if (id == arrow::Type::INT16) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::INTEGER:
-      if (id == arrow::Type::INT32) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::BIGINT:
-      if (id == arrow::Type::INT64) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::UTINYINT:
-      if (id == arrow::Type::UINT8) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::USMALLINT:
-      if (id == arrow::Type::UINT16) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::UINTEGER:
-      if (id == arrow::Type::UINT32) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::UBIGINT:
-      if (id == arrow::Type::UINT64) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::FLOAT:
-      if (id == arrow::Type::FLOAT) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::DOUBLE:
-      if (id == arrow::Type::DOUBLE) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::DATE:
-      if (id == arrow::Type::DATE32) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::TIME:
-      if (id == arrow::Type::TIME64 &&
-          static_cast<const arrow::Time64Type&>(arrow_type).unit() == arrow::TimeUnit::MICRO) {
-        return ChunkColumnKind::kFixed;
-      }
-      break;
-    case LogicalTypeId::TIMESTAMP:
-    case LogicalTypeId::TIMESTAMP_TZ:
-      if (unit_is(arrow::TimeUnit::MICRO)) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::TIMESTAMP_MS:
-      if (unit_is(arrow::TimeUnit::MILLI)) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::TIMESTAMP_SEC:
-      if (unit_is(arrow::TimeUnit::SECOND)) return ChunkColumnKind::kFixed;
-      break;
-    case LogicalTypeId::TIMESTAMP_NS:
-      if (unit_is(arrow::TimeUnit::NANO)) return ChunkColumnKind::kFixed;
       break;
     case LogicalTypeId::DECIMAL:
       if (id == arrow::Type::DECIMAL128) return ChunkColumnKind::kDecimal128;

@@ -22,16 +22,19 @@ namespace {
 // DuckDB appends rows to an Arrow batch one vector (2048 rows) at a time.
 constexpr int64_t kVectorRows = STANDARD_VECTOR_SIZE;
 
+// The row count of a materialised result, known before it is read.
+std::optional<int64_t> MaterializedRows(duckdb::QueryResult& result) {
+  if (result.type != duckdb::QueryResultType::MATERIALIZED_RESULT) return std::nullopt;
+  return static_cast<int64_t>(result.Cast<duckdb::MaterializedQueryResult>().RowCount());
+}
+
 // A DuckDB result exported batch by batch through the Arrow C stream
 // interface; each ArrowArray is imported without copying.
 class DuckDbExportStream final : public ResultStream {
  public:
   static arrow::Result<std::unique_ptr<ResultStream>> Make(duckdb::unique_ptr<duckdb::QueryResult> result,
                                                            const DuckDbOptions& options) {
-    std::optional<int64_t> num_rows;
-    if (result->type == duckdb::QueryResultType::MATERIALIZED_RESULT) {
-      num_rows = static_cast<int64_t>(result->Cast<duckdb::MaterializedQueryResult>().RowCount());
-    }
+    const std::optional<int64_t> num_rows = MaterializedRows(*result);
     const int64_t batch_rows = std::max<int64_t>(1, options.batch_rows);
     // The first batch is one vector: quick to the client and a measure of the
     // row width; later batches grow to fit batch_bytes (FitBatchToBytes).
@@ -122,10 +125,9 @@ class ChunkResultStream final : public ResultStream {
     // The first batch is at most one vector, quick to the client; later
     // ones fill batch_bytes (or batch_rows).
     const int64_t rows = first_ ? std::min(batch_rows_, kVectorRows) : batch_rows_;
-    const int64_t bytes = batch_bytes_;
     first_ = false;
     try {
-      while (builder_.rows() < rows && builder_.bytes() < bytes) {
+      while (builder_.rows() < rows && builder_.bytes() < batch_bytes_) {
         if (chunk_ == nullptr || offset_ == chunk_->size()) {
           chunk_.reset();
           if (fetched_all_) break;
@@ -139,7 +141,7 @@ class ChunkResultStream final : public ResultStream {
           continue;
         }
         const auto wanted = std::min<duckdb::idx_t>(chunk_->size() - offset_, rows - builder_.rows());
-        const auto added = builder_.Add(chunk_, offset_, wanted, bytes - builder_.bytes());
+        const auto added = builder_.Add(chunk_, offset_, wanted, batch_bytes_ - builder_.bytes());
         if (added == 0) break;  // the batch is full
         offset_ += added;
       }
@@ -364,10 +366,7 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
   }
   auto builder = ChunkBatchBuilder::Make(result->types, schema);
   if (!builder) return DuckDbExportStream::Make(std::move(result), options);
-  std::optional<int64_t> num_rows;
-  if (result->type == duckdb::QueryResultType::MATERIALIZED_RESULT) {
-    num_rows = static_cast<int64_t>(result->Cast<duckdb::MaterializedQueryResult>().RowCount());
-  }
+  const std::optional<int64_t> num_rows = MaterializedRows(*result);
   return std::make_unique<ChunkResultStream>(std::move(result), std::move(schema), std::move(*builder), num_rows,
                                              options);
 }
