@@ -1,8 +1,6 @@
 #include "auth/token.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
 
@@ -15,14 +13,6 @@ namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view kHeader = R"({"alg":"HS256","typ":"JWT"})";
 constexpr size_t kMaxTokenBytes = 8192;
-
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), mac, &mac_len);
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
-}
 
 arrow::Status Refused(std::string why) {
   return Unauthenticated("Invalid bearer token: " + why + "; authenticate again (user and password, Kerberos or a "
@@ -83,9 +73,7 @@ arrow::Result<std::string> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
-TokenSigner::TokenSigner(std::string_view secret) : key_(HmacSha256(secret, "squadron-token-v1")) {}
-
-std::string TokenSigner::Mac(std::string_view data) const { return HmacSha256(key_, data); }
+TokenSigner::TokenSigner(std::string_view secret) : mac_(HmacSha256(secret).Mac("squadron-token-v1")) {}
 
 std::string TokenSigner::Issue(const Identity& identity, std::chrono::seconds ttl,
                                std::chrono::system_clock::time_point now) const {
@@ -98,7 +86,7 @@ std::string TokenSigner::Issue(const Identity& identity, std::chrono::seconds tt
       {"exp", Seconds(now + ttl)},
   };
   std::string signed_part = Base64UrlEncode(kHeader) + "." + Base64UrlEncode(claims.dump());
-  return signed_part + "." + Base64UrlEncode(Mac(signed_part));
+  return signed_part + "." + Base64UrlEncode(mac_.Mac(signed_part));
 }
 
 arrow::Result<Identity> TokenSigner::Verify(std::string_view token, std::chrono::system_clock::time_point now) const {
@@ -110,7 +98,7 @@ arrow::Result<Identity> TokenSigner::Verify(std::string_view token, std::chrono:
   }
   const std::string_view signed_part = token.substr(0, second);
   auto mac = Base64UrlDecode(token.substr(second + 1));
-  const std::string expected = Mac(signed_part);
+  const std::string expected = mac_.Mac(signed_part);
   // The signature first, in constant time: nothing else is read before it holds.
   if (!mac.ok() || mac->size() != expected.size() ||
       CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0) {

@@ -16,6 +16,7 @@
 #include <arrow/result.h>
 
 #include "auth/identity.h"
+#include "common/hmac.h"
 
 namespace squadron::auth {
 
@@ -34,8 +35,7 @@ class TokenSigner {
                                  std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 
  private:
-  std::string Mac(std::string_view data) const;
-  std::string key_;
+  const HmacSha256 mac_;  // under the derived key
 };
 
 std::string Base64UrlEncode(std::string_view bytes);

@@ -1,24 +1,20 @@
 #include "cluster/credentials.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 namespace squadron::cluster {
 
-ClusterCredentials::ClusterCredentials(std::string secret) : secret_(std::move(secret)) {}
+ClusterCredentials::ClusterCredentials(std::string secret) : mac_(secret) {}
 
 std::string ClusterCredentials::Mac(std::string_view message) const {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &length);
+  const std::string mac = mac_.Mac(message);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 0xf]);
+  hex.reserve(mac.size() * 2);
+  for (const char c : mac) {
+    const auto byte = static_cast<unsigned char>(c);
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 0xf]);
   }
   return hex;
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/hmac.h"
+
 namespace squadron::cluster {
 
 /// Derives credentials from the cluster secret. Thread-safe: immutable.
@@ -30,7 +32,7 @@ class ClusterCredentials {
  private:
   std::string Mac(std::string_view message) const;
 
-  std::string secret_;
+  const HmacSha256 mac_;
 };
 
 }  // namespace squadron::cluster

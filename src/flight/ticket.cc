@@ -3,8 +3,6 @@
 #include <algorithm>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
@@ -31,19 +29,11 @@ std::string FormatUtc(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-TicketCodec::TicketCodec(std::string secret) : secret_(std::move(secret)) {
-  if (secret_.size() < 16) {
+TicketCodec::TicketCodec(std::string secret) : mac_(secret) {
+  if (secret.size() < 16) {
     // An impossible state: the server generates or validates the secret first.
     std::abort();
   }
-}
-
-std::string TicketCodec::Sign(std::string_view data) const {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
 }
 
 std::string TicketCodec::Encode(const TicketContents& contents) const {
@@ -55,7 +45,7 @@ std::string TicketCodec::Encode(const TicketContents& contents) const {
                                   .count());
   std::string out(1, kTicketVersion);
   body.AppendToString(&out);
-  out += Sign(out);
+  out += mac_.Mac(out);
   return out;
 }
 
@@ -71,7 +61,7 @@ arrow::Result<TicketContents> TicketCodec::Decode(std::string_view ticket,
   }
   const std::string_view signed_part = ticket.substr(0, ticket.size() - kMacSize);
   const std::string_view mac = ticket.substr(ticket.size() - kMacSize);
-  const std::string expected = Sign(signed_part);
+  const std::string expected = mac_.Mac(signed_part);
   if (CRYPTO_memcmp(expected.data(), mac.data(), kMacSize) != 0) {
     return InvalidArgument(
         "Invalid ticket: signature does not match (the ticket was altered, or issued by a "

@@ -7,6 +7,8 @@
 
 #include <arrow/result.h>
 
+#include "common/hmac.h"
+
 namespace squadron::flight {
 
 /// What a ticket says: which stored result it fetches and until when.
@@ -36,9 +38,7 @@ class TicketCodec {
                                        std::chrono::system_clock::time_point now) const;
 
  private:
-  std::string Sign(std::string_view data) const;
-
-  std::string secret_;
+  HmacSha256 mac_;
 };
 
 /// Returns `n` random bytes from the system's CSPRNG (secrets, ids).
