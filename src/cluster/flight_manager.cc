@@ -73,6 +73,7 @@ arrow::Result<MemberInfo> ParseMember(const std::string& id, const std::string& 
     member.started_ms = json.value("started_ms", int64_t{0});
     member.registered_ms = json.value("registered_ms", member.started_ms);
     member.draining = json.value("draining", false);
+    member.instance = json.value("instance", "");
     return member;
   } catch (const std::exception& e) {
     return InvalidArgument("Invalid member znode ", id, ": ", e.what());
@@ -128,6 +129,7 @@ FlightManager::Impl::Impl(FlightManagerOptions options, ZooKeeperAddress address
       members_path_(address_.root + "/members"),
       queries_path_(address_.root + "/queries"),
       started_ms_(NowMillis()),
+      instance_(NewQueryId().substr(2)),
       coordination_(std::move(coordination)),
       spool_(std::move(spool)) {}
 
@@ -203,7 +205,8 @@ arrow::Status FlightManager::Impl::CheckFingerprint() {
 std::string FlightManager::Impl::MemberJson(int64_t load) const {
   return Json{{"id", options_.node_id},      {"uri", options_.advertise_uri}, {"engine", options_.engine},
               {"version", options_.version}, {"load", load},                  {"started_ms", started_ms_},
-              {"registered_ms", registered_ms_.load()}, {"draining", draining_.load()}}
+              {"registered_ms", registered_ms_.load()}, {"draining", draining_.load()},
+              {"instance", instance_}}
       .dump();
 }
 
@@ -225,8 +228,7 @@ arrow::Status FlightManager::Impl::Register() {
       NodeData existing;
       if (coordination_->Get(path, &existing).ok()) {
         auto member = ParseMember(options_.node_id, existing.data);
-        if (member.ok() && member->registered_ms == registered_ms_.load() &&
-            member->started_ms == started_ms_) {
+        if (member.ok() && member->instance == instance_ && member->registered_ms == registered_ms_.load()) {
           break;
         }
       }
@@ -265,7 +267,10 @@ void FlightManager::Impl::RefreshMembers() {
     for (const auto& [id, member] : members_) {
       // A node that restarted between two looks lost its spool: as good as gone.
       auto it = fresh.find(id);
-      if (it == fresh.end() || it->second.started_ms != member.started_ms) lost.push_back(member);
+      if (it == fresh.end() || it->second.started_ms != member.started_ms ||
+          it->second.instance != member.instance) {
+        lost.push_back(member);
+      }
     }
     for (const auto& [id, member] : fresh) {
       if (!members_.count(id)) spdlog::info("event=cluster_member_joined node={} uri={}", id, member.uri);

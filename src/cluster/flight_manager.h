@@ -71,6 +71,9 @@ struct MemberInfo {
   /// ZooKeeper session (later after a rejoin).
   int64_t started_ms = 0;
   int64_t registered_ms = 0;
+  /// Random, one per process: tells a node's own member from another
+  /// process's under the same id, even one started in the same millisecond.
+  std::string instance;
   /// Shutting down: serves what it has, takes no new queries.
   bool draining = false;
 };

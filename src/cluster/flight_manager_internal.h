@@ -113,6 +113,7 @@ class FlightManager::Impl {
   const std::string members_path_;
   const std::string queries_path_;
   const int64_t started_ms_;
+  const std::string instance_;  // MemberInfo::instance
   std::unique_ptr<Coordination> coordination_;
   std::unique_ptr<Spool> spool_;
 
