@@ -15,6 +15,7 @@
 
 #include <arrow/buffer.h>
 #include <arrow/io/memory.h>
+#include <arrow/memory_pool.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/record_batch.h>
 
@@ -59,11 +60,43 @@ class ValidatingReader final : public arrow::RecordBatchReader {
   int64_t rows_ = 0;
 };
 
+// A compressed IPC body states its decompressed length, and Arrow allocates
+// that much before it decompresses (and then fails on the mismatch). In the
+// server an impossible length fails in the allocator, which Arrow reports as
+// OutOfMemory; under ASan the same request aborts the run instead. This pool
+// answers such requests as the server's allocator does. Nothing one 1,200-byte
+// input needs comes near the cap.
+class BoundedPool final : public arrow::MemoryPool {
+ public:
+  static constexpr int64_t kMaxAllocation = int64_t{1} << 30;
+
+  arrow::Status Allocate(int64_t size, int64_t alignment, uint8_t** out) override {
+    if (size > kMaxAllocation) return arrow::Status::OutOfMemory("fuzz: allocation of ", size, " bytes");
+    return base_->Allocate(size, alignment, out);
+  }
+  arrow::Status Reallocate(int64_t old_size, int64_t new_size, int64_t alignment, uint8_t** ptr) override {
+    if (new_size > kMaxAllocation) return arrow::Status::OutOfMemory("fuzz: allocation of ", new_size, " bytes");
+    return base_->Reallocate(old_size, new_size, alignment, ptr);
+  }
+  void Free(uint8_t* buffer, int64_t size, int64_t alignment) override { base_->Free(buffer, size, alignment); }
+  int64_t bytes_allocated() const override { return base_->bytes_allocated(); }
+  int64_t max_memory() const override { return base_->max_memory(); }
+  int64_t total_bytes_allocated() const override { return base_->total_bytes_allocated(); }
+  int64_t num_allocations() const override { return base_->num_allocations(); }
+  std::string backend_name() const override { return base_->backend_name(); }
+
+ private:
+  arrow::MemoryPool* const base_ = arrow::default_memory_pool();
+};
+
 // Opens the input as an IPC stream; `data` must outlive the reader (no copy).
 arrow::Result<std::shared_ptr<ValidatingReader>> OpenStream(const uint8_t* data, size_t size) {
+  static BoundedPool pool;
+  auto options = arrow::ipc::IpcReadOptions::Defaults();
+  options.memory_pool = &pool;
   auto buffer = std::make_shared<arrow::Buffer>(data, static_cast<int64_t>(size));
   ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(
-                                         std::make_shared<arrow::io::BufferReader>(std::move(buffer))));
+                                         std::make_shared<arrow::io::BufferReader>(std::move(buffer)), options));
   return std::make_shared<ValidatingReader>(std::move(reader));
 }
 
