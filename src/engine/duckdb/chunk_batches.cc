@@ -389,4 +389,203 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> ChunkBatchBuilder::FinishColumn
   return arrow::Status::NotImplemented("column kind");
 }
 
+// --- ChunkBatchAppender ------------------------------------------------------
+
+namespace {
+
+// Appends the offsets and bytes of `count` strings to a batch holding
+// `*position` bytes so far.
+template <typename Offset>
+arrow::Status AppendStrings(const duckdb::Vector& vector, int64_t offset, int64_t count, int64_t total,
+                            int64_t* position,
+                            arrow::BufferBuilder* offsets, arrow::BufferBuilder* data) {
+  const auto* values = duckdb::FlatVector::GetData<duckdb::string_t>(vector);
+  const auto& validity = duckdb::FlatVector::Validity(vector);
+  const bool all_valid = validity.AllValid();
+  ARROW_RETURN_NOT_OK(offsets->Reserve(count * static_cast<int64_t>(sizeof(Offset))));
+  ARROW_RETURN_NOT_OK(data->Reserve(total));
+  auto* out_offsets = reinterpret_cast<Offset*>(offsets->mutable_data() + offsets->length());
+  uint8_t* out = data->mutable_data() + data->length();
+  Offset at = static_cast<Offset>(*position);
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = offset + i;
+    if (all_valid || validity.RowIsValid(static_cast<duckdb::idx_t>(row))) {
+      const auto size = values[row].GetSize();
+      std::memcpy(out, values[row].GetData(), size);
+      out += size;
+      at += static_cast<Offset>(size);
+    }
+    out_offsets[i] = at;
+  }
+  offsets->UnsafeAdvance(count * static_cast<int64_t>(sizeof(Offset)));
+  data->UnsafeAdvance(total);
+  *position += total;
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+std::optional<ChunkBatchAppender> ChunkBatchAppender::Make(const duckdb::vector<duckdb::LogicalType>& types,
+                                                           std::shared_ptr<arrow::Schema> schema) {
+  auto builder = ChunkBatchBuilder::Make(types, schema);  // the same types, checked once
+  if (!builder) return std::nullopt;
+  ChunkBatchAppender appender(std::move(schema));
+  appender.columns_.resize(types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto& column = appender.columns_[i];
+    column.kind = *KindFor(types[i], *appender.schema_->field(static_cast<int>(i))->type());
+    column.physical = types[i].InternalType();
+    column.width = static_cast<int64_t>(duckdb::GetTypeIdSize(column.physical));
+  }
+  return appender;
+}
+
+arrow::Status ChunkBatchAppender::Append(duckdb::DataChunk& chunk, int64_t offset, int64_t count,
+                                         int64_t expected_rows) {
+  if (count <= 0) return arrow::Status::OK();
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    ARROW_RETURN_NOT_OK(
+        AppendColumn(columns_[c], chunk.data[c], offset, count, std::max(expected_rows, rows_ + count)));
+  }
+  rows_ += count;
+  return arrow::Status::OK();
+}
+
+arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& vector, int64_t offset,
+                                               int64_t count, int64_t expected_rows) {
+  const auto& mask = duckdb::FlatVector::Validity(vector);
+  if (!mask.AllValid()) {
+    if (column.validity == nullptr) {
+      // The first null of the batch: the rows before it were all valid.
+      column.validity = std::make_unique<arrow::TypedBufferBuilder<bool>>();
+      ARROW_RETURN_NOT_OK(column.validity->Reserve(expected_rows));
+      column.validity->UnsafeAppend(rows_, true);
+    }
+    ARROW_RETURN_NOT_OK(column.validity->Reserve(count));
+    column.validity->UnsafeAppend(ValidityBits(mask), offset, count);
+    column.null_count += count - arrow::internal::CountSetBits(ValidityBits(mask), offset, count);
+  } else if (column.validity != nullptr) {
+    ARROW_RETURN_NOT_OK(column.validity->Append(count, true));
+  }
+  const bool empty = rows_ == 0;
+  switch (column.kind) {
+    case ChunkColumnKind::kFixed: {
+      if (empty) ARROW_RETURN_NOT_OK(column.data.Reserve(expected_rows * column.width));
+      const int64_t size = count * column.width;
+      ARROW_RETURN_NOT_OK(column.data.Append(duckdb::FlatVector::GetData(vector) + offset * column.width, size));
+      bytes_ += size;
+      return arrow::Status::OK();
+    }
+    case ChunkColumnKind::kBoolean: {
+      if (empty) ARROW_RETURN_NOT_OK(column.bits.Reserve(expected_rows));
+      ARROW_RETURN_NOT_OK(
+          column.bits.Append(reinterpret_cast<const uint8_t*>(duckdb::FlatVector::GetData<bool>(vector) + offset), count));
+      bytes_ += (count + 7) / 8;
+      return arrow::Status::OK();
+    }
+    case ChunkColumnKind::kDecimal128: {
+      ARROW_RETURN_NOT_OK(column.data.Reserve(std::max(count, empty ? expected_rows : 0) * 16));
+      auto* out = reinterpret_cast<uint64_t*>(column.data.mutable_data() + column.data.length());
+      const ChunkSlice whole{nullptr, static_cast<duckdb::idx_t>(offset), static_cast<duckdb::idx_t>(count)};
+      switch (column.physical) {
+        case PhysicalType::INT16:
+          WidenDecimals<int16_t>(vector, whole, out);
+          break;
+        case PhysicalType::INT32:
+          WidenDecimals<int32_t>(vector, whole, out);
+          break;
+        case PhysicalType::INT64:
+          WidenDecimals<int64_t>(vector, whole, out);
+          break;
+        default:  // INT128: DuckDB's hugeint_t is {lower, upper}, Arrow's layout
+          std::memcpy(out, duckdb::FlatVector::GetData<duckdb::hugeint_t>(vector) + offset, count * 16);
+          break;
+      }
+      column.data.UnsafeAdvance(count * 16);
+      bytes_ += count * 16;
+      return arrow::Status::OK();
+    }
+    case ChunkColumnKind::kString:
+    case ChunkColumnKind::kLargeString: {
+      const auto* values = duckdb::FlatVector::GetData<duckdb::string_t>(vector);
+      int64_t total = 0;
+      if (mask.AllValid()) {
+        for (int64_t i = offset; i < offset + count; ++i) total += values[i].GetSize();
+      } else {
+        for (int64_t i = offset; i < offset + count; ++i) {
+          if (mask.RowIsValid(static_cast<duckdb::idx_t>(i))) total += values[i].GetSize();
+        }
+      }
+      const bool narrow = column.kind == ChunkColumnKind::kString;
+      if (narrow && column.string_bytes + total > std::numeric_limits<int32_t>::max()) {
+        return arrow::Status::CapacityError("A batch's strings outgrow Arrow's 2 GiB limit for one column");
+      }
+      const int64_t offset_width = narrow ? 4 : 8;
+      if (empty) {
+        // Room for the expected rows at this chunk's mean length, and the
+        // leading zero offset.
+        ARROW_RETURN_NOT_OK(column.offsets.Reserve((expected_rows + 1) * offset_width));
+        ARROW_RETURN_NOT_OK(column.data.Reserve(total * expected_rows / count));
+        const int64_t zero = 0;
+        column.offsets.UnsafeAppend(&zero, offset_width);
+      }
+      if (narrow) {
+        ARROW_RETURN_NOT_OK(
+            AppendStrings<int32_t>(vector, offset, count, total, &column.string_bytes, &column.offsets, &column.data));
+      } else {
+        ARROW_RETURN_NOT_OK(
+            AppendStrings<int64_t>(vector, offset, count, total, &column.string_bytes, &column.offsets, &column.data));
+      }
+      bytes_ += total + count * offset_width;
+      return arrow::Status::OK();
+    }
+  }
+  return arrow::Status::NotImplemented("column kind");
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() {
+  std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
+  arrays.reserve(columns_.size());
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    auto& column = columns_[c];
+    const auto& type = schema_->field(static_cast<int>(c))->type();
+    std::shared_ptr<arrow::Buffer> validity;
+    if (column.validity != nullptr) {
+      ARROW_RETURN_NOT_OK(column.validity->Finish(&validity, /*shrink_to_fit=*/false));
+      column.validity.reset();
+    }
+    const int64_t null_count = column.null_count;
+    column.null_count = 0;
+    std::shared_ptr<arrow::Buffer> data;
+    switch (column.kind) {
+      case ChunkColumnKind::kBoolean:
+        ARROW_RETURN_NOT_OK(column.bits.Finish(&data, /*shrink_to_fit=*/false));
+        arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
+        break;
+      case ChunkColumnKind::kString:
+      case ChunkColumnKind::kLargeString: {
+        std::shared_ptr<arrow::Buffer> offsets;
+        if (rows_ == 0) {
+          const int64_t zero = 0;
+          ARROW_RETURN_NOT_OK(column.offsets.Append(&zero, column.kind == ChunkColumnKind::kString ? 4 : 8));
+        }
+        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/false));
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        column.string_bytes = 0;
+        arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(offsets), std::move(data)},
+                                                null_count));
+        break;
+      }
+      default:
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
+        break;
+    }
+  }
+  auto batch = arrow::RecordBatch::Make(schema_, rows_, std::move(arrays));
+  rows_ = 0;
+  bytes_ = 0;
+  return batch;
+}
+
 }  // namespace squadron::engine

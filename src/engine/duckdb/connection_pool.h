@@ -17,6 +17,7 @@
 #include <arrow/type_fwd.h>
 
 #include "duckdb.hpp"
+#include "engine/duckdb/arrow_collector.h"
 
 namespace squadron::engine {
 
@@ -59,8 +60,9 @@ class PlanCache {
 /// it was opened with (catalog, schema, time zone).
 struct PooledConnection {
   PooledConnection(duckdb::DuckDB& db, std::string key, size_t plans)
-      : connection(db), key(std::move(key)), plans(plans) {}
+      : connection(db), collectors(*connection.context), key(std::move(key)), plans(plans) {}
   duckdb::Connection connection;
+  ArrowCollectorSwitch collectors;  // for queries streamed by ArrowBatchQueue
   const std::string key;
   PlanCache plans;
 };

@@ -18,6 +18,10 @@ namespace squadron::engine {
 
 namespace {
 
+// Batches' worth of bytes the threads computing rows above the lowest batch
+// index may hold back (ArrowBatchQueue's pending capacity).
+constexpr int64_t kPendingBatches = 4;
+
 // The number of rows a DML result reports (0 for statements that change none).
 int64_t ChangedRows(duckdb::QueryResult& result) {
   if (result.properties.return_type != duckdb::StatementReturnType::CHANGED_ROWS) return 0;
@@ -321,6 +325,22 @@ class DuckDbSession final : public Session {
   // Starts a planned query; it streams unless DuckDB must materialise it.
   arrow::Result<std::unique_ptr<ResultStream>> Start(const CachedPlan& plan) {
     duckdb::vector<duckdb::Value> no_parameters;
+    if (plan.statement->data->properties.allow_stream_result) {
+      // Rows go to Arrow on DuckDB's threads (ArrowStreamCollector); the
+      // queue holds a few batches at most: one ready for the reader, and
+      // room for the threads ahead of the lowest batch to keep working (a
+      // row group of a wide table is tens of MB).
+      const int64_t batch = std::max<int64_t>(options_.batch_bytes, 1 << 20);
+      auto queue = std::make_shared<ArrowBatchQueue>(batch, kPendingBatches * batch);
+      slot_->collectors.Arm(queue, plan.schema, options_.batch_rows, options_.batch_bytes);
+      // Disarmed however planning ends, so no later statement takes it.
+      std::unique_ptr<ArrowCollectorSwitch, void (*)(ArrowCollectorSwitch*)> disarm(
+          &slot_->collectors, [](ArrowCollectorSwitch* s) { s->Disarm(); });
+      auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/false);
+      disarm.reset();
+      if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+      return MakeCollectedResultStream(std::move(pending), std::move(queue), plan.schema, plan.last_run_us);
+    }
     auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/true);
     if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
     if (pending->AllowStreamResult()) {
@@ -532,6 +552,11 @@ arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& opt
   try {
     duckdb::DBConfig config;
     if (options.threads > 0) config.SetOptionByName("threads", duckdb::Value::BIGINT(options.threads));
+    // DuckDB starts threads - external_threads workers, counting on the
+    // client's thread for the rest. Squadron's readers only wait for rows
+    // (ArrowStreamCollector converts them on the workers), so every thread
+    // is a worker.
+    config.SetOptionByName("external_threads", duckdb::Value::UBIGINT(0));
     if (!options.memory_limit.empty()) {
       config.SetOptionByName("memory_limit", duckdb::Value(options.memory_limit));
     }

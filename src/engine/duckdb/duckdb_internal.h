@@ -10,6 +10,7 @@
 #include <string>
 
 #include <arrow/array.h>
+#include <arrow/buffer_builder.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
 
@@ -128,6 +129,50 @@ class ChunkBatchBuilder {
   bool oversized_ = false;
 };
 
+/// Copies flat DuckDB chunks into one Arrow record batch as they come, for
+/// the column types ChunkBatchBuilder knows. For sinks: a pipeline reuses its
+/// chunk once the sink returns, so nothing of it can wait for Finish. The
+/// buffers grow as rows come, sized from the expected row count.
+class ChunkBatchAppender {
+ public:
+  static std::optional<ChunkBatchAppender> Make(const duckdb::vector<duckdb::LogicalType>& types,
+                                                std::shared_ptr<arrow::Schema> schema);
+
+  /// Appends rows [offset, offset + count) of `chunk`. `expected_rows`
+  /// sizes the buffers of a batch that is still empty. Errors: CapacityError
+  /// when a string column outgrows Arrow's 32-bit offsets.
+  arrow::Status Append(duckdb::DataChunk& chunk, int64_t offset, int64_t count, int64_t expected_rows);
+
+  /// Rows appended since the last Finish.
+  int64_t rows() const { return rows_; }
+  /// Their bytes in Arrow (the validity bitmaps aside).
+  int64_t bytes() const { return bytes_; }
+
+  /// The rows appended, as one batch; starts an empty one.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Finish();
+
+ private:
+  struct Column {
+    ChunkColumnKind kind = ChunkColumnKind::kFixed;
+    duckdb::PhysicalType physical = duckdb::PhysicalType::INVALID;
+    int64_t width = 0;  // bytes per value in DuckDB's vectors
+    std::unique_ptr<arrow::TypedBufferBuilder<bool>> validity;  // from the first null on
+    int64_t null_count = 0;
+    arrow::TypedBufferBuilder<bool> bits;  // BOOLEAN values
+    arrow::BufferBuilder data;             // other values; string bytes
+    arrow::BufferBuilder offsets;          // strings
+    int64_t string_bytes = 0;
+  };
+  explicit ChunkBatchAppender(std::shared_ptr<arrow::Schema> schema) : schema_(std::move(schema)) {}
+  arrow::Status AppendColumn(Column& column, duckdb::Vector& vector, int64_t offset, int64_t count,
+                             int64_t expected_rows);
+
+  std::shared_ptr<arrow::Schema> schema_;
+  std::vector<Column> columns_;
+  int64_t rows_ = 0;
+  int64_t bytes_ = 0;
+};
+
 /// The table a result column is read from, unchanged.
 struct ColumnOrigin {
   std::string catalog, schema, table;
@@ -162,6 +207,16 @@ std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb
                                                        const DuckDbOptions& options,
                                                        std::shared_ptr<std::atomic<int64_t>> run_time = nullptr,
                                                        std::function<void()> after_runs = nullptr);
+
+class ArrowBatchQueue;
+
+/// Streams a query planned with ArrowCollectorSwitch armed with `queue` (and
+/// without DuckDB's streaming): the first Next() runs it. `run_time` is as
+/// for MakeDeferredResultStream.
+std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
+                                                        std::shared_ptr<ArrowBatchQueue> queue,
+                                                        std::shared_ptr<arrow::Schema> schema,
+                                                        std::shared_ptr<std::atomic<int64_t>> run_time);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.

@@ -13,6 +13,7 @@
 #include "duckdb/common/arrow/result_arrow_wrapper.hpp"
 #include "duckdb/main/materialized_query_result.hpp"
 #include "duckdb/main/pending_query_result.hpp"
+#include "engine/duckdb/arrow_collector.h"
 #include "engine/duckdb/duckdb_internal.h"
 
 namespace squadron::engine {
@@ -264,6 +265,131 @@ class DeferredResultStream final : public ResultStream {
   bool timed_ = false;
 };
 
+// A query whose rows DuckDB's threads convert to Arrow as they compute them
+// (ArrowStreamCollector), read from its ArrowBatchQueue. DuckDB runs it as a
+// non-streaming statement on its workers; the sinks wait whenever the queue
+// is full. The reader runs tasks itself only for a plan that ran within a
+// millisecond last time (a hand-off to a worker would cost more): a reader
+// that runs tasks holds one of them whenever it stops reading, and the
+// query's lowest batch may be the one it holds.
+class CollectedResultStream final : public ResultStream {
+  // Waits of 1 ms without a batch before the reader runs a task itself.
+  static constexpr int kHelpAfterIdleWaits = 10;
+
+ public:
+  CollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
+                        std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema,
+                        std::shared_ptr<std::atomic<int64_t>> run_time)
+      : pending_(std::move(pending)),
+        queue_(std::move(queue)),
+        schema_(std::move(schema)),
+        run_time_(std::move(run_time)),
+        run_tasks_(expect_quick()) {}
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+  std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  bool expect_quick() const override {
+    if (run_time_ == nullptr) return false;
+    const int64_t micros = run_time_->load(std::memory_order_relaxed);
+    return micros >= 0 && micros <= kQuickRunMicros;
+  }
+
+  // Waits (running no task: one can take seconds) until a batch is ready or
+  // the query has ended, or until the deadline.
+  bool Advance(std::chrono::steady_clock::time_point deadline) override {
+    while (true) {
+      if (pending_ == nullptr) return true;
+      const auto now = std::chrono::steady_clock::now();
+      if (queue_->WaitForRows(std::min(deadline, now + std::chrono::milliseconds(1)))) return true;
+      try {
+        if (duckdb::PendingQueryResult::IsResultReady(pending_->CheckPulse())) return true;
+      } catch (const std::exception&) {
+        return true;  // Next() reports it
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+    }
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (!started_) {
+      started_ = true;
+      start_time_ = std::chrono::steady_clock::now();
+    }
+    while (true) {
+      if (!failed_.ok()) return failed_;  // later calls repeat the error
+      if (auto rows = queue_->Pop()) return rows;
+      if (pending_ == nullptr) {
+        if (run_time_ != nullptr && !timed_) {
+          timed_ = true;
+          const auto elapsed = std::chrono::steady_clock::now() - start_time_;
+          run_time_->store(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
+                           std::memory_order_relaxed);
+        }
+        return nullptr;
+      }
+      ARROW_RETURN_NOT_OK(Work());
+    }
+  }
+
+ private:
+  static constexpr int64_t kQuickRunMicros = 1000;
+
+  // Runs one task of the query (or, unless run_tasks_, waits a moment for
+  // DuckDB's workers), and ends the statement once DuckDB is done.
+  arrow::Status Work() {
+    try {
+      duckdb::PendingExecutionResult state;
+      if (run_tasks_) {
+        state = pending_->ExecuteTask();
+      } else {
+        const bool moved = queue_->WaitForRows(std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+        state = pending_->CheckPulse();
+        idle_waits_ = moved ? 0 : idle_waits_ + 1;
+        if (idle_waits_ >= kHelpAfterIdleWaits && !duckdb::PendingQueryResult::IsResultReady(state)) {
+          // No rows for a while: the workers are busy with other queries
+          // (or a setting left DuckDB without any), so this thread helps.
+          idle_waits_ = 0;
+          state = pending_->ExecuteTask();
+        }
+      }
+      if (duckdb::PendingQueryResult::IsResultReady(state)) {
+        if (pending_->HasError()) return Fail(pending_->GetErrorObject());
+        auto result = pending_->Execute();  // the collector's empty result; ends the statement
+        if (result->HasError()) return Fail(result->GetErrorObject());
+        pending_.reset();
+        return arrow::Status::OK();
+      }
+      if (run_tasks_ && (state == duckdb::PendingExecutionResult::BLOCKED ||
+                         state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE)) {
+        // Every task is on a worker or waits for room: wait for a batch.
+        queue_->WaitForRows(std::chrono::steady_clock::now() + std::chrono::microseconds(200));
+      }
+      return arrow::Status::OK();
+    } catch (const std::exception& e) {
+      return Fail(duckdb::ErrorData(e));
+    }
+  }
+
+  arrow::Status Fail(const duckdb::ErrorData& error) {
+    auto status = FromDuckDb(error);
+    pending_.reset();
+    failed_ = status;
+    return status;
+  }
+
+  duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // null once the statement has ended
+  const std::shared_ptr<ArrowBatchQueue> queue_;
+  const std::shared_ptr<arrow::Schema> schema_;
+  const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
+  arrow::Status failed_;
+  const bool run_tasks_;
+  int idle_waits_ = 0;  // 1 ms waits in a row without a new batch
+  std::chrono::steady_clock::time_point start_time_;
+  bool started_ = false;
+  bool timed_ = false;
+};
+
 // Runs a prepared statement once per parameter set, streaming each result
 // in turn. Only one DuckDB result is open at a time.
 class ParameterizedResultStream final : public ResultStream {
@@ -374,6 +500,14 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeResultStream(
 arrow::Result<std::unique_ptr<ResultStream>> MakeDuckDbExportStream(
     duckdb::unique_ptr<duckdb::QueryResult> result, const DuckDbOptions& options) {
   return DuckDbExportStream::Make(std::move(result), options);
+}
+
+std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
+                                                        std::shared_ptr<ArrowBatchQueue> queue,
+                                                        std::shared_ptr<arrow::Schema> schema,
+                                                        std::shared_ptr<std::atomic<int64_t>> run_time) {
+  return std::make_unique<CollectedResultStream>(std::move(pending), std::move(queue), std::move(schema),
+                                                 std::move(run_time));
 }
 
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,

@@ -1,0 +1,269 @@
+// ArrowStreamCollector must give exactly what DuckDB's own Arrow export gives,
+// in the result's order, on many threads, with the queue's memory bounded;
+// ArrowBatchQueue must release batches in batch-index order and wake sinks.
+#include <atomic>
+#include <thread>
+
+#include <arrow/api.h>
+#include <arrow/util/byte_size.h>
+#include <gtest/gtest.h>
+
+#include "duckdb/main/pending_query_result.hpp"
+#include "engine/duckdb/arrow_collector.h"
+#include "engine/duckdb/duckdb_internal.h"
+
+namespace squadron::engine {
+namespace {
+
+std::shared_ptr<arrow::RecordBatch> Rows(int64_t first, int64_t count) {
+  arrow::Int64Builder builder;
+  for (int64_t i = 0; i < count; ++i) EXPECT_TRUE(builder.Append(first + i).ok());
+  auto array = builder.Finish().ValueOrDie();
+  return arrow::RecordBatch::Make(arrow::schema({arrow::field("v", arrow::int64())}), count, {array});
+}
+
+int64_t FirstValue(const std::shared_ptr<arrow::RecordBatch>& batch) {
+  return std::static_pointer_cast<arrow::Int64Array>(batch->column(0))->Value(0);
+}
+
+TEST(ArrowBatchQueueTest, ReleasesBatchesInIndexOrder) {
+  ArrowBatchQueue queue(1 << 20, 1 << 20);
+  queue.SinkStarted();
+  queue.SinkStarted();
+  // Batch 1 is computed before batch 0 is done: it waits.
+  queue.Push(1, Rows(100, 10));
+  queue.Push(0, Rows(0, 10));  // the lowest batch: readable at once
+  auto first = queue.Pop();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(FirstValue(first), 0);
+  EXPECT_EQ(queue.Pop(), nullptr);  // batch 1 must wait for batch 0 to end
+  queue.Push(0, Rows(10, 10));
+  queue.Complete(0);
+  queue.SetMinBatch(1);
+  std::vector<int64_t> firsts;
+  while (auto batch = queue.Pop()) firsts.push_back(FirstValue(batch));
+  EXPECT_EQ(firsts, (std::vector<int64_t>{10, 100}));
+  EXPECT_FALSE(queue.Drained());
+  queue.Push(1, Rows(110, 5));
+  queue.SinkEnded();
+  queue.SinkEnded();
+  queue.Finish();
+  auto last = queue.Pop();
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(FirstValue(last), 110);
+  EXPECT_EQ(queue.Pop(), nullptr);
+  EXPECT_TRUE(queue.Drained());
+}
+
+TEST(ArrowBatchQueueTest, FullQueueBlocksSinks) {
+  const auto bytes = arrow::util::TotalBufferSize(*Rows(0, 1000));
+  ArrowBatchQueue queue(/*ready_capacity=*/bytes, /*pending_capacity=*/bytes);
+  queue.SinkStarted();
+  queue.SinkStarted();
+  // Only who waits is checked here (a state without a task cannot be woken;
+  // the collector tests below wake real ones).
+  duckdb::InterruptState state;
+  EXPECT_FALSE(queue.BlockIfFull(0, state));
+  queue.Push(0, Rows(0, 1000));
+  EXPECT_TRUE(queue.BlockIfFull(0, state)) << "the lowest batch waits once the ready bytes are full";
+  EXPECT_FALSE(queue.BlockIfFull(1, state)) << "a higher batch has its own room";
+  queue.Push(1, Rows(5000, 1000));
+  EXPECT_TRUE(queue.BlockIfFull(2, state)) << "higher batches wait once their room is full";
+}
+
+std::string AllTypes(int64_t rows) {
+  return "SELECT i::BIGINT AS id, CASE WHEN i % 7 = 1 THEN NULL ELSE i % 2 = 0 END AS b, "
+         "CASE WHEN i % 7 = 4 THEN NULL ELSE (i * 7919)::INTEGER END AS t32, "
+         "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 7.0 END AS f64, "
+         "DATE '1970-01-01' + (i % 40000 - 20000)::INTEGER AS d, "
+         "TIMESTAMP '2000-01-01' + INTERVAL (i) SECOND AS ts, "
+         "CASE WHEN i % 7 = 2 THEN NULL ELSE (((i % 2000) - 1000) / 10)::DECIMAL(4,1) END AS dec16, "
+         "CASE WHEN i % 7 = 3 THEN NULL ELSE (i * -123456789)::DECIMAL(18,3) END AS dec64, "
+         "(i::HUGEINT * -1000000000000000000000)::DECIMAL(38,0) AS dec128, "
+         "CASE WHEN i % 7 = 4 THEN NULL ELSE repeat(chr(97 + (i % 26)::INTEGER), (i % 41)::INTEGER) END AS s, "
+         "CASE WHEN i % 7 = 5 THEN NULL ELSE ('blob' || i)::BLOB END AS bl, "
+         "CASE WHEN i BETWEEN 7000 AND 7009 THEN NULL ELSE 'rare' || i END AS rare_null_string "
+         "FROM range(" +
+         std::to_string(rows) + ") t(i)";
+}
+
+class ArrowCollectorTest : public ::testing::Test {
+ protected:
+  static duckdb::DBConfig* Config(duckdb::DBConfig* config) {
+    config->SetOptionByName("threads", duckdb::Value::BIGINT(4));
+    config->SetOptionByName("external_threads", duckdb::Value::UBIGINT(0));  // as the engine runs it
+    return config;
+  }
+
+  ArrowCollectorTest() : db_(nullptr, Config(&config_)), connection_(db_), switch_(*connection_.context) {
+    // A table of several row groups, so that the scan runs on many threads.
+    auto created = connection_.Query("CREATE TABLE big AS SELECT i AS id, 'v' || i AS s FROM range(1000000) t(i)");
+    EXPECT_FALSE(created->HasError()) << created->GetError();
+  }
+
+  std::unique_ptr<ResultStream> Collect(const std::string& sql, const DuckDbOptions& options,
+                                        int64_t capacity = 8 << 20) {
+    auto prepared = connection_.Prepare(sql);
+    EXPECT_FALSE(prepared->HasError()) << prepared->GetError();
+    auto schema = ToArrowSchema(prepared->GetTypes(), prepared->GetNames(),
+                                connection_.context->GetClientProperties())
+                      .ValueOrDie();
+    queue_ = std::make_shared<ArrowBatchQueue>(capacity, capacity);
+    switch_.Arm(queue_, schema, options.batch_rows, options.batch_bytes);
+    duckdb::vector<duckdb::Value> no_parameters;
+    auto pending = prepared->PendingQuery(no_parameters, /*allow_stream_result=*/false);
+    switch_.Disarm();
+    EXPECT_FALSE(pending->HasError()) << pending->GetError();
+    return MakeCollectedResultStream(std::move(pending), queue_, schema, nullptr);
+  }
+
+  static arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Drain(ResultStream& stream) {
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, stream.Next());
+      if (batch == nullptr) return batches;
+      ARROW_RETURN_NOT_OK(batch->ValidateFull());
+      batches.push_back(batch);
+    }
+  }
+
+  std::shared_ptr<arrow::Table> Reference(const std::string& sql) {
+    auto result = connection_.SendQuery(sql);
+    EXPECT_FALSE(result->HasError()) << result->GetError();
+    auto stream = MakeDuckDbExportStream(std::move(result), DuckDbOptions{}).ValueOrDie();
+    auto batches = Drain(*stream).ValueOrDie();
+    return arrow::Table::FromRecordBatches(stream->schema(), batches).ValueOrDie();
+  }
+
+  void ExpectSameAsDuckDb(const std::string& sql, const DuckDbOptions& options) {
+    auto stream = Collect(sql, options);
+    auto drained = Drain(*stream);
+    ASSERT_TRUE(drained.ok()) << drained.status();
+    batches_ = *drained;
+    auto got = arrow::Table::FromRecordBatches(stream->schema(), batches_).ValueOrDie();
+    auto want = Reference(sql);
+    ASSERT_EQ(got->num_rows(), want->num_rows());
+    ASSERT_EQ(got->num_columns(), want->num_columns());
+    for (int c = 0; c < want->num_columns(); ++c) {
+      EXPECT_TRUE(got->column(c)->Equals(*want->column(c))) << "column " << want->schema()->field(c)->name();
+    }
+  }
+
+  duckdb::DBConfig config_;
+  duckdb::DuckDB db_;
+  duckdb::Connection connection_;
+  ArrowCollectorSwitch switch_;
+  std::shared_ptr<ArrowBatchQueue> queue_;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
+};
+
+TEST_F(ArrowCollectorTest, SameAsDuckDbExportForTheCommonTypes) {
+  ExpectSameAsDuckDb(AllTypes(50000), DuckDbOptions{});
+  ASSERT_FALSE(batches_.empty());
+  EXPECT_EQ(batches_.front()->num_rows(), 2048);  // the first batch is one vector
+}
+
+TEST_F(ArrowCollectorTest, SameAsDuckDbExportForOtherTypes) {
+  // Lists, structs, intervals and UUIDs go through DuckDB's ArrowAppender.
+  ExpectSameAsDuckDb("SELECT i, [i, i + 1] AS l, {'a': i} AS st, INTERVAL (i) DAY AS iv, "
+                     "'0b5d4f0e-8f6c-4e0f-9b0a-4a8a3d5b6c7d'::UUID AS u FROM range(10000) t(i)",
+                     DuckDbOptions{});
+}
+
+TEST_F(ArrowCollectorTest, KeepsTheTableOrderAcrossThreads) {
+  ExpectSameAsDuckDb("SELECT * FROM big", DuckDbOptions{});
+  EXPECT_GT(batches_.size(), 3u);
+}
+
+TEST_F(ArrowCollectorTest, KeepsOrderByOrder) {
+  ExpectSameAsDuckDb("SELECT * FROM big ORDER BY id % 1000, id DESC", DuckDbOptions{});
+}
+
+TEST_F(ArrowCollectorTest, BatchRowsSplitChunks) {
+  DuckDbOptions options;
+  options.batch_rows = 1000;  // not a multiple of DuckDB's 2048-row vectors
+  ExpectSameAsDuckDb(AllTypes(10000), options);
+  ASSERT_EQ(batches_.size(), 10u);
+  for (const auto& batch : batches_) EXPECT_EQ(batch->num_rows(), 1000);
+}
+
+TEST_F(ArrowCollectorTest, BatchBytesBoundEachBatch) {
+  DuckDbOptions options;
+  options.batch_bytes = 64 << 10;
+  ExpectSameAsDuckDb(AllTypes(30000), options);
+  ASSERT_GT(batches_.size(), 5u);
+  // Each sink's first batch is one vector (it measures the row width); the
+  // others fit the budget, give or take their validity bitmaps.
+  const int64_t slack = 30000 / 8 * batches_.front()->num_columns();
+  int checked = 0;
+  for (const auto& batch : batches_) {
+    if (batch->num_rows() == 2048) continue;
+    EXPECT_LE(arrow::util::TotalBufferSize(*batch), options.batch_bytes + slack);
+    ++checked;
+  }
+  EXPECT_GT(checked, 5);
+}
+
+TEST_F(ArrowCollectorTest, EmptyResultsKeepTheirSchema) {
+  ExpectSameAsDuckDb("SELECT * FROM big WHERE id < 0", DuckDbOptions{});
+  EXPECT_TRUE(batches_.empty());
+}
+
+TEST_F(ArrowCollectorTest, RowsInAnyOrderWhenTheQueryAllowsIt) {
+  auto set = connection_.Query("SET preserve_insertion_order = false");
+  ASSERT_FALSE(set->HasError()) << set->GetError();
+  auto stream = Collect("SELECT id FROM big", DuckDbOptions{});
+  auto batches = Drain(*stream).ValueOrDie();
+  std::vector<bool> seen(1000000);
+  int64_t rows = 0;
+  for (const auto& batch : batches) {
+    const auto& ids = static_cast<const arrow::Int64Array&>(*batch->column(0));
+    for (int64_t i = 0; i < ids.length(); ++i) {
+      ASSERT_FALSE(seen[ids.Value(i)]) << "row " << ids.Value(i) << " twice";
+      seen[ids.Value(i)] = true;
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, 1000000);
+}
+
+TEST_F(ArrowCollectorTest, ErrorsMidStreamSurface) {
+  auto stream = Collect(
+      "SELECT CASE WHEN i = 3000000 THEN error('boom at 3000000') ELSE i END AS v FROM range(5000000) t(i)",
+      DuckDbOptions{});
+  auto drained = Drain(*stream);
+  ASSERT_FALSE(drained.ok());
+  EXPECT_NE(drained.status().message().find("boom at 3000000"), std::string::npos) << drained.status();
+  // The connection runs the next statement as usual.
+  auto next = connection_.Query("SELECT 42");
+  ASSERT_FALSE(next->HasError()) << next->GetError();
+}
+
+TEST_F(ArrowCollectorTest, ASlowReaderHoldsOnlyAFewBatches) {
+  // 1 MiB of room, a ~16 MB result: the sinks wait while the reader sleeps.
+  DuckDbOptions options;
+  options.batch_bytes = 256 << 10;
+  auto stream = Collect("SELECT * FROM big", options, /*capacity=*/1 << 20);
+  auto first = stream->Next().ValueOrDie();
+  ASSERT_NE(first, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the workers fill the queue meanwhile
+  // The queue's room, and up to a batch and a chunk more per sink (a sink
+  // checks for room before it adds a chunk).
+  EXPECT_LE(queue_->bytes_held(), int64_t{2 << 20} + 4 * 2 * options.batch_bytes);
+  int64_t rows = first->num_rows();
+  while (auto batch = stream->Next().ValueOrDie()) rows += batch->num_rows();
+  EXPECT_EQ(rows, 1000000);
+}
+
+TEST_F(ArrowCollectorTest, AbandonedStreamLeavesTheConnectionUsable) {
+  {
+    auto stream = Collect("SELECT * FROM big", DuckDbOptions{}, /*capacity=*/1 << 20);
+    ASSERT_NE(stream->Next().ValueOrDie(), nullptr);
+  }  // dropped with the sinks waiting for room
+  auto next = connection_.Query("SELECT count(*) FROM big");
+  ASSERT_FALSE(next->HasError()) << next->GetError();
+  EXPECT_EQ(next->GetValue(0, 0).GetValue<int64_t>(), 1000000);
+}
+
+}  // namespace
+}  // namespace squadron::engine
