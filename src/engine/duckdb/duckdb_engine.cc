@@ -20,7 +20,7 @@ namespace {
 
 // Batches' worth of bytes the threads computing rows above the lowest batch
 // index may hold back (ArrowBatchQueue's pending capacity).
-constexpr int64_t kPendingBatches = 4;
+constexpr int64_t kPendingBatches = 2;
 
 // The number of rows a DML result reports (0 for statements that change none).
 int64_t ChangedRows(duckdb::QueryResult& result) {
