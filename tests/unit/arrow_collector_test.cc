@@ -91,7 +91,7 @@ class ArrowCollectorTest : public ::testing::Test {
  protected:
   static duckdb::DBConfig* Config(duckdb::DBConfig* config) {
     config->SetOptionByName("threads", duckdb::Value::BIGINT(4));
-    config->SetOptionByName("external_threads", duckdb::Value::UBIGINT(0));  // as the engine runs it
+    config->SetOptionByName("scheduler_process_partial", duckdb::Value::BOOLEAN(true));  // as the engine runs it
     return config;
   }
 
@@ -263,6 +263,32 @@ TEST_F(ArrowCollectorTest, AbandonedStreamLeavesTheConnectionUsable) {
   auto next = connection_.Query("SELECT count(*) FROM big");
   ASSERT_FALSE(next->HasError()) << next->GetError();
   EXPECT_EQ(next->GetValue(0, 0).GetValue<int64_t>(), 1000000);
+}
+
+TEST(ArrowCollectorNoWorkerTest, TheReaderRunsTheTasksWhenDuckDbHasNoWorker) {
+  duckdb::DBConfig config;
+  config.SetOptionByName("threads", duckdb::Value::BIGINT(1));  // one thread, the client's: no worker
+  duckdb::DuckDB db(nullptr, &config);
+  duckdb::Connection connection(db);
+  ArrowCollectorSwitch collectors(*connection.context);
+  auto prepared = connection.Prepare("SELECT i FROM range(300000) t(i)");
+  ASSERT_FALSE(prepared->HasError()) << prepared->GetError();
+  auto schema = ToArrowSchema(prepared->GetTypes(), prepared->GetNames(), connection.context->GetClientProperties())
+                    .ValueOrDie();
+  auto queue = std::make_shared<ArrowBatchQueue>(1 << 20, 1 << 20);
+  collectors.Arm(queue, schema, 65536, 8 << 20);
+  duckdb::vector<duckdb::Value> no_parameters;
+  auto pending = prepared->PendingQuery(no_parameters, /*allow_stream_result=*/false);
+  collectors.Disarm();
+  auto stream = MakeCollectedResultStream(std::move(pending), queue, schema, nullptr);
+  int64_t rows = 0, sum = 0;
+  while (auto batch = stream->Next().ValueOrDie()) {
+    const auto& values = static_cast<const arrow::Int64Array&>(*batch->column(0));
+    for (int64_t i = 0; i < values.length(); ++i) sum += values.Value(i);
+    rows += batch->num_rows();
+  }
+  EXPECT_EQ(rows, 300000);
+  EXPECT_EQ(sum, int64_t{300000} * 299999 / 2);
 }
 
 }  // namespace

@@ -552,11 +552,12 @@ arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& opt
   try {
     duckdb::DBConfig config;
     if (options.threads > 0) config.SetOptionByName("threads", duckdb::Value::BIGINT(options.threads));
-    // DuckDB starts threads - external_threads workers, counting on the
-    // client's thread for the rest. Squadron's readers only wait for rows
-    // (ArrowStreamCollector converts them on the workers), so every thread
-    // is a worker.
-    config.SetOptionByName("external_threads", duckdb::Value::UBIGINT(0));
+    // A thread that runs a task for a while and returns (a reader waiting
+    // for its query's rows, see MakeCollectedResultStream) puts it back in
+    // the queue for any worker, instead of keeping it until it calls again:
+    // a query never waits on a task its reader holds while it sends rows.
+    // Workers likewise take turns between queries.
+    config.SetOptionByName("scheduler_process_partial", duckdb::Value::BOOLEAN(true));
     if (!options.memory_limit.empty()) {
       config.SetOptionByName("memory_limit", duckdb::Value(options.memory_limit));
     }

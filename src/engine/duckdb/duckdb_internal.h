@@ -211,8 +211,10 @@ std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb
 class ArrowBatchQueue;
 
 /// Streams a query planned with ArrowCollectorSwitch armed with `queue` (and
-/// without DuckDB's streaming): the first Next() runs it. `run_time` is as
-/// for MakeDeferredResultStream.
+/// without DuckDB's streaming). Next() runs the query's tasks beside
+/// DuckDB's workers while no batch is ready; the database should set
+/// scheduler_process_partial, so a reader away sending holds no task.
+/// `run_time` is as for MakeDeferredResultStream.
 std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                         std::shared_ptr<ArrowBatchQueue> queue,
                                                         std::shared_ptr<arrow::Schema> schema,

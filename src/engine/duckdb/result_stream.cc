@@ -267,15 +267,11 @@ class DeferredResultStream final : public ResultStream {
 
 // A query whose rows DuckDB's threads convert to Arrow as they compute them
 // (ArrowStreamCollector), read from its ArrowBatchQueue. DuckDB runs it as a
-// non-streaming statement on its workers; the sinks wait whenever the queue
-// is full. The reader runs tasks itself only for a plan that ran within a
-// millisecond last time (a hand-off to a worker would cost more): a reader
-// that runs tasks holds one of them whenever it stops reading, and the
-// query's lowest batch may be the one it holds.
+// non-streaming statement; the sinks wait whenever the queue is full. While
+// no batch is ready the reader runs the query's tasks beside DuckDB's
+// workers, as DuckDB's own client thread does, a part of one at a time
+// (scheduler_process_partial): it holds no task while it is away sending.
 class CollectedResultStream final : public ResultStream {
-  // Waits of 1 ms without a batch before the reader runs a task itself.
-  static constexpr int kHelpAfterIdleWaits = 10;
-
  public:
   CollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                         std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema,
@@ -283,8 +279,7 @@ class CollectedResultStream final : public ResultStream {
       : pending_(std::move(pending)),
         queue_(std::move(queue)),
         schema_(std::move(schema)),
-        run_time_(std::move(run_time)),
-        run_tasks_(expect_quick()) {}
+        run_time_(std::move(run_time)) {}
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
@@ -335,24 +330,11 @@ class CollectedResultStream final : public ResultStream {
  private:
   static constexpr int64_t kQuickRunMicros = 1000;
 
-  // Runs one task of the query (or, unless run_tasks_, waits a moment for
-  // DuckDB's workers), and ends the statement once DuckDB is done.
+  // Runs a part of one of the query's tasks, and ends the statement once
+  // DuckDB is done.
   arrow::Status Work() {
     try {
-      duckdb::PendingExecutionResult state;
-      if (run_tasks_) {
-        state = pending_->ExecuteTask();
-      } else {
-        const bool moved = queue_->WaitForRows(std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
-        state = pending_->CheckPulse();
-        idle_waits_ = moved ? 0 : idle_waits_ + 1;
-        if (idle_waits_ >= kHelpAfterIdleWaits && !duckdb::PendingQueryResult::IsResultReady(state)) {
-          // No rows for a while: the workers are busy with other queries
-          // (or a setting left DuckDB without any), so this thread helps.
-          idle_waits_ = 0;
-          state = pending_->ExecuteTask();
-        }
-      }
+      const auto state = pending_->ExecuteTask();
       if (duckdb::PendingQueryResult::IsResultReady(state)) {
         if (pending_->HasError()) return Fail(pending_->GetErrorObject());
         auto result = pending_->Execute();  // the collector's empty result; ends the statement
@@ -360,8 +342,8 @@ class CollectedResultStream final : public ResultStream {
         pending_.reset();
         return arrow::Status::OK();
       }
-      if (run_tasks_ && (state == duckdb::PendingExecutionResult::BLOCKED ||
-                         state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE)) {
+      if (state == duckdb::PendingExecutionResult::BLOCKED ||
+          state == duckdb::PendingExecutionResult::NO_TASKS_AVAILABLE) {
         // Every task is on a worker or waits for room: wait for a batch.
         queue_->WaitForRows(std::chrono::steady_clock::now() + std::chrono::microseconds(200));
       }
@@ -383,8 +365,6 @@ class CollectedResultStream final : public ResultStream {
   const std::shared_ptr<arrow::Schema> schema_;
   const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
   arrow::Status failed_;
-  const bool run_tasks_;
-  int idle_waits_ = 0;  // 1 ms waits in a row without a new batch
   std::chrono::steady_clock::time_point start_time_;
   bool started_ = false;
   bool timed_ = false;
