@@ -175,6 +175,39 @@ class ChunkResultStream final : public ResultStream {
   bool first_ = true;
 };
 
+// How long a plan took last time, from the first Next() to the end of its
+// rows, shared by its runs through CachedPlan::last_run_us (may be null).
+class RunTimer {
+ public:
+  explicit RunTimer(std::shared_ptr<std::atomic<int64_t>> last_run) : last_run_(std::move(last_run)) {}
+
+  // The last run was this short: it may be computed on the caller's own
+  // thread this time.
+  bool quick() const {
+    if (last_run_ == nullptr) return false;
+    const int64_t micros = last_run_->load(std::memory_order_relaxed);
+    return micros >= 0 && micros <= kQuickRunMicros;
+  }
+  void Start() {
+    if (!started_) started_at_ = std::chrono::steady_clock::now();
+    started_ = true;
+  }
+  void Stop() {
+    if (last_run_ == nullptr || !started_ || stopped_) return;
+    stopped_ = true;
+    const auto elapsed = std::chrono::steady_clock::now() - started_at_;
+    last_run_->store(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
+                     std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int64_t kQuickRunMicros = 1000;
+  const std::shared_ptr<std::atomic<int64_t>> last_run_;
+  std::chrono::steady_clock::time_point started_at_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
 // A planned streaming query, run by the first Next().
 class DeferredResultStream final : public ResultStream {
  public:
@@ -184,7 +217,7 @@ class DeferredResultStream final : public ResultStream {
       : pending_(std::move(pending)),
         schema_(std::move(schema)),
         options_(options),
-        run_time_(std::move(run_time)),
+        timer_(std::move(run_time)),
         after_runs_(std::move(after_runs)) {}
 
   ~DeferredResultStream() override {
@@ -196,11 +229,7 @@ class DeferredResultStream final : public ResultStream {
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
 
-  bool expect_quick() const override {
-    if (run_time_ == nullptr) return false;
-    const int64_t micros = run_time_->load(std::memory_order_relaxed);
-    return micros >= 0 && micros <= kQuickRunMicros;
-  }
+  bool expect_quick() const override { return timer_.quick(); }
 
   // Waits for DuckDB's worker threads to make the result ready, until the
   // deadline. It runs no task here: one task of a large join can take
@@ -231,7 +260,7 @@ class DeferredResultStream final : public ResultStream {
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
     if (inner_ == nullptr) {
       if (pending_ == nullptr) return arrow::Status::Invalid("The query failed to start earlier");
-      started_ = std::chrono::steady_clock::now();
+      timer_.Start();
       auto pending = std::move(pending_);
       try {
         auto result = pending->Execute();
@@ -242,27 +271,17 @@ class DeferredResultStream final : public ResultStream {
       }
     }
     auto next = inner_->Next();
-    if (run_time_ != nullptr && next.ok() && *next == nullptr && !timed_) {
-      timed_ = true;
-      const auto elapsed = std::chrono::steady_clock::now() - started_;
-      run_time_->store(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
-                       std::memory_order_relaxed);
-    }
+    if (next.ok() && *next == nullptr) timer_.Stop();
     return next;
   }
 
  private:
-  // A run this short may be computed on the caller's own thread next time.
-  static constexpr int64_t kQuickRunMicros = 1000;
-
   duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // until the first Next()
   const std::shared_ptr<arrow::Schema> schema_;
   const DuckDbOptions& options_;  // owned by the engine
-  const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
-  const std::function<void()> after_runs_;                // may be empty
+  RunTimer timer_;
+  const std::function<void()> after_runs_;  // may be empty
   std::unique_ptr<ResultStream> inner_;
-  std::chrono::steady_clock::time_point started_;
-  bool timed_ = false;
 };
 
 // A query whose rows DuckDB's threads convert to Arrow as they compute them
@@ -279,16 +298,12 @@ class CollectedResultStream final : public ResultStream {
       : pending_(std::move(pending)),
         queue_(std::move(queue)),
         schema_(std::move(schema)),
-        run_time_(std::move(run_time)) {}
+        timer_(std::move(run_time)) {}
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
 
-  bool expect_quick() const override {
-    if (run_time_ == nullptr) return false;
-    const int64_t micros = run_time_->load(std::memory_order_relaxed);
-    return micros >= 0 && micros <= kQuickRunMicros;
-  }
+  bool expect_quick() const override { return timer_.quick(); }
 
   // Waits (running no task: one can take seconds) until a batch is ready or
   // the query has ended, or until the deadline.
@@ -307,20 +322,12 @@ class CollectedResultStream final : public ResultStream {
   }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (!started_) {
-      started_ = true;
-      start_time_ = std::chrono::steady_clock::now();
-    }
+    timer_.Start();
     while (true) {
       if (!failed_.ok()) return failed_;  // later calls repeat the error
       if (auto rows = queue_->Pop()) return rows;
       if (pending_ == nullptr) {
-        if (run_time_ != nullptr && !timed_) {
-          timed_ = true;
-          const auto elapsed = std::chrono::steady_clock::now() - start_time_;
-          run_time_->store(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(),
-                           std::memory_order_relaxed);
-        }
+        timer_.Stop();
         return nullptr;
       }
       ARROW_RETURN_NOT_OK(Work());
@@ -328,8 +335,6 @@ class CollectedResultStream final : public ResultStream {
   }
 
  private:
-  static constexpr int64_t kQuickRunMicros = 1000;
-
   // Runs a part of one of the query's tasks, and ends the statement once
   // DuckDB is done.
   arrow::Status Work() {
@@ -363,11 +368,8 @@ class CollectedResultStream final : public ResultStream {
   duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // null once the statement has ended
   const std::shared_ptr<ArrowBatchQueue> queue_;
   const std::shared_ptr<arrow::Schema> schema_;
-  const std::shared_ptr<std::atomic<int64_t>> run_time_;  // may be null
+  RunTimer timer_;
   arrow::Status failed_;
-  std::chrono::steady_clock::time_point start_time_;
-  bool started_ = false;
-  bool timed_ = false;
 };
 
 // Runs a prepared statement once per parameter set, streaming each result
