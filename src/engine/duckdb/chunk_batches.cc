@@ -134,12 +134,28 @@ arrow::Status FillStrings(const std::vector<ChunkSlice>& slices, size_t column, 
 // Writes each value of a decimal stored as T as a 128-bit little-endian
 // two's complement integer.
 template <typename T>
-void WidenDecimals(const duckdb::Vector& vector, const ChunkSlice& slice, uint64_t* out) {
-  const auto* values = duckdb::FlatVector::GetData<T>(vector);
-  for (duckdb::idx_t i = slice.offset; i < slice.offset + slice.count; ++i) {
+void WidenDecimals(const T* values, duckdb::idx_t count, uint64_t* out) {
+  for (duckdb::idx_t i = 0; i < count; ++i) {
     const int64_t low = static_cast<int64_t>(values[i]);
     *out++ = static_cast<uint64_t>(low);
     *out++ = low < 0 ? ~uint64_t{0} : 0;
+  }
+}
+
+// Writes rows [offset, offset + count) of a flat DECIMAL vector, whatever
+// its physical width, as Arrow decimal128 values at `out`.
+void WriteDecimal128(PhysicalType physical, const duckdb::Vector& vector, duckdb::idx_t offset, duckdb::idx_t count,
+                     uint64_t* out) {
+  switch (physical) {
+    case PhysicalType::INT16:
+      return WidenDecimals(duckdb::FlatVector::GetData<int16_t>(vector) + offset, count, out);
+    case PhysicalType::INT32:
+      return WidenDecimals(duckdb::FlatVector::GetData<int32_t>(vector) + offset, count, out);
+    case PhysicalType::INT64:
+      return WidenDecimals(duckdb::FlatVector::GetData<int64_t>(vector) + offset, count, out);
+    default:  // INT128: DuckDB's hugeint_t is {lower, upper}, Arrow's layout
+      std::memcpy(out, duckdb::FlatVector::GetData<duckdb::hugeint_t>(vector) + offset, count * 16);
+      return;
   }
 }
 
@@ -353,23 +369,7 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> ChunkBatchBuilder::FinishColumn
       ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBuffer(rows_ * 16, pool));
       auto* out = reinterpret_cast<uint64_t*>(data->mutable_data());
       for (const auto& slice : slices_) {
-        const auto& vector = slice.chunk->data[c];
-        switch (column.physical) {
-          case PhysicalType::INT16:
-            WidenDecimals<int16_t>(vector, slice, out);
-            break;
-          case PhysicalType::INT32:
-            WidenDecimals<int32_t>(vector, slice, out);
-            break;
-          case PhysicalType::INT64:
-            WidenDecimals<int64_t>(vector, slice, out);
-            break;
-          default: {  // INT128: DuckDB's hugeint_t is {lower, upper}, Arrow's layout
-            const auto* in = duckdb::FlatVector::GetData<duckdb::hugeint_t>(vector) + slice.offset;
-            std::memcpy(out, in, slice.count * 16);
-            break;
-          }
-        }
+        WriteDecimal128(column.physical, slice.chunk->data[c], slice.offset, slice.count, out);
         out += slice.count * 2;
       }
       return arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count);
@@ -486,21 +486,7 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
     case ChunkColumnKind::kDecimal128: {
       ARROW_RETURN_NOT_OK(column.data.Reserve(std::max(count, empty ? expected_rows : 0) * 16));
       auto* out = reinterpret_cast<uint64_t*>(column.data.mutable_data() + column.data.length());
-      const ChunkSlice whole{nullptr, static_cast<duckdb::idx_t>(offset), static_cast<duckdb::idx_t>(count)};
-      switch (column.physical) {
-        case PhysicalType::INT16:
-          WidenDecimals<int16_t>(vector, whole, out);
-          break;
-        case PhysicalType::INT32:
-          WidenDecimals<int32_t>(vector, whole, out);
-          break;
-        case PhysicalType::INT64:
-          WidenDecimals<int64_t>(vector, whole, out);
-          break;
-        default:  // INT128: DuckDB's hugeint_t is {lower, upper}, Arrow's layout
-          std::memcpy(out, duckdb::FlatVector::GetData<duckdb::hugeint_t>(vector) + offset, count * 16);
-          break;
-      }
+      WriteDecimal128(column.physical, vector, static_cast<duckdb::idx_t>(offset), static_cast<duckdb::idx_t>(count), out);
       column.data.UnsafeAdvance(count * 16);
       bytes_ += count * 16;
       return arrow::Status::OK();
