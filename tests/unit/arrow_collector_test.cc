@@ -8,6 +8,7 @@
 #include <arrow/util/byte_size.h>
 #include <gtest/gtest.h>
 
+#include "duckdb/main/materialized_query_result.hpp"
 #include "duckdb/main/pending_query_result.hpp"
 #include "engine/duckdb/arrow_collector.h"
 #include "engine/duckdb/duckdb_internal.h"
@@ -263,6 +264,37 @@ TEST_F(ArrowCollectorTest, AbandonedStreamLeavesTheConnectionUsable) {
   auto next = connection_.Query("SELECT count(*) FROM big");
   ASSERT_FALSE(next->HasError()) << next->GetError();
   EXPECT_EQ(next->GetValue(0, 0).GetValue<int64_t>(), 1000000);
+}
+
+TEST_F(ArrowCollectorTest, ArmedWithoutASchemaMakesItWhenTheStatementIsPlanned) {
+  const std::string sql = AllTypes(20000);
+  auto want = Reference(sql);  // first: a query on the connection closes the one pending
+  auto queue = std::make_shared<ArrowBatchQueue>(8 << 20, 8 << 20);
+  switch_.Arm(queue, /*schema=*/nullptr, DuckDbOptions{}.batch_rows, DuckDbOptions{}.batch_bytes);
+  auto pending = connection_.PendingQuery(sql, /*allow_stream_result=*/false);
+  switch_.Disarm();
+  ASSERT_FALSE(pending->HasError()) << pending->GetError();
+  ASSERT_NE(switch_.taken(), nullptr);
+  EXPECT_TRUE(switch_.taken()->Equals(*want->schema()));
+  auto stream = MakeCollectedResultStream(std::move(pending), queue, switch_.taken());
+  auto batches = Drain(*stream).ValueOrDie();
+  auto got = arrow::Table::FromRecordBatches(want->schema(), batches).ValueOrDie();
+  EXPECT_TRUE(got->Equals(*want));
+}
+
+TEST_F(ArrowCollectorTest, StatementsDuckDbCannotStreamKeepItsUsualCollector) {
+  auto created = connection_.Query("CREATE TABLE r (n INTEGER)");
+  ASSERT_FALSE(created->HasError()) << created->GetError();
+  auto queue = std::make_shared<ArrowBatchQueue>(8 << 20, 8 << 20);
+  switch_.Arm(queue, /*schema=*/nullptr, DuckDbOptions{}.batch_rows, DuckDbOptions{}.batch_bytes);
+  auto pending = connection_.PendingQuery("INSERT INTO r VALUES (1), (2) RETURNING n", false);
+  switch_.Disarm();
+  ASSERT_FALSE(pending->HasError()) << pending->GetError();
+  EXPECT_EQ(switch_.taken(), nullptr);
+  auto result = pending->Execute();
+  ASSERT_FALSE(result->HasError()) << result->GetError();
+  EXPECT_EQ(result->Cast<duckdb::MaterializedQueryResult>().RowCount(), 2u);
+  EXPECT_EQ(queue->bytes_held(), 0);
 }
 
 TEST(ArrowCollectorNoWorkerTest, TheReaderRunsTheTasksWhenDuckDbHasNoWorker) {

@@ -348,6 +348,7 @@ void ArrowCollectorSwitch::Arm(std::shared_ptr<ArrowBatchQueue> queue, std::shar
                                int64_t batch_rows, int64_t batch_bytes) {
   armed_ = std::move(queue);
   schema_ = std::move(schema);
+  taken_ = nullptr;
   batch_rows_ = batch_rows;
   batch_bytes_ = batch_bytes;
 }
@@ -356,7 +357,17 @@ duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& cont
                                                      duckdb::PreparedStatementData& data) {
   auto queue = std::move(armed_);
   armed_ = nullptr;
-  if (queue == nullptr) return duckdb::PhysicalResultCollector::GetResultCollector(context, data);
+  if (queue == nullptr || !data.properties.allow_stream_result) {
+    return duckdb::PhysicalResultCollector::GetResultCollector(context, data);
+  }
+  if (schema_ == nullptr) {
+    // Armed before the statement was planned. DuckDB's converter throws for
+    // a type Arrow cannot hold, which fails the statement as it should.
+    auto schema = ToArrowSchema(data.types, data.names, context.GetClientProperties());
+    if (!schema.ok()) throw duckdb::InvalidInputException(schema.status().ToString());
+    schema_ = *std::move(schema);
+  }
+  taken_ = schema_;
   auto& plan = *data.physical_plan;
   auto& root = plan.Root();
   using Order = ArrowStreamCollector::Order;

@@ -104,17 +104,23 @@ class ArrowCollectorSwitch {
 
   /// The next statement planned collects into `queue`, in batches of at
   /// most `batch_rows` rows and about `batch_bytes` bytes, of `schema`
-  /// (ToArrowSchema of the statement's types).
+  /// (ToArrowSchema of the statement's types; null: made from them when the
+  /// statement is planned). A statement DuckDB cannot stream (DML, EXPLAIN,
+  /// PRAGMA) gets DuckDB's usual collector instead.
   void Arm(std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema, int64_t batch_rows,
            int64_t batch_bytes);
   /// Forgets an Arm() that no statement took.
   void Disarm() { armed_ = nullptr; }
+  /// The schema of the rows the statement that took the last Arm() makes,
+  /// or null when no statement took it.
+  const std::shared_ptr<arrow::Schema>& taken() const { return taken_; }
 
  private:
   duckdb::PhysicalOperator& Make(duckdb::ClientContext& context, duckdb::PreparedStatementData& data);
 
   std::shared_ptr<ArrowBatchQueue> armed_;
   std::shared_ptr<arrow::Schema> schema_;  // of the rows armed_ gets
+  std::shared_ptr<arrow::Schema> taken_;   // set when a statement takes armed_
   int64_t batch_rows_ = 0;
   int64_t batch_bytes_ = 0;
 };

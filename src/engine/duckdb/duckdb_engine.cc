@@ -303,19 +303,25 @@ class DuckDbSession final : public Session {
   }
 
   // Runs every statement but the last, and starts the last one without
-  // preparing it. Planning errors surface here; a streaming query is started
-  // by the stream's first Next(), which the caller may run on another thread.
+  // preparing it. Planning errors surface here; a query is run by the
+  // stream's Next(), which the caller may call on another thread.
   // `after_runs` is for a streamed last statement (see MakeDeferredResultStream).
   arrow::Result<std::unique_ptr<ResultStream>> StartLast(
       duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements,
       std::function<void()> after_runs = nullptr) {
-    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/true));
-    if (last->AllowStreamResult()) {
-      ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(last->types, last->names,
-                                                       connection_.context->GetClientProperties()));
-      return MakeDeferredResultStream(std::move(last),
-                                      WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
-                                      options_, /*run_time=*/nullptr, std::move(after_runs));
+    ARROW_RETURN_NOT_OK(RunAllButLast(statements));
+    // The last one's rows go to Arrow on DuckDB's threads, as in Start(),
+    // unless DuckDB cannot stream it: then the switch leaves it DuckDB's
+    // usual collector and it runs to the end here.
+    auto queue = MakeBatchQueue();
+    slot_->collectors.Arm(queue, /*schema=*/nullptr, options_.batch_rows, options_.batch_bytes);
+    auto disarm = DisarmOnExit();
+    ARROW_ASSIGN_OR_RAISE(auto last, Pending(std::move(statements.back()), /*stream=*/false));
+    disarm.reset();
+    if (const auto& schema = slot_->collectors.taken()) {
+      return MakeCollectedResultStream(std::move(last), std::move(queue),
+                                       WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
+                                       /*run_time=*/nullptr, std::move(after_runs));
     }
     auto result = last->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
@@ -326,16 +332,9 @@ class DuckDbSession final : public Session {
   arrow::Result<std::unique_ptr<ResultStream>> Start(const CachedPlan& plan) {
     duckdb::vector<duckdb::Value> no_parameters;
     if (plan.statement->data->properties.allow_stream_result) {
-      // Rows go to Arrow on DuckDB's threads (ArrowStreamCollector); the
-      // queue holds a few batches at most: one ready for the reader, and
-      // room for the threads ahead of the lowest batch to keep working (a
-      // row group of a wide table is tens of MB).
-      const int64_t batch = std::max<int64_t>(options_.batch_bytes, 1 << 20);
-      auto queue = std::make_shared<ArrowBatchQueue>(batch, kPendingBatches * batch);
+      auto queue = MakeBatchQueue();
       slot_->collectors.Arm(queue, plan.schema, options_.batch_rows, options_.batch_bytes);
-      // Disarmed however planning ends, so no later statement takes it.
-      std::unique_ptr<ArrowCollectorSwitch, void (*)(ArrowCollectorSwitch*)> disarm(
-          &slot_->collectors, [](ArrowCollectorSwitch* s) { s->Disarm(); });
+      auto disarm = DisarmOnExit();
       auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/false);
       disarm.reset();
       if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
@@ -349,6 +348,21 @@ class DuckDbSession final : public Session {
     auto result = pending->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return MakeResultStream(std::move(result), options_);
+  }
+
+  // The queue a query's rows wait in on their way to its stream
+  // (ArrowStreamCollector): one batch ready for the reader, and room for the
+  // threads ahead of the lowest batch to keep working (a row group of a wide
+  // table is tens of MB).
+  std::shared_ptr<ArrowBatchQueue> MakeBatchQueue() const {
+    const int64_t batch = std::max<int64_t>(options_.batch_bytes, 1 << 20);
+    return std::make_shared<ArrowBatchQueue>(batch, kPendingBatches * batch);
+  }
+
+  // Disarms the connection's collector switch when it goes, however planning
+  // ends, so no later statement takes a queue meant for this one.
+  std::unique_ptr<ArrowCollectorSwitch, void (*)(ArrowCollectorSwitch*)> DisarmOnExit() {
+    return {&slot_->collectors, [](ArrowCollectorSwitch* s) { s->Disarm(); }};
   }
 
   // Runs `f`, turning DuckDB's exceptions into statuses.
@@ -424,23 +438,22 @@ class DuckDbSession final : public Session {
     return total;
   }
 
-  // Runs every statement of `sql` but the last to completion, and plans the
-  // last one. It may stream when `stream_last` and DuckDB allows it.
-  arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> PlanLast(
-      duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements, bool stream_last) {
+  // Runs every statement but the last to completion.
+  arrow::Status RunAllButLast(duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>>& statements) {
     if (statements.empty()) return InvalidArgument("Empty SQL: the query holds no statement");
     for (size_t i = 0; i + 1 < statements.size(); ++i) {
       ARROW_ASSIGN_OR_RAISE(auto pending, Pending(std::move(statements[i]), /*stream=*/false));
       auto result = pending->Execute();
       if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     }
-    return Pending(std::move(statements.back()), stream_last);
+    return arrow::Status::OK();
   }
 
   // Runs every statement to completion; returns the last result.
   arrow::Result<duckdb::unique_ptr<duckdb::QueryResult>> Run(
       duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements) {
-    ARROW_ASSIGN_OR_RAISE(auto last, PlanLast(std::move(statements), /*stream_last=*/false));
+    ARROW_RETURN_NOT_OK(RunAllButLast(statements));
+    ARROW_ASSIGN_OR_RAISE(auto last, Pending(std::move(statements.back()), /*stream=*/false));
     auto result = last->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
     return result;

@@ -214,11 +214,12 @@ class ArrowBatchQueue;
 /// without DuckDB's streaming). Next() runs the query's tasks beside
 /// DuckDB's workers while no batch is ready; the database should set
 /// scheduler_process_partial, so a reader away sending holds no task.
-/// `run_time` is as for MakeDeferredResultStream.
+/// `run_time` and `after_runs` are as for MakeDeferredResultStream.
 std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                         std::shared_ptr<ArrowBatchQueue> queue,
                                                         std::shared_ptr<arrow::Schema> schema,
-                                                        std::shared_ptr<std::atomic<int64_t>> run_time);
+                                                        std::shared_ptr<std::atomic<int64_t>> run_time = nullptr,
+                                                        std::function<void()> after_runs = nullptr);
 
 /// Streams the results of running `prepared` once per parameter set, one
 /// after the other. Fetching from it runs the next set when one is exhausted.

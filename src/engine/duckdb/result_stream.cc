@@ -294,11 +294,17 @@ class CollectedResultStream final : public ResultStream {
  public:
   CollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                         std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema,
-                        std::shared_ptr<std::atomic<int64_t>> run_time)
+                        std::shared_ptr<std::atomic<int64_t>> run_time, std::function<void()> after_runs)
       : pending_(std::move(pending)),
         queue_(std::move(queue)),
         schema_(std::move(schema)),
-        timer_(std::move(run_time)) {}
+        timer_(std::move(run_time)),
+        after_runs_(std::move(after_runs)) {}
+
+  ~CollectedResultStream() override {
+    pending_.reset();  // ends a query still running
+    if (after_runs_) after_runs_();
+  }
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
@@ -369,6 +375,7 @@ class CollectedResultStream final : public ResultStream {
   const std::shared_ptr<ArrowBatchQueue> queue_;
   const std::shared_ptr<arrow::Schema> schema_;
   RunTimer timer_;
+  const std::function<void()> after_runs_;  // may be empty
   arrow::Status failed_;
 };
 
@@ -487,9 +494,10 @@ arrow::Result<std::unique_ptr<ResultStream>> MakeDuckDbExportStream(
 std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                         std::shared_ptr<ArrowBatchQueue> queue,
                                                         std::shared_ptr<arrow::Schema> schema,
-                                                        std::shared_ptr<std::atomic<int64_t>> run_time) {
+                                                        std::shared_ptr<std::atomic<int64_t>> run_time,
+                                                        std::function<void()> after_runs) {
   return std::make_unique<CollectedResultStream>(std::move(pending), std::move(queue), std::move(schema),
-                                                 std::move(run_time));
+                                                 std::move(run_time), std::move(after_runs));
 }
 
 std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
