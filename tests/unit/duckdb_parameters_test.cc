@@ -1,4 +1,6 @@
 // Prepared statements and parameter sets through the DuckDB adapter.
+#include <algorithm>
+
 #include <arrow/api.h>
 #include <arrow/json/from_string.h>
 #include <gtest/gtest.h>
@@ -77,6 +79,47 @@ TEST_F(DuckDbParametersTest, QueryOverManyRowsConcatenatesResults) {
     for (int64_t i = 0; i < n->length(); ++i) got.push_back(n->Value(i));
   }
   EXPECT_EQ(got, (std::vector<int64_t>{8, 9, 8, 9}));
+}
+
+// Reads column 0 (BIGINT) of every batch until the end or an error.
+arrow::Status ReadInts(ResultStream& stream, std::vector<int64_t>* out) {
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, stream.Next());
+    if (batch == nullptr) return arrow::Status::OK();
+    auto n = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+    for (int64_t i = 0; i < n->length(); ++i) out->push_back(n->Value(i));
+  }
+}
+
+TEST_F(DuckDbParametersTest, LargeSetsStreamInTableOrderOneAfterTheOther) {
+  // Several row groups, so DuckDB scans them on several threads and its
+  // threads convert the rows to Arrow out of order.
+  ASSERT_TRUE(session_->ExecuteUpdate("INSERT INTO t SELECT range, 'v' || range FROM range(400000)", {}).ok());
+  auto stream = session_->Execute("SELECT n FROM t WHERE n >= ? AND s <> ?",
+                                  {Batch("[0, 399990, 1000000]", "[\"x\", \"x\", \"x\"]")});
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ((*stream)->schema()->ToString(), "n: int64");
+  std::vector<int64_t> got;
+  ASSERT_TRUE(ReadInts(**stream, &got).ok());
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 400000; ++i) want.push_back(i);
+  for (int64_t i = 399990; i < 400000; ++i) want.push_back(i);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want) << "rows of a set out of order, or sets interleaved";
+
+  // A set failing half-way through its rows ends the stream with its error,
+  // after the earlier sets' rows; the session runs the next statement.
+  stream = session_->Execute("SELECT CASE WHEN n = ? THEN error('bad row ' || n) ELSE n END FROM t WHERE s <> ?",
+                             {Batch("[-1, 300000]", "[\"x\", \"x\"]")});
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  got.clear();
+  auto status = ReadInts(**stream, &got);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("bad row 300000"), std::string::npos) << status;
+  EXPECT_GE(got.size(), 400000u);
+  EXPECT_TRUE(std::equal(want.begin(), want.begin() + 400000, got.begin()));
+  stream->reset();
+  EXPECT_EQ(Count(), 400000);
 }
 
 TEST_F(DuckDbParametersTest, WrongFieldCountIsInvalid) {

@@ -105,8 +105,9 @@ class ArrowCollectorSwitch {
   /// The next statement planned collects into `queue`, in batches of at
   /// most `batch_rows` rows and about `batch_bytes` bytes, of `schema`
   /// (ToArrowSchema of the statement's types; null: made from them when the
-  /// statement is planned). A statement DuckDB cannot stream (DML, EXPLAIN,
-  /// PRAGMA) gets DuckDB's usual collector instead.
+  /// statement is planned). A statement DuckDB does not stream gets
+  /// DuckDB's usual collector instead: DuckDB streams only queries, not DML
+  /// (even with RETURNING), EXPLAIN, COPY and the like.
   void Arm(std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema, int64_t batch_rows,
            int64_t batch_bytes);
   /// Forgets an Arm() that no statement took.

@@ -22,6 +22,9 @@ namespace {
 // index may hold back (ArrowBatchQueue's pending capacity).
 constexpr int64_t kPendingBatches = 2;
 
+// The values bound to a prepared statement's parameters, by identifier.
+using ParameterValues = duckdb::case_insensitive_map_t<duckdb::BoundParameterData>;
+
 // The number of rows a DML result reports (0 for statements that change none).
 int64_t ChangedRows(duckdb::QueryResult& result) {
   if (result.properties.return_type != duckdb::StatementReturnType::CHANGED_ROWS) return 0;
@@ -141,9 +144,16 @@ class DuckDbSession final : public Session {
         ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
         ARROW_RETURN_NOT_OK(CheckWriteAllowed(*prepared));
         const Change change(*this, PlanImpactOf(*prepared));
-        return MakeParameterizedResultStream(std::move(prepared), parameters,
-                                             TakeColumnOrigins(*connection_.context), options_,
-                                             change.AfterStream());
+        return MakeParameterizedResultStream(
+            std::move(prepared), parameters, TakeColumnOrigins(*connection_.context),
+            [this](duckdb::PreparedStatement& statement, ParameterValues& values) {
+              // Origins recorded only if binding the values plans it again.
+              ClearColumnOrigins(*connection_.context);
+              return StartCollected(
+                  /*schema=*/nullptr, [&] { return PendingRun(statement, values); },
+                  /*run_time=*/nullptr, /*after_runs=*/nullptr);
+            },
+            change.AfterStream());
       }
       const Change change(*this, PlanImpactOf(statements));
       return StartLast(std::move(statements), change.AfterStream());
@@ -305,45 +315,56 @@ class DuckDbSession final : public Session {
   // Runs every statement but the last, and starts the last one without
   // preparing it. Planning errors surface here; a query is run by the
   // stream's Next(), which the caller may call on another thread.
-  // `after_runs` is for a streamed last statement (see MakeDeferredResultStream).
+  // `after_runs` is for a last statement that runs as it is read (see
+  // MakeCollectedResultStream).
   arrow::Result<std::unique_ptr<ResultStream>> StartLast(
       duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements,
       std::function<void()> after_runs = nullptr) {
     ARROW_RETURN_NOT_OK(RunAllButLast(statements));
-    // The last one's rows go to Arrow on DuckDB's threads, as in Start(),
-    // unless DuckDB cannot stream it: then the switch leaves it DuckDB's
-    // usual collector and it runs to the end here.
-    auto queue = MakeBatchQueue();
-    slot_->collectors.Arm(queue, /*schema=*/nullptr, options_.batch_rows, options_.batch_bytes);
-    auto disarm = DisarmOnExit();
-    ARROW_ASSIGN_OR_RAISE(auto last, Pending(std::move(statements.back()), /*stream=*/false));
-    disarm.reset();
-    if (const auto& schema = slot_->collectors.taken()) {
-      return MakeCollectedResultStream(std::move(last), std::move(queue),
-                                       WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context)),
-                                       /*run_time=*/nullptr, std::move(after_runs));
-    }
-    auto result = last->Execute();
-    if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-    return MakeResultStream(std::move(result), options_);
+    return StartCollected(
+        /*schema=*/nullptr, [&] { return Pending(std::move(statements.back()), /*stream=*/false); },
+        /*run_time=*/nullptr, std::move(after_runs));
   }
 
-  // Starts a planned query; it streams unless DuckDB must materialise it.
+  // Starts a planned query.
   arrow::Result<std::unique_ptr<ResultStream>> Start(const CachedPlan& plan) {
-    duckdb::vector<duckdb::Value> no_parameters;
-    if (plan.statement->data->properties.allow_stream_result) {
-      auto queue = MakeBatchQueue();
-      slot_->collectors.Arm(queue, plan.schema, options_.batch_rows, options_.batch_bytes);
-      auto disarm = DisarmOnExit();
-      auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/false);
-      disarm.reset();
-      if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-      return MakeCollectedResultStream(std::move(pending), std::move(queue), plan.schema, plan.last_run_us);
-    }
-    auto pending = plan.statement->PendingQuery(no_parameters, /*allow_stream_result=*/true);
+    ParameterValues no_parameters;
+    return StartCollected(
+        plan.schema, [&] { return PendingRun(*plan.statement, no_parameters); }, plan.last_run_us,
+        /*after_runs=*/nullptr);
+  }
+
+  // Plans a run of a prepared statement, without DuckDB's streaming.
+  static arrow::Result<duckdb::unique_ptr<duckdb::PendingQueryResult>> PendingRun(
+      duckdb::PreparedStatement& statement, ParameterValues& values) {
+    auto pending = statement.PendingQuery(values, /*allow_stream_result=*/false);
     if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-    if (pending->AllowStreamResult()) {
-      return MakeDeferredResultStream(std::move(pending), plan.schema, options_, plan.last_run_us);
+    return pending;
+  }
+
+  // Plans a statement (`plan` makes its pending query) with the connection's
+  // collector switch armed, so its rows go to Arrow on DuckDB's threads as
+  // they are computed, and returns the stream that reads them. A statement
+  // DuckDB does not stream (anything but a query: DML, even with RETURNING,
+  // EXPLAIN...) keeps DuckDB's usual collector and runs to the end here.
+  // `schema` is the one the statement makes, with its column origins; null
+  // when it is not known before planning (then the origins are those the
+  // planning recorded). `run_time` and `after_runs`: see
+  // MakeCollectedResultStream.
+  template <typename Plan>
+  arrow::Result<std::unique_ptr<ResultStream>> StartCollected(std::shared_ptr<arrow::Schema> schema, Plan&& plan,
+                                                              std::shared_ptr<std::atomic<int64_t>> run_time,
+                                                              std::function<void()> after_runs) {
+    const bool known = schema != nullptr;
+    auto queue = MakeBatchQueue();
+    slot_->collectors.Arm(queue, std::move(schema), options_.batch_rows, options_.batch_bytes);
+    auto disarm = DisarmOnExit();
+    ARROW_ASSIGN_OR_RAISE(auto pending, plan());
+    disarm.reset();
+    if (std::shared_ptr<arrow::Schema> taken = slot_->collectors.taken()) {
+      if (!known) taken = WithColumnOrigins(taken, TakeColumnOrigins(*connection_.context));
+      return MakeCollectedResultStream(std::move(pending), std::move(queue), std::move(taken), std::move(run_time),
+                                       std::move(after_runs));
     }
     auto result = pending->Execute();
     if (result->HasError()) return FromDuckDb(result->GetErrorObject());
@@ -428,8 +449,7 @@ class DuckDbSession final : public Session {
     for (const auto& batch : parameters) {
       for (int64_t row = 0; row < batch->num_rows(); ++row) {
         ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec, *batch, row));
-        auto pending = prepared.PendingQuery(values, /*allow_stream_result=*/false);
-        if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
+        ARROW_ASSIGN_OR_RAISE(auto pending, PendingRun(prepared, values));
         auto result = pending->Execute();
         if (result->HasError()) return FromDuckDb(result->GetErrorObject());
         total += ChangedRows(*result);

@@ -193,42 +193,36 @@ ColumnOrigins TakeColumnOrigins(duckdb::ClientContext& context);
 std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Schema>& schema,
                                                  const ColumnOrigins& origins);
 
-/// Streams a query DuckDB has planned but not started: the first Next() runs
-/// it (on whichever thread calls it), so a caller can hand a long query to a
-/// worker and stay responsive. `pending` must allow a streaming result.
-/// `schema` is the one DuckDB's Arrow export will produce (ToArrowSchema of
-/// the planned types), with the column origins.
-/// `run_time`, when given, records how long a complete run took (see
-/// CachedPlan); a stream whose plan last ran within a millisecond says
-/// expect_quick(). `after_runs`, when given, is called when the stream goes
-/// (the query finished, failed or was abandoned), on the thread that drops it.
-std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
-                                                       std::shared_ptr<arrow::Schema> schema,
-                                                       const DuckDbOptions& options,
-                                                       std::shared_ptr<std::atomic<int64_t>> run_time = nullptr,
-                                                       std::function<void()> after_runs = nullptr);
-
 class ArrowBatchQueue;
 
 /// Streams a query planned with ArrowCollectorSwitch armed with `queue` (and
 /// without DuckDB's streaming). Next() runs the query's tasks beside
 /// DuckDB's workers while no batch is ready; the database should set
 /// scheduler_process_partial, so a reader away sending holds no task.
-/// `run_time` and `after_runs` are as for MakeDeferredResultStream.
+/// `schema` is the one the collector's batches have, with the column origins.
+/// `run_time`, when given, records how long a complete run took (see
+/// CachedPlan); a stream whose plan last ran within a millisecond says
+/// expect_quick(). `after_runs`, when given, is called when the stream goes
+/// (the query finished, failed or was abandoned), on the thread that drops it.
 std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
                                                         std::shared_ptr<ArrowBatchQueue> queue,
                                                         std::shared_ptr<arrow::Schema> schema,
                                                         std::shared_ptr<std::atomic<int64_t>> run_time = nullptr,
                                                         std::function<void()> after_runs = nullptr);
 
+/// Starts one run of a prepared statement with one set of parameter values,
+/// on the statement's connection.
+using ParameterSetRunner = std::function<arrow::Result<std::unique_ptr<ResultStream>>(
+    duckdb::PreparedStatement& prepared, duckdb::case_insensitive_map_t<duckdb::BoundParameterData>& values)>;
+
 /// Streams the results of running `prepared` once per parameter set, one
-/// after the other. Fetching from it runs the next set when one is exhausted.
-/// `prepared` must belong to a connection that runs nothing else meanwhile.
-/// `after_runs`, when given, is called when the stream goes (every set it
-/// ran has finished), on the thread that drops it.
+/// after the other, each started by `run_set`. Fetching from it runs the next
+/// set when one is exhausted. `prepared` must belong to a connection that
+/// runs nothing else meanwhile. `after_runs`, when given, is called when the
+/// stream goes (every set it ran has finished), on the thread that drops it.
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    ColumnOrigins origins, const DuckDbOptions& options, std::function<void()> after_runs = nullptr);
+    ColumnOrigins origins, ParameterSetRunner run_set, std::function<void()> after_runs = nullptr);
 
 /// The parameters of a prepared statement, in order.
 struct ParameterSpec {

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <functional>
 #include <limits>
-#include <thread>
 
 #include <arrow/c/bridge.h>
 #include <arrow/type.h>
@@ -208,82 +207,6 @@ class RunTimer {
   bool stopped_ = false;
 };
 
-// A planned streaming query, run by the first Next().
-class DeferredResultStream final : public ResultStream {
- public:
-  DeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending, std::shared_ptr<arrow::Schema> schema,
-                       const DuckDbOptions& options, std::shared_ptr<std::atomic<int64_t>> run_time,
-                       std::function<void()> after_runs)
-      : pending_(std::move(pending)),
-        schema_(std::move(schema)),
-        options_(options),
-        timer_(std::move(run_time)),
-        after_runs_(std::move(after_runs)) {}
-
-  ~DeferredResultStream() override {
-    inner_.reset();
-    pending_.reset();
-    if (after_runs_) after_runs_();
-  }
-
-  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-  std::optional<int64_t> num_rows() const override { return std::nullopt; }
-
-  bool expect_quick() const override { return timer_.quick(); }
-
-  // Waits for DuckDB's worker threads to make the result ready, until the
-  // deadline. It runs no task here: one task of a large join can take
-  // seconds, and the deadline must hold (the JDBC driver cannot cancel
-  // during GetFlightInfo). Next() later runs Execute(), which resumes.
-  bool Advance(std::chrono::steady_clock::time_point deadline) override {
-    if (pending_ == nullptr) return true;
-    try {
-      for (int polls = 0;; ++polls) {
-        const auto state = pending_->CheckPulse();
-        if (duckdb::PendingQueryResult::IsResultReady(state) ||
-            state == duckdb::PendingExecutionResult::EXECUTION_ERROR) {
-          return true;  // rows (or the error) are ready for Next()
-        }
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        // Short queries are ready within microseconds: yield first, then sleep.
-        if (polls < 200) {
-          std::this_thread::yield();
-        } else {
-          std::this_thread::sleep_for(std::chrono::microseconds(50));
-        }
-      }
-    } catch (const std::exception&) {
-      return true;  // Next() runs Execute(), which reports it
-    }
-  }
-
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (inner_ == nullptr) {
-      if (pending_ == nullptr) return arrow::Status::Invalid("The query failed to start earlier");
-      timer_.Start();
-      auto pending = std::move(pending_);
-      try {
-        auto result = pending->Execute();
-        if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-        ARROW_ASSIGN_OR_RAISE(inner_, MakeResultStream(std::move(result), options_, schema_));
-      } catch (const std::exception& e) {
-        return FromDuckDb(duckdb::ErrorData(e));
-      }
-    }
-    auto next = inner_->Next();
-    if (next.ok() && *next == nullptr) timer_.Stop();
-    return next;
-  }
-
- private:
-  duckdb::unique_ptr<duckdb::PendingQueryResult> pending_;  // until the first Next()
-  const std::shared_ptr<arrow::Schema> schema_;
-  const DuckDbOptions& options_;  // owned by the engine
-  RunTimer timer_;
-  const std::function<void()> after_runs_;  // may be empty
-  std::unique_ptr<ResultStream> inner_;
-};
-
 // A query whose rows DuckDB's threads convert to Arrow as they compute them
 // (ArrowStreamCollector), read from its ArrowBatchQueue. DuckDB runs it as a
 // non-streaming statement; the sinks wait whenever the queue is full. While
@@ -385,12 +308,12 @@ class ParameterizedResultStream final : public ResultStream {
  public:
   ParameterizedResultStream(duckdb::unique_ptr<duckdb::PreparedStatement> prepared,
                             ParameterBatches parameters, ParameterSpec spec, ColumnOrigins origins,
-                            const DuckDbOptions& options, std::function<void()> after_runs)
+                            ParameterSetRunner run_set, std::function<void()> after_runs)
       : prepared_(std::move(prepared)),
         parameters_(std::move(parameters)),
         spec_(std::move(spec)),
         origins_(std::move(origins)),
-        options_(options),
+        run_set_(std::move(run_set)),
         after_runs_(std::move(after_runs)) {}
 
   ~ParameterizedResultStream() override {
@@ -400,6 +323,11 @@ class ParameterizedResultStream final : public ResultStream {
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
   std::optional<int64_t> num_rows() const override { return std::nullopt; }
+
+  // Waits for the current set's rows; the later sets run as they are read.
+  bool Advance(std::chrono::steady_clock::time_point deadline) override {
+    return current_ == nullptr || current_->Advance(deadline);
+  }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
     while (true) {
@@ -431,11 +359,7 @@ class ParameterizedResultStream final : public ResultStream {
   arrow::Status RunCurrentSet() {
     ARROW_ASSIGN_OR_RAISE(auto values, BindRow(spec_, *parameters_[batch_], row_));
     try {
-      auto pending = prepared_->PendingQuery(values, /*allow_stream_result=*/true);
-      if (pending->HasError()) return FromDuckDb(pending->GetErrorObject());
-      auto result = pending->Execute();
-      if (result->HasError()) return FromDuckDb(result->GetErrorObject());
-      ARROW_ASSIGN_OR_RAISE(current_, MakeResultStream(std::move(result), options_));
+      ARROW_ASSIGN_OR_RAISE(current_, run_set_(*prepared_, values));
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
     }
@@ -463,7 +387,7 @@ class ParameterizedResultStream final : public ResultStream {
   const ParameterSpec spec_;
   const ColumnOrigins origins_;
   std::shared_ptr<arrow::Schema> schema_;  // set by Start()
-  const DuckDbOptions& options_;  // owned by the engine
+  const ParameterSetRunner run_set_;
   const std::function<void()> after_runs_;  // may be empty
   std::unique_ptr<ResultStream> current_;
   size_t batch_ = 0;
@@ -500,23 +424,14 @@ std::unique_ptr<ResultStream> MakeCollectedResultStream(duckdb::unique_ptr<duckd
                                                  std::move(run_time), std::move(after_runs));
 }
 
-std::unique_ptr<ResultStream> MakeDeferredResultStream(duckdb::unique_ptr<duckdb::PendingQueryResult> pending,
-                                                       std::shared_ptr<arrow::Schema> schema,
-                                                       const DuckDbOptions& options,
-                                                       std::shared_ptr<std::atomic<int64_t>> run_time,
-                                                       std::function<void()> after_runs) {
-  return std::make_unique<DeferredResultStream>(std::move(pending), std::move(schema), options, std::move(run_time),
-                                                std::move(after_runs));
-}
-
 arrow::Result<std::unique_ptr<ResultStream>> MakeParameterizedResultStream(
     duckdb::unique_ptr<duckdb::PreparedStatement> prepared, ParameterBatches parameters,
-    ColumnOrigins origins, const DuckDbOptions& options, std::function<void()> after_runs) {
+    ColumnOrigins origins, ParameterSetRunner run_set, std::function<void()> after_runs) {
   ParameterSpec spec = DescribeParameters(*prepared);
   for (const auto& batch : parameters) ARROW_RETURN_NOT_OK(CheckParameterBatch(spec, *batch));
   auto stream = std::make_unique<ParameterizedResultStream>(std::move(prepared), std::move(parameters),
-                                                            std::move(spec), std::move(origins), options,
-                                                            std::move(after_runs));
+                                                            std::move(spec), std::move(origins),
+                                                            std::move(run_set), std::move(after_runs));
   ARROW_RETURN_NOT_OK(stream->Start());
   return stream;
 }
