@@ -37,6 +37,13 @@ difference fails the section. Each counted run must return DuckDB's row
 count. A peer's errors and differences are recorded in its cells, never
 raised.
 
+Beside the queries, one scan: SELECT * FROM lineitem, every row of the
+largest file (6M rows, 16 columns at SF1), the same variants interleaved.
+It measures what the queries' small results cannot: Squadron's cost per row
+on a query over files, streamed. Its rows come in file order in both, so
+they are compared in order (no sort); a peer's, by row count and column
+names only. It is reported apart and is not in the geometric mean.
+
 The goals: the geometric mean over the queries of each query's median ratio
 Squadron / DuckDB seconds, ADBC and C++ client, <= 1.03; min–max are the
 geometric means of each round's ratios. Each query also records the cores
@@ -66,6 +73,8 @@ TABLES = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "regio
 SCALE = 1
 QUICK_SCALE = 0.1
 QUICK_QUERIES = [1, 3, 6, 14]
+# The scans run beside the queries: {key: SQL}.
+SCANS = {"scan_lineitem": "SELECT * FROM lineitem"}
 TARGET = 1.03
 # SELECT 1s the C++ client runs on its new connection before its clock starts.
 CPP_WARM_STATEMENTS = "5"
@@ -186,13 +195,21 @@ def sorted_table(table):
     return table.sort_by([(name, "ascending") for name in table.column_names]) if table.num_rows else table
 
 
-def difference(got, expected):
+def difference(got, expected, ordered=False):
     """None when the two Arrow tables hold the same rows (in any order, as
-    the same types); otherwise what differs."""
+    the same types; in the same order when `ordered`); otherwise what
+    differs."""
     if got.schema != expected.schema:
         return f"schema {got.schema} != {expected.schema}".replace("\n", ", ")
     if got.num_rows != expected.num_rows:
         return f"{got.num_rows} rows != {expected.num_rows}"
+    if ordered:
+        if got.equals(expected):
+            return None
+        for name in got.column_names:
+            if not got.column(name).equals(expected.column(name)):
+                return f"column {name} differs (rows in order)"
+        return "tables differ"
     a, b = sorted_table(got).combine_chunks(), sorted_table(expected).combine_chunks()
     for name in a.column_names:
         if not a.column(name).equals(b.column(name)):
@@ -335,9 +352,13 @@ class TpchBench(services.Section):
             out[peer] = lambda peer=peer: self.timed_adbc(self.connections[peer], sql)
         return out
 
-    def run_query(self, n, sql):
+    def run_query(self, key, sql, ordered=False):
         """One warm-up round, whose results are checked, then self.runs
-        counted rounds; every round's row counts must be DuckDB's."""
+        counted rounds; every round's row counts must be DuckDB's. `key`
+        names the query in the results (q01, scan_lineitem); `ordered`: the
+        rows come in the same order everywhere, so they are compared so
+        (a peer's by row count and columns only)."""
+        label = display_name(key)
         variants = self.variants(sql)
         samples = {name: [] for name in variants}
         failed = {}  # peer -> error text: the peer is not asked again
@@ -354,21 +375,23 @@ class TpchBench(services.Section):
                     got[name], tables[name] = run()
                 except Exception as e:
                     if name not in self.peers:
-                        raise RuntimeError(f"Q{n} through {name}: {e}") from e
+                        raise RuntimeError(f"{label} through {name}: {e}") from e
                     failed[name] = (str(e).strip().splitlines() or [repr(e)])[0][:300]
             if round_ == 0:
                 expected = tables["duckdb"]
-                self.rows[n] = expected.num_rows
-                why = difference(tables["adbc"], expected)
+                self.rows[key] = expected.num_rows
+                why = difference(tables["adbc"], expected, ordered)
                 if why:
-                    raise RuntimeError(f"Q{n}: Squadron (ADBC) and DuckDB in-process disagree: {why}")
+                    raise RuntimeError(f"{label}: Squadron (ADBC) and DuckDB in-process disagree: {why}")
                 for peer in self.peers:
                     if peer in tables:
-                        check[peer] = value_difference(tables[peer], expected) or "equal"
+                        check[peer] = (shape_difference(tables[peer], expected) if ordered
+                                       else value_difference(tables[peer], expected)) or "equal"
             del tables
             for name, sample in got.items():
-                if name not in self.peers and sample["rows"] != self.rows[n]:
-                    raise RuntimeError(f"Q{n} through {name} returned {sample['rows']} rows, DuckDB {self.rows[n]}")
+                if name not in self.peers and sample["rows"] != self.rows[key]:
+                    raise RuntimeError(f"{label} through {name} returned {sample['rows']} rows, "
+                                       f"DuckDB {self.rows[key]}")
                 if round_ > 0:
                     samples[name].append(sample)
         for peer, error in failed.items():
@@ -387,19 +410,23 @@ class TpchBench(services.Section):
             queries, checks, others = {}, {}, {}
             load = OtherLoad(self.server.pid)
             section_mark = load.mark()
-            for n, sql in self.queries.items():
+            scans = {}
+            work = [(f"q{n:02d}", sql, queries) for n, sql in self.queries.items()]
+            work += [(key, sql, scans) for key, sql in SCANS.items()]
+            for key, sql, into in work:
                 mark = load.mark()
-                samples, check = self.run_query(n, sql)
-                others[f"q{n:02d}"] = load.since(mark)
-                queries[f"q{n:02d}"] = samples
+                samples, check = self.run_query(key, sql, ordered=into is scans)
+                others[key] = load.since(mark)
+                into[key] = samples
                 if check:
-                    checks[f"q{n:02d}"] = check
-                self.log(f"Q{n:<2d} " + ", ".join(f"{name} {median_or_error(v)}" for name, v in samples.items())
-                         + f"; other load {others[f'q{n:02d}']:.2f} cores")
+                    checks[key] = check
+                self.log(f"{display_name(key):<4s} " + ", ".join(f"{name} {median_or_error(v)}"
+                                                              for name, v in samples.items())
+                         + f"; other load {others[key]:.2f} cores")
             other_cores = load.since(section_mark)
             out = {"scale": self.scale, "threads": self.threads, "runs": self.runs, "warmups": 1,
                    "cpp_warm_statements": int(CPP_WARM_STATEMENTS),
-                   "queries": queries, "rows": {f"q{n:02d}": r for n, r in self.rows.items()},
+                   "queries": queries, "scans": scans, "scan_sql": dict(SCANS), "rows": dict(self.rows),
                    "peers": self.peers, "peer_checks": checks, "other_cores": others,
                    "other_cores_section": other_cores,
                    "generation": {k: v for k, v in self.generation.items() if k != "files"},
@@ -408,6 +435,20 @@ class TpchBench(services.Section):
             return out
         finally:
             self.stop_all()
+
+
+def display_name(key):
+    """q01 -> Q1; a scan's key as it is."""
+    return f"Q{int(key[1:])}" if key.startswith("q") and key[1:].isdigit() else key
+
+
+def shape_difference(got, expected):
+    """For a peer's scan: None when the column names and row counts agree."""
+    if got.column_names != expected.column_names:
+        return f"columns {got.column_names} != {expected.column_names}"
+    if got.num_rows != expected.num_rows:
+        return f"{got.num_rows} rows != {expected.num_rows}"
+    return None
 
 
 def median_or_error(samples):
@@ -467,6 +508,12 @@ def summary(s):
             continue
         g, _ = geomeans(s, name)
         parts.append(f"{name} / duckdb geomean " + ("n/a (failed queries)" if math.isnan(g) else f"{g:.3f}x"))
+    import statistics
+
+    for key, q in s.get("scans", {}).items():
+        medians = {name: statistics.median(r) for name in variant_names(s) if name != "duckdb"
+                   for r in [ratios(q, name)] if r}
+        parts.append(f"{key} " + ", ".join(f"{name} / duckdb {m:.3f}x" for name, m in medians.items()))
     return "; ".join(parts)
 
 
@@ -504,8 +551,8 @@ def markdown_lines(results, report):
     if others:
         head.append("other load")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for key, q in s["queries"].items():
-        cells = [f"Q{int(key[1:])}", f"{s['rows'].get(key, '?'):,}"]
+    def row(key, q, label):
+        cells = [label, f"{s['rows'].get(key, '?'):,}"]
         cells += [report.span(seconds(q[name]), "{:.3f}") for name in ("adbc", "cpp", "duckdb")]
         cells += [report.span(ratios(q, name)) for name in ("adbc", "cpp")]
         for peer in peers:
@@ -518,7 +565,9 @@ def markdown_lines(results, report):
                       + ("" if note == "equal" else f" (result differs: {note[:60]})"), report.span(ratios(q, peer))]
         if others:
             cells.append(f"{others.get(key, float('nan')):.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        return "| " + " | ".join(cells) + " |"
+
+    lines += [row(key, q, display_name(key)) for key, q in s["queries"].items()]
     cells = ["geomean", "", "", "", ""]
     for name in ["adbc", "cpp"] + [x for p in peers for x in ("", p)]:
         if not name:
@@ -530,6 +579,9 @@ def markdown_lines(results, report):
     if others:
         cells.append(f"{s['other_cores_section']:.2f}")
     lines.append("| " + " | ".join(cells) + " |")
+    # Older results have no scans.
+    lines += [row(key, q, f"scan: `{s.get('scan_sql', {}).get(key, key)}` (not in the geomean)")
+              for key, q in s.get("scans", {}).items()]
     how = "reused from the cache" if gen.get("cached") else "generated in this run"
     lines += ["", f"Data {how}: {gen['seconds']:.0f} s to generate (dbgen {gen['dbgen_seconds']:.0f} s, the rest "
               "writing Parquet)."]
