@@ -168,6 +168,58 @@ TEST_F(DuckDbPoolTest, SeededRandomDoesNotCarryOver) {
   // start from that seed.
   ASSERT_TRUE(Query("SELECT setseed(0.25)").ok());
   EXPECT_NE(Query("SELECT random()").ValueOrDie(), seeded);
+  // Nor when the client prepared it first (as ADBC does), twice.
+  for (int i = 0; i < 2; ++i) {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->Prepare("SELECT setseed(0.25)").ok());
+    ASSERT_TRUE(QueryOn(*session, "SELECT setseed(0.25)").ok());
+  }
+  EXPECT_NE(Query("SELECT random()").ValueOrDie(), seeded);
+}
+
+TEST_F(DuckDbPoolTest, PreparedQueryRunsFromThePlanItsPrepareMade) {
+  Update("CREATE TABLE t (a INTEGER, b VARCHAR)");
+  Update("INSERT INTO t VALUES (1, 'x')");
+  const std::string sql = "SELECT * FROM t";
+  const auto before = Stats();
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    auto first = session->Prepare(sql).ValueOrDie();
+    ASSERT_EQ(first.result_schema->num_fields(), 2);
+    ASSERT_NE(first.result_schema->field(0)->metadata(), nullptr);
+    EXPECT_EQ(first.result_schema->field(0)->metadata()->Get("ARROW:FLIGHT:SQL:TABLE_NAME").ValueOr(""), "t");
+    // Described again from the plan: the same, origins included.
+    auto again = session->Prepare(sql).ValueOrDie();
+    EXPECT_TRUE(again.result_schema->Equals(*first.result_schema, /*check_metadata=*/true))
+        << again.result_schema->ToString(true) << " vs " << first.result_schema->ToString(true);
+    EXPECT_EQ(again.parameter_schema->num_fields(), 0);
+    EXPECT_TRUE(again.is_query && again.read_only && again.reader_safe);
+    ASSERT_EQ(QueryOn(*session, sql).ValueOrDie(), std::vector<std::string>{"1"});
+  }
+  // Planned once, by the first Prepare; the run used its plan.
+  EXPECT_EQ(Stats().plan_misses, before.plan_misses);
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  // New columns: the plan is retired, and Prepare describes them.
+  Update("ALTER TABLE t ADD COLUMN c DOUBLE");
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    EXPECT_EQ(session->Prepare(sql).ValueOrDie().result_schema->num_fields(), 3);
+    ASSERT_EQ(QueryOn(*session, sql).ValueOrDie(), std::vector<std::string>{"1"});
+    EXPECT_EQ(last_schema_->num_fields(), 3);
+  }
+  // A query with parameters is described each time, and not kept.
+  {
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    for (int i = 0; i < 2; ++i) {
+      auto described = session->Prepare("SELECT a FROM t WHERE a = ?").ValueOrDie();
+      EXPECT_EQ(described.parameter_schema->num_fields(), 1);
+    }
+  }
+  // An empty statement is an error that says so.
+  auto session = engine_->OpenSession({}).ValueOrDie();
+  auto empty = session->Prepare("  ;  ");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_TRUE(empty.status().IsInvalid()) << empty.status();
 }
 
 TEST_F(DuckDbPoolTest, SessionsWithOtherSettingsGetOtherConnections) {

@@ -42,6 +42,12 @@ bool HasParameterFields(const ParameterBatches& parameters) {
   return false;
 }
 
+// The one query that changes its connection: setseed() seeds the random()
+// of every later statement on it.
+bool SeedsRandom(const std::string& sql) {
+  return duckdb::StringUtil::Contains(duckdb::StringUtil::Lower(sql), "setseed");
+}
+
 // The settings a connection was opened with, as a pool key.
 std::string SettingsKey(const SessionSettings& settings) {
   std::string key;
@@ -75,31 +81,37 @@ class DuckDbSession final : public Session {
   arrow::Result<StatementDescription> Prepare(const std::string& sql) override {
     ARROW_RETURN_NOT_OK(CheckStatementLimits(sql, options_));
     try {
+      // Clients that prepare every query (ADBC, the JDBC driver) describe the
+      // same SQL again and again: a plan this connection keeps describes it
+      // without planning.
+      if (CachedPlan* plan = slot_->plans.Find(sql, pool_->generation())) {
+        return Describe(*plan->statement, plan->schema);
+      }
+      auto statements = connection_.ExtractStatements(sql);
       // A script cannot be described before its first statements run (the
       // second may use a table the first creates). It is described as a query
       // with no known columns; executing it runs the statements in order.
-      if (connection_.ExtractStatements(sql).size() > 1) {
+      if (statements.size() > 1) {
         return StatementDescription{arrow::schema({}), arrow::schema({}), /*is_query=*/true};
       }
+      if (statements.empty()) return InvalidArgument("Empty SQL: the query holds no statement");
+      const uint64_t generation = pool_->generation();
       ClearColumnOrigins(*connection_.context);
-      ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareOne(sql));
-      const ColumnOrigins origins = TakeColumnOrigins(*connection_.context);
-      StatementDescription description;
-      auto statement_properties = prepared->GetStatementProperties();
-      description.is_query = statement_properties.return_type == duckdb::StatementReturnType::QUERY_RESULT;
-      description.read_only = description.is_query && statement_properties.IsReadOnly();
-      const auto type = prepared->GetStatementType();
-      description.reader_safe = description.read_only && (type == duckdb::StatementType::SELECT_STATEMENT ||
-                                                           type == duckdb::StatementType::EXPLAIN_STATEMENT);
-      const auto properties = connection_.context->GetClientProperties();
-      ARROW_ASSIGN_OR_RAISE(description.result_schema,
-                            ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(), properties));
-      description.result_schema = WithColumnOrigins(description.result_schema, origins);
-      const ParameterSpec spec = DescribeParameters(*prepared);
-      duckdb::vector<std::string> names(spec.identifiers.begin(), spec.identifiers.end());
-      ARROW_ASSIGN_OR_RAISE(description.parameter_schema,
-                            ToArrowSchema(AdvertisedParameterTypes({spec.types.begin(), spec.types.end()}), names,
-                                          properties));
+      auto prepared = connection_.Prepare(std::move(statements[0]));
+      if (prepared->HasError()) return FromDuckDb(prepared->error);
+      ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(),
+                                                       connection_.context->GetClientProperties()));
+      schema = WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context));
+      ARROW_ASSIGN_OR_RAISE(auto description, Describe(*prepared, schema));
+      // The run that usually follows (the same SQL on this connection, which
+      // the pool hands out again) starts from this plan, as a repeated query
+      // does (see RunQuery).
+      if (prepared->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT && !SeedsRandom(sql)) {
+        if (prepared->data->properties.always_require_rebind) pool_->NoteRebinds(sql, generation);
+        if (PlanIsCacheable(*prepared)) {
+          slot_->plans.Put(sql, CachedPlan{std::move(prepared), std::move(schema), generation});
+        }
+      }
       return description;
     } catch (const std::exception& e) {
       return FromDuckDb(duckdb::ErrorData(e));
@@ -126,9 +138,7 @@ class DuckDbSession final : public Session {
         }
         statements = connection_.ExtractStatements(sql);
         if (statements.size() == 1 && statements[0]->type == duckdb::StatementType::SELECT_STATEMENT) {
-          // The one query that changes its connection: setseed() seeds the
-          // random() of every later statement on it.
-          if (duckdb::StringUtil::Contains(duckdb::StringUtil::Lower(sql), "setseed")) reusable_ = false;
+          if (SeedsRandom(sql)) reusable_ = false;
           // DuckDB binds a query over files again each time it runs, even
           // prepared: preparing it first would bind it twice.
           if (!pool_->Rebinds(sql)) return RunQuery(sql, std::move(statements[0]));
@@ -255,6 +265,26 @@ class DuckDbSession final : public Session {
       ARROW_RETURN_NOT_OK(RunSetting("SET SESSION TimeZone = " + QuoteLiteral(*settings.timezone), "timezone"));
     }
     return arrow::Status::OK();
+  }
+
+  // Describes a planned statement whose result has `result_schema` (with
+  // its column origins).
+  arrow::Result<StatementDescription> Describe(duckdb::PreparedStatement& prepared,
+                                               std::shared_ptr<arrow::Schema> result_schema) {
+    StatementDescription description;
+    auto statement_properties = prepared.GetStatementProperties();
+    description.is_query = statement_properties.return_type == duckdb::StatementReturnType::QUERY_RESULT;
+    description.read_only = description.is_query && statement_properties.IsReadOnly();
+    const auto type = prepared.GetStatementType();
+    description.reader_safe = description.read_only && (type == duckdb::StatementType::SELECT_STATEMENT ||
+                                                         type == duckdb::StatementType::EXPLAIN_STATEMENT);
+    description.result_schema = std::move(result_schema);
+    const ParameterSpec spec = DescribeParameters(prepared);
+    duckdb::vector<std::string> names(spec.identifiers.begin(), spec.identifiers.end());
+    ARROW_ASSIGN_OR_RAISE(description.parameter_schema,
+                          ToArrowSchema(AdvertisedParameterTypes({spec.types.begin(), spec.types.end()}), names,
+                                        connection_.context->GetClientProperties()));
+    return description;
   }
 
   // A statement other than one plain query runs while this lives: it may
