@@ -283,6 +283,56 @@ TEST_F(DuckDbPoolTest, FileScansArePlannedEachTimeAndSeeNewFiles) {
   fs::remove_all(dir);
 }
 
+TEST_F(DuckDbPoolTest, PreparedFileQueryRunsOnceFromThePlanItsPrepareMade) {
+  const fs::path dir = fs::temp_directory_path() / ("squadron-pool-prepared-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // Files dropped in by someone else: no statement runs here.
+  duckdb::DuckDB other(nullptr);
+  duckdb::Connection writer(other);
+  auto write = [&](const std::string& name, int rows) {
+    auto copied = writer.Query("COPY (SELECT range AS n FROM range(" + std::to_string(rows) + ")) TO '" +
+                               (dir / name).string() + "' (FORMAT parquet)");
+    ASSERT_FALSE(copied->HasError()) << copied->GetError();
+  };
+  write("a.parquet", 3);  // 0+1+2
+  const std::string sum = "SELECT sum(n) FROM read_parquet('" + (dir / "*.parquet").string() + "')";
+  const auto before = Stats();
+  {
+    // As ADBC and the JDBC driver do: prepare, then run at once.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_EQ(session->Prepare(sum).ValueOrDie().result_schema->num_fields(), 1);
+    EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"3"});
+    // Once: a second run plans again.
+    EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"3"});
+  }
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  // Runs without a Prepare just before plan again, and see new files.
+  write("b.parquet", 4);  // +0+1+2+3
+  EXPECT_EQ(Query(sum).ValueOrDie(), std::vector<std::string>{"9"});
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  {
+    // A run more than a second after its Prepare plans again, and sees a
+    // file added in between.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->Prepare(sum).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    write("c.parquet", 2);  // +0+1
+    EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"10"});
+  }
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  {
+    // So does one after a statement that may change what it means.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->Prepare(sum).ok());
+    Update("CREATE TABLE unrelated (x INTEGER)");
+    write("d.parquet", 2);  // +0+1
+    EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"11"});
+  }
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  fs::remove_all(dir);
+}
+
 TEST_F(DuckDbPoolTest, FileScansStreamInFileOrderEveryRun) {
   const fs::path dir = fs::temp_directory_path() / ("squadron-pool-order-" + std::to_string(::getpid()));
   fs::remove_all(dir);

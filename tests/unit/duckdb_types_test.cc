@@ -133,7 +133,7 @@ TEST_F(DuckDbTypesTest, SqlErrorsAreInvalidWithDuckDbsMessage) {
 TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
   DuckDbOptions options;
   options.read_only = true;
-  options.init_sql = "CREATE TABLE t AS SELECT 1 AS x";
+  options.init_sql = "CREATE TABLE t AS SELECT 1 AS x; CREATE SEQUENCE seq";
   auto engine = OpenDuckDbEngine(options).ValueOrDie();
   auto session = engine->OpenSession({}).ValueOrDie();
   EXPECT_TRUE(session->Execute("SELECT * FROM t", {}).ok());
@@ -142,6 +142,14 @@ TEST_F(DuckDbTypesTest, ReadOnlyRefusesWrites) {
                             "CREATE TEMP TABLE tt (x INT)"}) {
     auto r = session->ExecuteUpdate(write, {});
     ASSERT_FALSE(r.ok()) << write;
+    EXPECT_NE(r.status().message().find("read-only"), std::string::npos) << r.status();
+  }
+  // A query that writes (nextval advances a sequence) is refused too, also
+  // when a client prepared it first and when it prepared it twice.
+  for (int i = 0; i < 3; ++i) {
+    if (i > 0) (void)session->Prepare("SELECT nextval('seq')");
+    auto r = session->Execute("SELECT nextval('seq')", {});
+    ASSERT_FALSE(r.ok()) << "run " << i;
     EXPECT_NE(r.status().message().find("read-only"), std::string::npos) << r.status();
   }
 }

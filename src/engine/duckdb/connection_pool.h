@@ -4,11 +4,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -65,6 +67,16 @@ struct PooledConnection {
   ArrowCollectorSwitch collectors;  // for queries streamed by ArrowBatchQueue
   const std::string key;
   PlanCache plans;
+  /// The plan of the last query that a Prepare on this connection made and
+  /// the plan cache does not keep (DuckDB plans a query over files again
+  /// each time it runs): the run that follows it at once may use it, once.
+  struct JustPrepared {
+    std::string sql;
+    CachedPlan plan;
+    std::chrono::steady_clock::time_point at;
+    bool used = false;  // kept until replaced: a run of it may still be streaming
+  };
+  std::optional<JustPrepared> just_prepared;
 };
 
 /// What the pool has done since it was made, for logs and tests.
@@ -73,7 +85,7 @@ struct ConnectionPoolStats {
   uint64_t reused = 0;      // sessions that got an idle connection
   uint64_t opened = 0;      // sessions that needed a new one
   uint64_t discarded = 0;   // connections not taken back (state changed, interrupted)
-  uint64_t plan_hits = 0;   // queries run from a cached plan
+  uint64_t plan_hits = 0;   // queries run from a cached plan, or the one their Prepare just made
   uint64_t plan_misses = 0; // queries planned (and cached when cacheable)
   uint64_t generation = 0;  // retirements of every cached plan (see ConnectionPool)
 };

@@ -22,6 +22,11 @@ namespace {
 // index may hold back (ArrowBatchQueue's pending capacity).
 constexpr int64_t kPendingBatches = 2;
 
+// How long after its Prepare a query over files may run from the plan the
+// Prepare made (see TakeJustPrepared). Clients that prepare every query run
+// it right after, one round trip later.
+constexpr auto kJustPreparedFor = std::chrono::seconds(1);
+
 // The values bound to a prepared statement's parameters, by identifier.
 using ParameterValues = duckdb::case_insensitive_map_t<duckdb::BoundParameterData>;
 
@@ -106,10 +111,16 @@ class DuckDbSession final : public Session {
       // The run that usually follows (the same SQL on this connection, which
       // the pool hands out again) starts from this plan, as a repeated query
       // does (see RunQuery).
-      if (prepared->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT && !SeedsRandom(sql)) {
-        if (prepared->data->properties.always_require_rebind) pool_->NoteRebinds(sql, generation);
+      // (Not one a read-only server refuses: runs from a kept plan skip that check.)
+      if (prepared->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT && !SeedsRandom(sql) &&
+          CheckWriteAllowed(*prepared).ok()) {
+        const bool rebinds = prepared->data->properties.always_require_rebind;
+        if (rebinds) pool_->NoteRebinds(sql, generation);
         if (PlanIsCacheable(*prepared)) {
           slot_->plans.Put(sql, CachedPlan{std::move(prepared), std::move(schema), generation});
+        } else if (rebinds && prepared->named_param_map.empty()) {
+          slot_->just_prepared = PooledConnection::JustPrepared{
+              sql, CachedPlan{std::move(prepared), std::move(schema), generation}, std::chrono::steady_clock::now()};
         }
       }
       return description;
@@ -135,6 +146,10 @@ class DuckDbSession final : public Session {
           // change and its columns changed): plan afresh, which either works
           // or reports the real error.
           slot_->plans.Erase(sql);
+        }
+        if (CachedPlan* plan = TakeJustPrepared(sql)) {
+          pool_->CountPlan(/*hit=*/true);
+          return Start(*plan);
         }
         statements = connection_.ExtractStatements(sql);
         if (statements.size() == 1 && statements[0]->type == duckdb::StatementType::SELECT_STATEMENT) {
@@ -354,6 +369,22 @@ class DuckDbSession final : public Session {
     return StartCollected(
         /*schema=*/nullptr, [&] { return Pending(std::move(statements.back()), /*stream=*/false); },
         /*run_time=*/nullptr, std::move(after_runs));
+  }
+
+  // The plan the Prepare of `sql` just made on this connection, for this one
+  // run, if nothing may have changed its meaning since (the pool's
+  // generation) and it is at most kJustPreparedFor old; else null. DuckDB
+  // would plan a query over files again to run it: the plan runs as it is,
+  // over the files as they were when it was prepared, a moment ago.
+  CachedPlan* TakeJustPrepared(const std::string& sql) {
+    auto& just = slot_->just_prepared;
+    if (!just || just->used || just->sql != sql || just->plan.generation != pool_->generation() ||
+        std::chrono::steady_clock::now() - just->at > kJustPreparedFor) {
+      return nullptr;
+    }
+    just->used = true;
+    just->plan.statement->data->properties.always_require_rebind = false;
+    return &just->plan;
   }
 
   // Starts a planned query.
