@@ -72,6 +72,9 @@ class DuckDbSession final : public Session {
       : slot_(std::move(slot)), connection_(slot_->connection), pool_(pool), options_(options) {}
 
   ~DuckDbSession() override {
+    // A plan a run of this session used holds its files open: the session's
+    // streams have ended, so it goes. One the run has yet to take stays.
+    if (slot_->just_prepared && slot_->just_prepared->used) slot_->just_prepared.reset();
     try {
       // A query stopped half-way keeps its transaction open: not reusable.
       if (reusable_ && !interrupted_.load() && !connection_.HasActiveTransaction()) {
@@ -378,8 +381,10 @@ class DuckDbSession final : public Session {
   // over the files as they were when it was prepared, a moment ago.
   CachedPlan* TakeJustPrepared(const std::string& sql) {
     auto& just = slot_->just_prepared;
-    if (!just || just->used || just->sql != sql || just->plan.generation != pool_->generation() ||
+    if (!just || just->used) return nullptr;
+    if (just->sql != sql || just->plan.generation != pool_->generation() ||
         std::chrono::steady_clock::now() - just->at > kJustPreparedFor) {
+      just.reset();  // a plan holds its files open
       return nullptr;
     }
     just->used = true;
