@@ -330,6 +330,17 @@ TEST_F(DuckDbPoolTest, PreparedFileQueryRunsOnceFromThePlanItsPrepareMade) {
     EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"11"});
   }
   EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  {
+    // Within a transaction too (its statements share one connection), after
+    // a write in it: the prepare comes after the write.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->ExecuteUpdate("BEGIN TRANSACTION", {}).ok());
+    ASSERT_TRUE(session->ExecuteUpdate("CREATE TEMP TABLE scratch AS SELECT 1 AS x", {}).ok());
+    ASSERT_TRUE(session->Prepare(sum).ok());
+    EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"11"});
+    EXPECT_EQ(Stats().plan_hits, before.plan_hits + 2);
+    ASSERT_TRUE(session->ExecuteUpdate("ROLLBACK", {}).ok());
+  }
   fs::remove_all(dir);
 }
 
