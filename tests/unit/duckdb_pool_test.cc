@@ -16,6 +16,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The files under `dir` this process has open.
+std::vector<std::string> OpenFiles(const fs::path& dir) {
+  std::vector<std::string> open;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    const auto target = fs::read_symlink(entry.path(), error);
+    if (!error && target.string().rfind(dir.string(), 0) == 0) open.push_back(target.string());
+  }
+  return open;
+}
+
 class DuckDbPoolTest : public ::testing::Test {
  protected:
   void SetUp() override { engine_ = OpenDuckDbEngine({}).ValueOrDie(); }
@@ -330,6 +341,26 @@ TEST_F(DuckDbPoolTest, PreparedFileQueryRunsOnceFromThePlanItsPrepareMade) {
     EXPECT_EQ(QueryOn(*session, sum).ValueOrDie(), std::vector<std::string>{"11"});
   }
   EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  {
+    // Not a plan holding values of the moment it was planned: DuckDB folds
+    // now() into it, and must plan it again for the run.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    const std::string stamped = "SELECT sum(n) FROM read_parquet('" + (dir / "*.parquet").string() +
+                                "') WHERE now() > TIMESTAMPTZ '2000-01-01'";
+    ASSERT_TRUE(session->Prepare(stamped).ok());
+    EXPECT_EQ(QueryOn(*session, stamped).ValueOrDie(), std::vector<std::string>{"11"});
+  }
+  EXPECT_EQ(Stats().plan_hits, before.plan_hits + 1);
+  {
+    // A plan no run took is dropped from idle connections once it is too
+    // old: it holds its files open.
+    auto session = engine_->OpenSession({}).ValueOrDie();
+    ASSERT_TRUE(session->Prepare(sum).ok());
+  }
+  EXPECT_TRUE(OpenFiles(dir).size() > 0) << "the kept plan holds its files (DuckDB's reader)";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  engine_->ReleaseFreeMemory();
+  EXPECT_EQ(OpenFiles(dir), std::vector<std::string>{});
   {
     // Within a transaction too (its statements share one connection), after
     // a write in it: the prepare comes after the write.

@@ -16,6 +16,9 @@
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
+#include "duckdb/planner/expression/bound_function_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/planner/logical_operator_visitor.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 #include "engine/duckdb/duckdb_internal.h"
@@ -29,6 +32,7 @@ constexpr const char* kStateKey = "squadron_column_origins";
 class ColumnOriginState final : public duckdb::ClientContextState {
  public:
   ColumnOrigins origins;
+  bool per_query_functions = false;  // see PlanCallsPerQueryFunctions
 };
 
 // Deep plans are rare; past this depth a column simply has no origin.
@@ -68,9 +72,44 @@ std::optional<ColumnOrigin> Resolve(duckdb::LogicalOperator& op, const duckdb::C
   return std::nullopt;
 }
 
+bool CallsPerQueryFunction(duckdb::Expression& expression, int depth) {
+  if (depth > kMaxDepth) return true;  // cannot tell: assume it does
+  if (expression.GetExpressionClass() == duckdb::ExpressionClass::BOUND_FUNCTION &&
+      expression.Cast<duckdb::BoundFunctionExpression>().function.stability ==
+          duckdb::FunctionStability::CONSISTENT_WITHIN_QUERY) {
+    return true;
+  }
+  bool found = false;
+  duckdb::ExpressionIterator::EnumerateChildren(expression, [&](duckdb::Expression& child) {
+    if (!found) found = CallsPerQueryFunction(child, depth + 1);
+  });
+  return found;
+}
+
+// True when some expression of the plan calls a function DuckDB evaluates
+// once per query (now(), current_date, txid_current()...): the optimiser
+// folds it into the plan as a constant.
+bool CallsPerQueryFunction(duckdb::LogicalOperator& op, int depth) {
+  if (depth > kMaxDepth) return true;
+  bool found = false;
+  duckdb::LogicalOperatorVisitor::EnumerateExpressions(op, [&](duckdb::unique_ptr<duckdb::Expression>* expression) {
+    if (!found && expression && *expression) found = CallsPerQueryFunction(**expression, 0);
+  });
+  for (auto& child : op.children) {
+    if (found) break;
+    found = CallsPerQueryFunction(*child, depth + 1);
+  }
+  return found;
+}
+
 void RecordOrigins(duckdb::OptimizerExtensionInput& input, duckdb::unique_ptr<duckdb::LogicalOperator>& plan) {
   auto state = input.context.registered_state->GetOrCreate<ColumnOriginState>(kStateKey);
   state->origins.clear();
+  try {
+    state->per_query_functions = CallsPerQueryFunction(*plan, 0);
+  } catch (const std::exception&) {
+    state->per_query_functions = true;
+  }
   try {
     for (const auto& binding : plan->GetColumnBindings()) state->origins.push_back(Resolve(*plan, binding, 0));
   } catch (const std::exception&) {
@@ -90,7 +129,15 @@ void TrackColumnOrigins(duckdb::DBConfig& config) {
 }
 
 void ClearColumnOrigins(duckdb::ClientContext& context) {
-  if (auto state = context.registered_state->Get<ColumnOriginState>(kStateKey)) state->origins.clear();
+  if (auto state = context.registered_state->Get<ColumnOriginState>(kStateKey)) {
+    state->origins.clear();
+    state->per_query_functions = false;
+  }
+}
+
+bool PlanCallsPerQueryFunctions(duckdb::ClientContext& context) {
+  auto state = context.registered_state->Get<ColumnOriginState>(kStateKey);
+  return state && state->per_query_functions;
 }
 
 ColumnOrigins TakeColumnOrigins(duckdb::ClientContext& context) {

@@ -73,6 +73,19 @@ void ConnectionPool::Give(std::unique_ptr<PooledConnection> connection) {
   idle_.push_back(std::move(connection));
 }
 
+void ConnectionPool::DropStalePreparedPlans(std::chrono::steady_clock::duration max_age) {
+  std::vector<PooledConnection::JustPrepared> stale;  // dropped outside the lock
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& connection : idle_) {
+    auto& just = connection->just_prepared;
+    if (just && (just->used || now - just->at > max_age)) {
+      stale.push_back(std::move(*just));
+      just.reset();
+    }
+  }
+}
+
 bool ConnectionPool::Rebinds(const std::string& sql) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (rebinds_generation_ != generation()) {

@@ -132,6 +132,11 @@ class ConnectionPool {
   bool Rebinds(const std::string& sql);
   void NoteRebinds(const std::string& sql, uint64_t generation);
 
+  /// Drops, from the idle connections, the plans a Prepare left for a run
+  /// that has come (and used it) or is older than `max_age` (and will not
+  /// take it): a plan over files holds them open.
+  void DropStalePreparedPlans(std::chrono::steady_clock::duration max_age);
+
   void CountPlan(bool hit) { (hit ? plan_hits_ : plan_misses_).fetch_add(1, std::memory_order_relaxed); }
   ConnectionPoolStats stats() const;
 

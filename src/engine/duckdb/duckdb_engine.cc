@@ -110,6 +110,7 @@ class DuckDbSession final : public Session {
       ARROW_ASSIGN_OR_RAISE(auto schema, ToArrowSchema(KnownTypes(prepared->GetTypes()), prepared->GetNames(),
                                                        connection_.context->GetClientProperties()));
       schema = WithColumnOrigins(schema, TakeColumnOrigins(*connection_.context));
+      const bool per_query_values = PlanCallsPerQueryFunctions(*connection_.context);
       ARROW_ASSIGN_OR_RAISE(auto description, Describe(*prepared, schema));
       // The run that usually follows (the same SQL on this connection, which
       // the pool hands out again) starts from this plan, as a repeated query
@@ -121,7 +122,8 @@ class DuckDbSession final : public Session {
         if (rebinds) pool_->NoteRebinds(sql, generation);
         if (PlanIsCacheable(*prepared)) {
           slot_->plans.Put(sql, CachedPlan{std::move(prepared), std::move(schema), generation});
-        } else if (rebinds && prepared->named_param_map.empty()) {
+        } else if (rebinds && !per_query_values && prepared->named_param_map.empty() &&
+                   options_.plans_per_connection > 0) {
           slot_->just_prepared = PooledConnection::JustPrepared{
               sql, CachedPlan{std::move(prepared), std::move(schema), generation}, std::chrono::steady_clock::now()};
         }
@@ -601,8 +603,12 @@ class DuckDbEngine final : public Engine {
   bool read_only() const override { return options_.read_only; }
 
   // DuckDB allocates through its bundled jemalloc, whose arenas keep freed
-  // pages for reuse; this purges them.
-  void ReleaseFreeMemory() override { duckdb::Allocator::FlushAll(); }
+  // pages for reuse; this purges them (every --memory-release-interval).
+  void ReleaseFreeMemory() override {
+    // A plan a Prepare left that no run took holds its files and memory.
+    pool_.DropStalePreparedPlans(kJustPreparedFor);
+    duckdb::Allocator::FlushAll();
+  }
 
   const ConnectionPool& pool() const { return pool_; }
 

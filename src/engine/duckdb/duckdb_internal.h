@@ -188,6 +188,11 @@ void ClearColumnOrigins(duckdb::ClientContext& context);
 /// The origins of the statement planned last on `context` (none if it had no
 /// optimised plan).
 ColumnOrigins TakeColumnOrigins(duckdb::ClientContext& context);
+/// Whether the statement planned last on `context` (since the last
+/// ClearColumnOrigins) calls a function DuckDB evaluates once per query and
+/// folds into its plan (now(), current_date, txid_current()...): its plan
+/// holds values of the moment it was planned.
+bool PlanCallsPerQueryFunctions(duckdb::ClientContext& context);
 /// Adds ARROW:FLIGHT:SQL:CATALOG_NAME, SCHEMA_NAME and TABLE_NAME to the
 /// fields that have an origin; `schema` unchanged if the counts differ.
 std::shared_ptr<arrow::Schema> WithColumnOrigins(const std::shared_ptr<arrow::Schema>& schema,
