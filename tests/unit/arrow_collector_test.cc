@@ -10,6 +10,8 @@
 
 #include "duckdb/main/materialized_query_result.hpp"
 #include "duckdb/main/pending_query_result.hpp"
+#include "duckdb/main/prepared_statement_data.hpp"
+#include "duckdb/execution/physical_plan_generator.hpp"
 #include "engine/duckdb/arrow_collector.h"
 #include "engine/duckdb/duckdb_internal.h"
 
@@ -295,6 +297,61 @@ TEST_F(ArrowCollectorTest, StatementsDuckDbCannotStreamKeepItsUsualCollector) {
   ASSERT_FALSE(result->HasError()) << result->GetError();
   EXPECT_EQ(result->Cast<duckdb::MaterializedQueryResult>().RowCount(), 2u);
   EXPECT_EQ(queue->bytes_held(), 0);
+}
+
+TEST_F(ArrowCollectorTest, RunsOfAPreparedStatementDoNotGrowItsPlan) {
+  // DuckDB 1.4 puts each run's collector in the statement's plan, where it
+  // stays until the plan goes: a cached plan would grow with every run.
+  auto prepared = connection_.Prepare("SELECT i, 'v' || i AS s FROM range(3000) t(i)");
+  ASSERT_FALSE(prepared->HasError()) << prepared->GetError();
+  auto schema = ToArrowSchema(prepared->GetTypes(), prepared->GetNames(), connection_.context->GetClientProperties())
+                    .ValueOrDie();
+  auto& arena = prepared->data->physical_plan->ArenaRef();
+  duckdb::vector<duckdb::Value> no_parameters;
+  std::shared_ptr<const CollectorChoice> choice;
+  auto run = [&](bool armed) {
+    if (armed) {
+      queue_ = std::make_shared<ArrowBatchQueue>(8 << 20, 8 << 20);
+      switch_.Arm(queue_, schema, DuckDbOptions{}.batch_rows, DuckDbOptions{}.batch_bytes, choice);
+    }
+    auto pending = prepared->PendingQuery(no_parameters, /*allow_stream_result=*/false);
+    switch_.Disarm();
+    ASSERT_FALSE(pending->HasError()) << pending->GetError();
+    int64_t rows = 0, sum = 0;
+    if (armed) {
+      ASSERT_NE(switch_.choice(), nullptr);
+      choice = switch_.choice();
+      auto stream = MakeCollectedResultStream(std::move(pending), queue_, schema, nullptr);
+      for (const auto& batch : Drain(*stream).ValueOrDie()) {
+        const auto& ids = static_cast<const arrow::Int64Array&>(*batch->column(0));
+        for (int64_t i = 0; i < ids.length(); ++i) sum += ids.Value(i);
+        rows += batch->num_rows();
+      }
+    } else {  // DuckDB's own collector, made by the switch
+      auto result = pending->Execute();
+      ASSERT_FALSE(result->HasError()) << result->GetError();
+      auto& materialized = result->Cast<duckdb::MaterializedQueryResult>();
+      for (duckdb::idx_t i = 0; i < materialized.RowCount(); ++i) sum += materialized.GetValue(0, i).GetValue<int64_t>();
+      rows = static_cast<int64_t>(materialized.RowCount());
+    }
+    EXPECT_EQ(rows, 3000);
+    EXPECT_EQ(sum, int64_t{3000} * 2999 / 2);
+  };
+  run(true);
+  run(false);
+  const auto first = choice;
+  EXPECT_EQ(first->plan, prepared->data->physical_plan.get());
+  const duckdb::idx_t size = arena.SizeInBytes();
+  for (int i = 0; i < 300; ++i) run(i % 3 != 0);
+  EXPECT_EQ(arena.SizeInBytes(), size) << "each run left its collector in the plan";
+  EXPECT_EQ(choice, first) << "a later run of the same plan chooses again";
+  // A choice made for another plan (DuckDB planned the statement again) is not used.
+  auto stale = std::make_shared<CollectorChoice>(*first);
+  stale->plan = nullptr;
+  choice = stale;
+  run(true);
+  EXPECT_NE(choice, stale);
+  EXPECT_EQ(choice->plan, prepared->data->physical_plan.get());
 }
 
 TEST(ArrowCollectorNoWorkerTest, TheReaderRunsTheTasksWhenDuckDbHasNoWorker) {

@@ -9,10 +9,13 @@
 
 #include "duckdb/common/arrow/arrow_appender.hpp"
 #include "duckdb/common/types/column/column_data_collection.hpp"
+#include "duckdb/execution/operator/helper/physical_batch_collector.hpp"
+#include "duckdb/execution/operator/helper/physical_materialized_collector.hpp"
 #include "duckdb/execution/operator/helper/physical_result_collector.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/function/table/arrow/arrow_duck_schema.hpp"
 #include "duckdb/main/client_context.hpp"
+#include "duckdb/main/client_context_state.hpp"
 #include "duckdb/main/materialized_query_result.hpp"
 #include "duckdb/main/prepared_statement_data.hpp"
 #include "engine/duckdb/duckdb_internal.h"
@@ -160,8 +163,8 @@ constexpr int64_t kVectorRows = STANDARD_VECTOR_SIZE;
 
 class CollectorGlobalState final : public duckdb::GlobalSinkState {
  public:
-  explicit CollectorGlobalState(duckdb::ClientProperties properties) : properties(std::move(properties)) {}
-  duckdb::ClientProperties properties;
+  explicit CollectorGlobalState(std::shared_ptr<const CollectorChoice> choice) : choice(std::move(choice)) {}
+  const std::shared_ptr<const CollectorChoice> choice;
 };
 
 class CollectorLocalState final : public duckdb::LocalSinkState {
@@ -189,13 +192,14 @@ class CollectorLocalState final : public duckdb::LocalSinkState {
 
 class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
  public:
-  enum class Order { kBatchIndex, kNone, kSingleThread };
+  using Order = CollectorChoice::Order;
 
-  ArrowStreamCollector(duckdb::PhysicalPlan& plan, duckdb::PreparedStatementData& data, Order order,
-                       std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema,
-                       int64_t batch_rows, int64_t batch_bytes)
+  ArrowStreamCollector(duckdb::PhysicalPlan& plan, duckdb::PreparedStatementData& data,
+                       std::shared_ptr<const CollectorChoice> choice, std::shared_ptr<ArrowBatchQueue> queue,
+                       std::shared_ptr<arrow::Schema> schema, int64_t batch_rows, int64_t batch_bytes)
       : PhysicalResultCollector(plan, data),
-        order_(order),
+        choice_(std::move(choice)),
+        order_(choice_->order),
         queue_(std::move(queue)),
         schema_(std::move(schema)),
         batch_rows_(std::max<int64_t>(1, batch_rows)),
@@ -229,7 +233,7 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
     for (idx_t done = 0; done < count;) {
       if (!local.appender) {
         local.appender = std::make_unique<duckdb::ArrowAppender>(
-            types, static_cast<idx_t>(local.target_rows), context.client.GetClientProperties(),
+            types, static_cast<idx_t>(local.target_rows), choice_->properties,
             duckdb::ArrowTypeExtensionData::GetExtensionTypes(context.client, types));
       }
       const idx_t room = static_cast<idx_t>(local.target_rows) - local.appender->RowCount();
@@ -275,8 +279,8 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
     return local;
   }
 
-  duckdb::unique_ptr<duckdb::GlobalSinkState> GetGlobalSinkState(duckdb::ClientContext& context) const override {
-    return duckdb::make_uniq<CollectorGlobalState>(context.GetClientProperties());
+  duckdb::unique_ptr<duckdb::GlobalSinkState> GetGlobalSinkState(duckdb::ClientContext&) const override {
+    return duckdb::make_uniq<CollectorGlobalState>(choice_);
   }
 
   // The rows went to the queue: DuckDB gets an empty result.
@@ -284,7 +288,7 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
     auto& global = state.Cast<CollectorGlobalState>();
     auto empty = duckdb::make_uniq<duckdb::ColumnDataCollection>(duckdb::Allocator::DefaultAllocator(), types);
     return duckdb::make_uniq<duckdb::MaterializedQueryResult>(statement_type, properties, names, std::move(empty),
-                                                              global.properties);
+                                                              global.choice->properties);
   }
 
   duckdb::OperatorPartitionInfo RequiredPartitionInfo() const override {
@@ -327,6 +331,7 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
     queue_->Push(local.batch, std::move(rows));
   }
 
+  const std::shared_ptr<const CollectorChoice> choice_;
   const Order order_;
   const std::shared_ptr<ArrowBatchQueue> queue_;
   const std::shared_ptr<arrow::Schema> schema_;
@@ -337,7 +342,35 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
 
 }  // namespace
 
-ArrowCollectorSwitch::ArrowCollectorSwitch(duckdb::ClientContext& context) {
+// Owns the collector of the connection's current (or last) statement. It is
+// the context's registered state, so it goes with the context, after the
+// context has ended its last query.
+class ArrowCollectorSwitch::Keeper final : public duckdb::ClientContextState {
+ public:
+  duckdb::unique_ptr<duckdb::PhysicalOperator> current;
+};
+
+namespace {
+
+// DuckDB's own choice of collector for a statement it does not stream
+// (PhysicalResultCollector::GetResultCollector), made outside the plan.
+duckdb::unique_ptr<duckdb::PhysicalOperator> DuckDbCollector(duckdb::ClientContext& context,
+                                                             duckdb::PreparedStatementData& data) {
+  auto& plan = *data.physical_plan;
+  auto& root = plan.Root();
+  if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) {
+    return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/true);
+  }
+  if (!duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
+    return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/false);
+  }
+  return duckdb::make_uniq<duckdb::PhysicalBatchCollector>(plan, data);
+}
+
+}  // namespace
+
+ArrowCollectorSwitch::ArrowCollectorSwitch(duckdb::ClientContext& context)
+    : keeper_(context.registered_state->GetOrCreate<Keeper>("squadron_arrow_collector")) {
   context.config.get_result_collector = [this](duckdb::ClientContext& c,
                                                duckdb::PreparedStatementData& data) -> duckdb::PhysicalOperator& {
     return Make(c, data);
@@ -345,20 +378,28 @@ ArrowCollectorSwitch::ArrowCollectorSwitch(duckdb::ClientContext& context) {
 }
 
 void ArrowCollectorSwitch::Arm(std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema,
-                               int64_t batch_rows, int64_t batch_bytes) {
+                               int64_t batch_rows, int64_t batch_bytes, std::shared_ptr<const CollectorChoice> known) {
   armed_ = std::move(queue);
   schema_ = std::move(schema);
+  known_ = std::move(known);
   taken_ = nullptr;
+  choice_ = nullptr;
   batch_rows_ = batch_rows;
   batch_bytes_ = batch_bytes;
 }
 
 duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& context,
                                                      duckdb::PreparedStatementData& data) {
+  // DuckDB ends a connection's query before it plans the next one
+  // (ClientContext::InitialCleanup): nothing uses the last collector now.
+  keeper_->current.reset();
   auto queue = std::move(armed_);
+  auto known = std::move(known_);
   armed_ = nullptr;
+  known_ = nullptr;
   if (queue == nullptr || !data.properties.allow_stream_result) {
-    return duckdb::PhysicalResultCollector::GetResultCollector(context, data);
+    keeper_->current = DuckDbCollector(context, data);
+    return *keeper_->current;
   }
   if (schema_ == nullptr) {
     // Armed before the statement was planned. DuckDB's converter throws for
@@ -369,19 +410,26 @@ duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& cont
   }
   taken_ = schema_;
   auto& plan = *data.physical_plan;
-  auto& root = plan.Root();
-  using Order = ArrowStreamCollector::Order;
-  // The same choice as DuckDB's own collectors: rows in any order when the
-  // plan need not keep it, else by batch index when every source has one,
-  // else on one thread.
-  Order order = Order::kSingleThread;
-  if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) {
-    order = Order::kNone;
-  } else if (duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
-    order = Order::kBatchIndex;
+  if (known == nullptr || known->plan != &plan) {
+    // DuckDB may have planned the statement again (a rebind): choose anew.
+    auto choice = std::make_shared<CollectorChoice>();
+    choice->plan = &plan;
+    choice->properties = context.GetClientProperties();
+    // The same choice as DuckDB's own collectors: rows in any order when the
+    // plan need not keep it, else by batch index when every source has one,
+    // else on one thread.
+    auto& root = plan.Root();
+    if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) {
+      choice->order = CollectorChoice::Order::kNone;
+    } else if (duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
+      choice->order = CollectorChoice::Order::kBatchIndex;
+    }
+    known = std::move(choice);
   }
-  return plan.Make<ArrowStreamCollector>(data, order, std::move(queue), std::move(schema_), batch_rows_,
-                                         batch_bytes_);
+  choice_ = known;
+  keeper_->current = duckdb::make_uniq<ArrowStreamCollector>(plan, data, std::move(known), std::move(queue),
+                                                             std::move(schema_), batch_rows_, batch_bytes_);
+  return *keeper_->current;
 }
 
 }  // namespace squadron::engine

@@ -22,7 +22,12 @@
 #include <arrow/record_batch.h>
 
 #include "duckdb.hpp"
+#include "duckdb/main/client_properties.hpp"
 #include "duckdb/parallel/interrupt.hpp"
+
+namespace duckdb {
+class PhysicalPlan;
+}  // namespace duckdb
 
 namespace squadron::engine {
 
@@ -93,9 +98,28 @@ class ArrowBatchQueue {
   std::multiset<duckdb::idx_t> granted_;
 };
 
+/// What a statement's collector takes from its physical plan and the
+/// connection's settings: the order its rows must keep, and DuckDB's client
+/// properties (time zone, Arrow export options). DuckDB looks each setting up
+/// by name, about 30 µs a query for these, so a plan that runs again reuses
+/// them. Valid for the physical plan it was made for while the settings stay
+/// as they were (a SET retires cached plans; see ConnectionPool).
+struct CollectorChoice {
+  enum class Order { kBatchIndex, kNone, kSingleThread };
+  const duckdb::PhysicalPlan* plan = nullptr;
+  Order order = Order::kSingleThread;
+  duckdb::ClientProperties properties;
+};
+
 /// Makes DuckDB build this collector for the next statement the connection
 /// plans without streaming (ClientConfig::get_result_collector), then its
 /// usual collector again. The collector pushes into `queue`.
+///
+/// Every collector it makes, DuckDB's usual ones included, is owned by the
+/// connection and freed when the next statement is planned: DuckDB 1.4 would
+/// add each to the statement's plan, so a prepared statement run again and
+/// again would grow by one collector (about 1.6 KB) a run, for as long as it
+/// lives.
 class ArrowCollectorSwitch {
  public:
   /// Installs the switch on `context`; statements use DuckDB's usual
@@ -105,23 +129,33 @@ class ArrowCollectorSwitch {
   /// The next statement planned collects into `queue`, in batches of at
   /// most `batch_rows` rows and about `batch_bytes` bytes, of `schema`
   /// (ToArrowSchema of the statement's types; null: made from them when the
-  /// statement is planned). A statement DuckDB does not stream gets
-  /// DuckDB's usual collector instead: DuckDB streams only queries, not DML
-  /// (even with RETURNING), EXPLAIN, COPY and the like.
+  /// statement is planned). `known`: the choice an earlier run of the same
+  /// plan made (see CollectorChoice), or null. A statement DuckDB does not
+  /// stream gets DuckDB's usual collector instead: DuckDB streams only
+  /// queries, not DML (even with RETURNING), EXPLAIN, COPY and the like.
   void Arm(std::shared_ptr<ArrowBatchQueue> queue, std::shared_ptr<arrow::Schema> schema, int64_t batch_rows,
-           int64_t batch_bytes);
+           int64_t batch_bytes, std::shared_ptr<const CollectorChoice> known = nullptr);
   /// Forgets an Arm() that no statement took.
-  void Disarm() { armed_ = nullptr; }
+  void Disarm() {
+    armed_ = nullptr;
+    known_ = nullptr;
+  }
   /// The schema of the rows the statement that took the last Arm() makes,
   /// or null when no statement took it.
   const std::shared_ptr<arrow::Schema>& taken() const { return taken_; }
+  /// The choice the statement that took the last Arm() ran with.
+  const std::shared_ptr<const CollectorChoice>& choice() const { return choice_; }
 
  private:
+  class Keeper;
   duckdb::PhysicalOperator& Make(duckdb::ClientContext& context, duckdb::PreparedStatementData& data);
 
+  duckdb::shared_ptr<Keeper> keeper_;  // lives as long as the connection
   std::shared_ptr<ArrowBatchQueue> armed_;
   std::shared_ptr<arrow::Schema> schema_;  // of the rows armed_ gets
+  std::shared_ptr<const CollectorChoice> known_;
   std::shared_ptr<arrow::Schema> taken_;   // set when a statement takes armed_
+  std::shared_ptr<const CollectorChoice> choice_;  // likewise
   int64_t batch_rows_ = 0;
   int64_t batch_bytes_ = 0;
 };

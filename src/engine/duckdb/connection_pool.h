@@ -35,6 +35,7 @@ struct CachedPlan {
   std::shared_ptr<arrow::Schema> schema;  // as exported, with column metadata
   uint64_t generation = 0;
   std::shared_ptr<PlanRunTime> last_run_us = std::make_shared<PlanRunTime>(-1);
+  std::shared_ptr<const CollectorChoice> collector = nullptr;  // from its last run; null before
 };
 
 /// The most recently used plans of one connection, by SQL text. Not

@@ -395,11 +395,11 @@ class DuckDbSession final : public Session {
   }
 
   // Starts a planned query.
-  arrow::Result<std::unique_ptr<ResultStream>> Start(const CachedPlan& plan) {
+  arrow::Result<std::unique_ptr<ResultStream>> Start(CachedPlan& plan) {
     ParameterValues no_parameters;
     return StartCollected(
         plan.schema, [&] { return PendingRun(*plan.statement, no_parameters); }, plan.last_run_us,
-        /*after_runs=*/nullptr);
+        /*after_runs=*/nullptr, &plan.collector);
   }
 
   // Plans a run of a prepared statement, without DuckDB's streaming.
@@ -418,17 +418,20 @@ class DuckDbSession final : public Session {
   // `schema` is the one the statement makes, with its column origins; null
   // when it is not known before planning (then the origins are those the
   // planning recorded). `run_time` and `after_runs`: see
-  // MakeCollectedResultStream.
+  // MakeCollectedResultStream. `collector`, for a plan that runs again: the
+  // collector's choice from its last run, updated with this one's.
   template <typename Plan>
-  arrow::Result<std::unique_ptr<ResultStream>> StartCollected(std::shared_ptr<arrow::Schema> schema, Plan&& plan,
-                                                              std::shared_ptr<std::atomic<int64_t>> run_time,
-                                                              std::function<void()> after_runs) {
+  arrow::Result<std::unique_ptr<ResultStream>> StartCollected(
+      std::shared_ptr<arrow::Schema> schema, Plan&& plan, std::shared_ptr<std::atomic<int64_t>> run_time,
+      std::function<void()> after_runs, std::shared_ptr<const CollectorChoice>* collector = nullptr) {
     const bool known = schema != nullptr;
     auto queue = MakeBatchQueue();
-    slot_->collectors.Arm(queue, std::move(schema), options_.batch_rows, options_.batch_bytes);
+    slot_->collectors.Arm(queue, std::move(schema), options_.batch_rows, options_.batch_bytes,
+                          collector != nullptr ? *collector : nullptr);
     auto disarm = DisarmOnExit();
     ARROW_ASSIGN_OR_RAISE(auto pending, plan());
     disarm.reset();
+    if (collector != nullptr && slot_->collectors.choice() != nullptr) *collector = slot_->collectors.choice();
     if (std::shared_ptr<arrow::Schema> taken = slot_->collectors.taken()) {
       if (!known) taken = WithColumnOrigins(taken, TakeColumnOrigins(*connection_.context));
       return MakeCollectedResultStream(std::move(pending), std::move(queue), std::move(taken), std::move(run_time),
