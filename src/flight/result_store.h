@@ -78,7 +78,8 @@ class ResultStore {
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
-  /// Returns a new random result id.
+  /// Returns a new result id, unique to this process and, by a random
+  /// prefix, to it among other processes. Not secret: ids travel signed.
   static std::string NewId();
 
   /// Stores a result under `id` (from NewId()); returns the id and expiry.
