@@ -204,7 +204,7 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
         schema_(std::move(schema)),
         batch_rows_(std::max<int64_t>(1, batch_rows)),
         batch_bytes_(batch_bytes),
-        copies_(ChunkBatchAppender::Make(types, schema_).has_value()) {}
+        copies_(choice_->copies) {}
 
   duckdb::SinkResultType Sink(duckdb::ExecutionContext& context, duckdb::DataChunk& chunk,
                               duckdb::OperatorSinkInput& input) const override {
@@ -424,6 +424,7 @@ duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& cont
     } else if (duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
       choice->order = CollectorChoice::Order::kBatchIndex;
     }
+    choice->copies = ChunkBatchAppender::Make(data.types, schema_).has_value();
     known = std::move(choice);
   }
   choice_ = known;

@@ -99,8 +99,8 @@ class ArrowBatchQueue {
 };
 
 /// What a statement's collector takes from its physical plan and the
-/// connection's settings: the order its rows must keep, and DuckDB's client
-/// properties (time zone, Arrow export options). DuckDB looks each setting up
+/// connection's settings: the order its rows must keep, DuckDB's client
+/// properties (time zone, Arrow export options), and which converter it uses. DuckDB looks each setting up
 /// by name, about 30 µs a query for these, so a plan that runs again reuses
 /// them. Valid for the physical plan it was made for while the settings stay
 /// as they were (a SET retires cached plans; see ConnectionPool).
@@ -109,6 +109,7 @@ struct CollectorChoice {
   const duckdb::PhysicalPlan* plan = nullptr;
   Order order = Order::kSingleThread;
   duckdb::ClientProperties properties;
+  bool copies = false;  // ChunkBatchAppender converts every column (else DuckDB's ArrowAppender)
 };
 
 /// Makes DuckDB build this collector for the next statement the connection
