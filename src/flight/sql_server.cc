@@ -143,7 +143,15 @@ arrow::Status FlightSqlServer::Impl::DoGet(const fl::ServerCallContext& context,
   ARROW_ASSIGN_OR_RAISE(auto write_options, WriteOptionsFor(codec));
   auto reader = std::make_shared<PendingResultReader>(std::move(result), context, IpcCompressionName(codec),
                                                       std::move(slot));
-  *stream = std::make_unique<fl::RecordBatchStream>(reader, write_options);
+  const auto& schema = reader->schema();
+  const bool dictionaries = std::any_of(schema->fields().begin(), schema->fields().end(),
+                                        [](const auto& field) { return HasDictionary(*field->type()); });
+  if (dictionaries) {
+    *stream = std::make_unique<fl::RecordBatchStream>(reader, write_options);
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto schema_payload, schema_payloads_.Get(schema, &ResultDataStream::SchemaPayload));
+  *stream = std::make_unique<ResultDataStream>(reader, write_options, std::move(schema_payload));
   return arrow::Status::OK();
 }
 

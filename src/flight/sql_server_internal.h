@@ -13,10 +13,13 @@
 #include <map>
 #include <thread>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <arrow/flight/client.h>
+#include <arrow/extension_type.h>
 #include <arrow/flight/types.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
@@ -71,6 +74,37 @@ inline arrow::Result<std::string> SerializeSchema(const std::shared_ptr<arrow::S
   ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(*schema));
   return buffer->ToString();
 }
+
+// A value made from a schema, kept for the schemas of recent results: a query
+// run from a cached plan hands out the same Schema object run after run, and
+// serializing it for each FlightInfo and each DoGet cost ~15 us apiece.
+// Keyed by the object, which a weak reference proves alive. Thread-safe.
+template <typename T>
+class PerSchemaCache {
+ public:
+  template <typename Make>
+  arrow::Result<T> Get(const std::shared_ptr<arrow::Schema>& schema, Make&& make) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = entries_.find(schema.get());
+      if (it != entries_.end() && it->second.schema.lock() == schema) return it->second.value;
+    }
+    ARROW_ASSIGN_OR_RAISE(T value, make(*schema));
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();  // dropped schemas are not worth tracking
+    entries_[schema.get()] = Entry{schema, value};
+    return value;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1024;
+  struct Entry {
+    std::weak_ptr<arrow::Schema> schema;
+    T value;
+  };
+  std::mutex mutex_;
+  std::unordered_map<const arrow::Schema*, Entry> entries_;  // GUARDED_BY(mutex_)
+};
 
 // Counts the streams (DoGet) and uploads (DoPut) being served; each holds a
 // gRPC thread and up to a few batches. Thread-safe.
@@ -223,6 +257,54 @@ class PendingResultReader final : public arrow::RecordBatchReader {
   bool complete_ = false;
 };
 
+// Whether values of `type` carry a dictionary, at any depth.
+inline bool HasDictionary(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::DICTIONARY) return true;
+  if (type.id() == arrow::Type::EXTENSION) {
+    return HasDictionary(*static_cast<const arrow::ExtensionType&>(type).storage_type());
+  }
+  for (const auto& child : type.fields()) {
+    if (HasDictionary(*child->type())) return true;
+  }
+  return false;
+}
+
+// Sends a result's batches as Flight data, as fl::RecordBatchStream does,
+// from a schema message made beforehand (see PerSchemaCache). Only for
+// schemas without dictionary-encoded fields: RecordBatchStream sends those
+// fields' dictionaries.
+class ResultDataStream final : public fl::FlightDataStream {
+ public:
+  ResultDataStream(std::shared_ptr<arrow::RecordBatchReader> reader, arrow::ipc::IpcWriteOptions options,
+                   fl::FlightPayload schema_payload)
+      : reader_(std::move(reader)), options_(std::move(options)), schema_payload_(std::move(schema_payload)) {}
+
+  std::shared_ptr<arrow::Schema> schema() override { return reader_->schema(); }
+  arrow::Result<fl::FlightPayload> GetSchemaPayload() override { return schema_payload_; }
+  arrow::Result<fl::FlightPayload> Next() override {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
+    fl::FlightPayload payload;  // no metadata: the end
+    if (batch != nullptr) ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch, options_, &payload.ipc_message));
+    return payload;
+  }
+  arrow::Status Close() override { return reader_->Close(); }
+
+  // The schema message of `schema`.
+  static arrow::Result<fl::FlightPayload> SchemaPayload(const arrow::Schema& schema) {
+    fl::FlightPayload payload;
+    arrow::ipc::DictionaryFieldMapper mapper(schema);
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(schema, arrow::ipc::IpcWriteOptions::Defaults(), mapper,
+                                                     &payload.ipc_message));
+    return payload;
+  }
+
+ private:
+  const std::shared_ptr<arrow::RecordBatchReader> reader_;
+  const arrow::ipc::IpcWriteOptions options_;
+  const fl::FlightPayload schema_payload_;
+};
+
 /// The result schema of a metadata command, or null for other commands.
 std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command);
 
@@ -345,7 +427,7 @@ class FlightSqlServer::Impl {
   // client fetches from this server over the same connection).
   arrow::Result<std::unique_ptr<fl::FlightInfo>> Publish(std::string result_id,
                                                          std::unique_ptr<PendingResult> pending,
-                                                         const arrow::Schema& schema,
+                                                         const std::shared_ptr<arrow::Schema>& schema,
                                                          const fl::FlightDescriptor& descriptor,
                                                          int64_t total_records);
 
@@ -421,6 +503,8 @@ class FlightSqlServer::Impl {
   // or forward a cancel (derived from the ticket secret once).
   const std::string routing_credential_;
   ResultStore results_;
+  PerSchemaCache<std::string> schema_bytes_;            // for FlightInfo
+  PerSchemaCache<fl::FlightPayload> schema_payloads_;   // for DoGet
   PreparedStatementRegistry statements_;
   SessionStore sessions_;
   TransactionRegistry transactions_;

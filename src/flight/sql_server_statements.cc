@@ -66,7 +66,7 @@ arrow::Status FlightSqlServer::Impl::ExecuteQuery(const fl::ServerCallContext& c
   }
   const int64_t total_records = KnownRowCount(*pending);
   const auto schema = pending->schema;
-  ARROW_ASSIGN_OR_RAISE(*info, Publish(result_id, std::move(pending), *schema, descriptor, total_records));
+  ARROW_ASSIGN_OR_RAISE(*info, Publish(result_id, std::move(pending), schema, descriptor, total_records));
   spdlog::info("event=query_executed ms={:.1f} total_records={} parameter_batches={} query={:?}",
                MillisSince(start), total_records, parameters.size(), ForLog(sql));
   return arrow::Status::OK();
@@ -178,7 +178,7 @@ arrow::Status FlightSqlServer::Impl::StartPoll(const Caller& caller, const std::
     const auto schema = result->schema;
     spdlog::info("event=query_executed mode=poll ms={:.1f} total_records={} query={:?}",
                  MillisSince(start), total_records, ForLog(sql));
-    return Publish(result_id, std::move(*pending), *schema, descriptor, total_records);
+    return Publish(result_id, std::move(*pending), schema, descriptor, total_records);
   };
   polls_.Start(result_id, expires_at, std::make_unique<fl::FlightInfo>(running), (*pending)->control,
                std::move(work));
@@ -302,7 +302,7 @@ arrow::Status FlightSqlServer::Impl::AnswerMetadata(const Caller& caller, const 
   const int64_t rows = batch->num_rows();
   pending->prefetched.push_back(std::move(batch));
   const auto schema = pending->schema;
-  ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), *schema, descriptor, rows));
+  ARROW_ASSIGN_OR_RAISE(*info, Publish(ResultStore::NewId(), std::move(pending), schema, descriptor, rows));
   return arrow::Status::OK();
 }
 
@@ -365,7 +365,7 @@ std::shared_ptr<arrow::Schema> MetadataSchema(const Command& command) {
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(std::string result_id,
                                                        std::unique_ptr<PendingResult> pending,
-                                                       const arrow::Schema& schema,
+                                                       const std::shared_ptr<arrow::Schema>& schema,
                                                        const fl::FlightDescriptor& descriptor,
                                                        int64_t total_records) {
   const std::string owner = pending->owner;
@@ -374,9 +374,18 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(st
   endpoint.ticket.ticket = tickets_.Encode({receipt.id, receipt.expires_at, owner});
   endpoint.expiration_time =
       std::chrono::time_point_cast<std::chrono::nanoseconds>(receipt.expires_at);
-  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, {endpoint}, total_records,
-                                                        /*total_bytes=*/-1, /*ordered=*/true));
-  return std::make_unique<fl::FlightInfo>(std::move(info));
+  // FlightInfo::Make would serialize the schema each time.
+  fl::FlightInfo::Data data;
+  ARROW_ASSIGN_OR_RAISE(data.schema, schema_bytes_.Get(schema, [](const arrow::Schema& s) -> arrow::Result<std::string> {
+    ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(s));
+    return buffer->ToString();
+  }));
+  data.descriptor = descriptor;
+  data.endpoints = {std::move(endpoint)};
+  data.total_records = total_records;
+  data.total_bytes = -1;
+  data.ordered = true;
+  return std::make_unique<fl::FlightInfo>(std::move(data));
 }
 
 }  // namespace squadron::flight
