@@ -106,7 +106,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     server->release_memory_.Start(opts.memory_release_interval, [engine] {
       const int64_t before = ResidentBytes();
       engine->ReleaseFreeMemory();
-      // Arrow's pool (jemalloc in the wheel's build) keeps freed IPC buffers too.
+      // Arrow's pool (mimalloc in the wheel's build) keeps freed IPC buffers too.
       arrow::default_memory_pool()->ReleaseUnused();
       ReleaseFreeHeapMemory();
       const int64_t released = before - ResidentBytes();
