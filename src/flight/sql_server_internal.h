@@ -285,7 +285,14 @@ class ResultDataStream final : public fl::FlightDataStream {
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
     fl::FlightPayload payload;  // no metadata: the end
-    if (batch != nullptr) ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch, options_, &payload.ipc_message));
+    if (batch == nullptr) return payload;
+    // The schema message promised these columns (RecordBatchStream checks it too).
+    const auto& schema = reader_->schema();
+    if (batch->schema() != schema && !batch->schema()->Equals(*schema, /*check_metadata=*/false)) {
+      return Internal(Msg("A result batch does not match the result's schema: ", batch->schema()->ToString(),
+                          " against ", schema->ToString()));
+    }
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch, options_, &payload.ipc_message));
     return payload;
   }
   arrow::Status Close() override { return reader_->Close(); }

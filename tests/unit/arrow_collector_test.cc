@@ -354,6 +354,44 @@ TEST_F(ArrowCollectorTest, RunsOfAPreparedStatementDoNotGrowItsPlan) {
   EXPECT_EQ(choice->plan, prepared->data->physical_plan.get());
 }
 
+TEST(ArrowCollectorLifetimeTest, AConnectionGoesWithItsTransactionWhateverItRanLast) {
+  // DuckDB's materialized collector holds its context: a collector kept past
+  // its statement would keep the connection, and its open transaction, alive.
+  duckdb::DuckDB db(nullptr);
+  {
+    duckdb::Connection setup(db);
+    ASSERT_FALSE(setup.Query("CREATE TABLE t (id INTEGER, x INTEGER); INSERT INTO t VALUES (1, 0)")->HasError());
+  }
+  for (const bool armed_last : {false, true}) {
+    duckdb::weak_ptr<duckdb::ClientContext> context;
+    {
+      duckdb::Connection connection(db);
+      ArrowCollectorSwitch collectors(*connection.context);
+      context = connection.context;
+      ASSERT_FALSE(connection.Query("BEGIN")->HasError());
+      ASSERT_FALSE(connection.Query("UPDATE t SET x = x + 1 WHERE id = 1")->HasError());  // DuckDB's collector
+      if (armed_last) {
+        auto prepared = connection.Prepare("SELECT x FROM t");
+        ASSERT_FALSE(prepared->HasError()) << prepared->GetError();
+        auto queue = std::make_shared<ArrowBatchQueue>(1 << 20, 1 << 20);
+        collectors.Arm(queue, nullptr, 65536, 8 << 20);
+        duckdb::vector<duckdb::Value> no_parameters;
+        auto pending = prepared->PendingQuery(no_parameters, /*allow_stream_result=*/false);
+        collectors.Disarm();
+        ASSERT_NE(collectors.taken(), nullptr);
+        auto stream = MakeCollectedResultStream(std::move(pending), queue, collectors.taken(), nullptr);
+        while (stream->Next().ValueOrDie() != nullptr) {
+        }
+      }
+    }  // the connection goes with its transaction open
+    EXPECT_TRUE(context.expired()) << "the connection's context outlived it (armed last: " << armed_last << ")";
+    // Its transaction was rolled back: another connection may change the row.
+    duckdb::Connection other(db);
+    auto update = other.Query("UPDATE t SET x = 10 WHERE id = 1");
+    EXPECT_FALSE(update->HasError()) << update->GetError();
+  }
+}
+
 TEST(ArrowCollectorNoWorkerTest, TheReaderRunsTheTasksWhenDuckDbHasNoWorker) {
   duckdb::DBConfig config;
   config.SetOptionByName("threads", duckdb::Value::BIGINT(1));  // one thread, the client's: no worker

@@ -342,11 +342,22 @@ class ArrowStreamCollector final : public duckdb::PhysicalResultCollector {
 
 }  // namespace
 
-// Owns the collector of the connection's current (or last) statement. It is
-// the context's registered state, so it goes with the context, after the
-// context has ended its last query.
+// Owns the collector of the connection's current statement, until the
+// statement ends. It is the context's registered state, so it goes with the
+// context, after the context has ended its last query.
+//
+// It must not keep a collector past its statement: DuckDB's materialized
+// collector keeps a shared_ptr to the context in its sink state, which would
+// then keep the context (and its open transaction, and the database) alive
+// through this state forever.
 class ArrowCollectorSwitch::Keeper final : public duckdb::ClientContextState {
  public:
+  using duckdb::ClientContextState::QueryEnd;
+  // DuckDB calls this once the statement's executor is gone
+  // (ClientContext::EndQueryInternal), after the result was taken from the
+  // collector.
+  void QueryEnd(duckdb::ClientContext&, duckdb::optional_ptr<duckdb::ErrorData>) override { current.reset(); }
+
   duckdb::unique_ptr<duckdb::PhysicalOperator> current;
 };
 
@@ -369,8 +380,10 @@ duckdb::unique_ptr<duckdb::PhysicalOperator> DuckDbCollector(duckdb::ClientConte
 
 }  // namespace
 
+ArrowCollectorSwitch::~ArrowCollectorSwitch() { context_.config.get_result_collector = nullptr; }
+
 ArrowCollectorSwitch::ArrowCollectorSwitch(duckdb::ClientContext& context)
-    : keeper_(context.registered_state->GetOrCreate<Keeper>("squadron_arrow_collector")) {
+    : context_(context), keeper_(context.registered_state->GetOrCreate<Keeper>("squadron_arrow_collector")) {
   context.config.get_result_collector = [this](duckdb::ClientContext& c,
                                                duckdb::PreparedStatementData& data) -> duckdb::PhysicalOperator& {
     return Make(c, data);
@@ -392,6 +405,7 @@ duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& cont
                                                      duckdb::PreparedStatementData& data) {
   // DuckDB ends a connection's query before it plans the next one
   // (ClientContext::InitialCleanup): nothing uses the last collector now.
+  // (Keeper::QueryEnd has freed it already.)
   keeper_->current.reset();
   auto queue = std::move(armed_);
   auto known = std::move(known_);

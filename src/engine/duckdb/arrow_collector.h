@@ -117,15 +117,18 @@ struct CollectorChoice {
 /// usual collector again. The collector pushes into `queue`.
 ///
 /// Every collector it makes, DuckDB's usual ones included, is owned by the
-/// connection and freed when the next statement is planned: DuckDB 1.4 would
-/// add each to the statement's plan, so a prepared statement run again and
-/// again would grow by one collector (about 1.6 KB) a run, for as long as it
-/// lives.
+/// connection and freed when its statement ends: DuckDB 1.4 would add each
+/// to the statement's plan, so a prepared statement run again and again would
+/// grow by one collector (about 1.6 KB) a run, for as long as it lives.
 class ArrowCollectorSwitch {
  public:
   /// Installs the switch on `context`; statements use DuckDB's usual
   /// collectors until Arm().
   explicit ArrowCollectorSwitch(duckdb::ClientContext& context);
+  /// Uninstalls the switch: statements then get DuckDB's usual collectors.
+  ~ArrowCollectorSwitch();
+  ArrowCollectorSwitch(const ArrowCollectorSwitch&) = delete;
+  ArrowCollectorSwitch& operator=(const ArrowCollectorSwitch&) = delete;
 
   /// The next statement planned collects into `queue`, in batches of at
   /// most `batch_rows` rows and about `batch_bytes` bytes, of `schema`
@@ -151,6 +154,7 @@ class ArrowCollectorSwitch {
   class Keeper;
   duckdb::PhysicalOperator& Make(duckdb::ClientContext& context, duckdb::PreparedStatementData& data);
 
+  duckdb::ClientContext& context_;
   duckdb::shared_ptr<Keeper> keeper_;  // lives as long as the connection
   std::shared_ptr<ArrowBatchQueue> armed_;
   std::shared_ptr<arrow::Schema> schema_;  // of the rows armed_ gets
