@@ -89,7 +89,7 @@ class PerSchemaCache {
       auto it = entries_.find(schema.get());
       if (it != entries_.end() && it->second.schema.lock() == schema) return it->second.value;
     }
-    ARROW_ASSIGN_OR_RAISE(T value, make(*schema));
+    ARROW_ASSIGN_OR_RAISE(T value, make(schema));
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_.size() >= kMaxEntries) entries_.clear();  // dropped schemas are not worth tracking
     entries_[schema.get()] = Entry{schema, value};
@@ -298,10 +298,10 @@ class ResultDataStream final : public fl::FlightDataStream {
   arrow::Status Close() override { return reader_->Close(); }
 
   // The schema message of `schema`.
-  static arrow::Result<fl::FlightPayload> SchemaPayload(const arrow::Schema& schema) {
+  static arrow::Result<fl::FlightPayload> SchemaPayload(const std::shared_ptr<arrow::Schema>& schema) {
     fl::FlightPayload payload;
-    arrow::ipc::DictionaryFieldMapper mapper(schema);
-    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(schema, arrow::ipc::IpcWriteOptions::Defaults(), mapper,
+    arrow::ipc::DictionaryFieldMapper mapper(*schema);
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, arrow::ipc::IpcWriteOptions::Defaults(), mapper,
                                                      &payload.ipc_message));
     return payload;
   }

@@ -376,10 +376,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlServer::Impl::Publish(st
       std::chrono::time_point_cast<std::chrono::nanoseconds>(receipt.expires_at);
   // FlightInfo::Make would serialize the schema each time.
   fl::FlightInfo::Data data;
-  ARROW_ASSIGN_OR_RAISE(data.schema, schema_bytes_.Get(schema, [](const arrow::Schema& s) -> arrow::Result<std::string> {
-    ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::ipc::SerializeSchema(s));
-    return buffer->ToString();
-  }));
+  ARROW_ASSIGN_OR_RAISE(data.schema, schema_bytes_.Get(schema, &SerializeSchema));
   data.descriptor = descriptor;
   data.endpoints = {std::move(endpoint)};
   data.total_records = total_records;

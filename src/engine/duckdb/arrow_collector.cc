@@ -363,17 +363,27 @@ class ArrowCollectorSwitch::Keeper final : public duckdb::ClientContextState {
 
 namespace {
 
-// DuckDB's own choice of collector for a statement it does not stream
-// (PhysicalResultCollector::GetResultCollector), made outside the plan.
+// The order DuckDB's own collectors keep (PhysicalResultCollector::
+// GetResultCollector): rows in any order when the plan need not keep it,
+// else by batch index when every source has one, else on one thread.
+CollectorChoice::Order OrderFor(duckdb::ClientContext& context, duckdb::PhysicalOperator& root) {
+  if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) return CollectorChoice::Order::kNone;
+  if (duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) return CollectorChoice::Order::kBatchIndex;
+  return CollectorChoice::Order::kSingleThread;
+}
+
+// DuckDB's own collector for a statement it does not stream, made outside
+// the plan.
 duckdb::unique_ptr<duckdb::PhysicalOperator> DuckDbCollector(duckdb::ClientContext& context,
                                                              duckdb::PreparedStatementData& data) {
   auto& plan = *data.physical_plan;
-  auto& root = plan.Root();
-  if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) {
-    return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/true);
-  }
-  if (!duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
-    return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/false);
+  switch (OrderFor(context, plan.Root())) {
+    case CollectorChoice::Order::kNone:
+      return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/true);
+    case CollectorChoice::Order::kSingleThread:
+      return duckdb::make_uniq<duckdb::PhysicalMaterializedCollector>(plan, data, /*parallel=*/false);
+    case CollectorChoice::Order::kBatchIndex:
+      break;
   }
   return duckdb::make_uniq<duckdb::PhysicalBatchCollector>(plan, data);
 }
@@ -429,15 +439,7 @@ duckdb::PhysicalOperator& ArrowCollectorSwitch::Make(duckdb::ClientContext& cont
     auto choice = std::make_shared<CollectorChoice>();
     choice->plan = &plan;
     choice->properties = context.GetClientProperties();
-    // The same choice as DuckDB's own collectors: rows in any order when the
-    // plan need not keep it, else by batch index when every source has one,
-    // else on one thread.
-    auto& root = plan.Root();
-    if (!duckdb::PhysicalPlanGenerator::PreserveInsertionOrder(context, root)) {
-      choice->order = CollectorChoice::Order::kNone;
-    } else if (duckdb::PhysicalPlanGenerator::UseBatchIndex(context, root)) {
-      choice->order = CollectorChoice::Order::kBatchIndex;
-    }
+    choice->order = OrderFor(context, plan.Root());
     choice->copies = ChunkBatchAppender::Make(data.types, schema_).has_value();
     known = std::move(choice);
   }
