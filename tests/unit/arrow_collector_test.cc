@@ -207,6 +207,31 @@ TEST_F(ArrowCollectorTest, BatchBytesBoundEachBatch) {
   EXPECT_GT(checked, 5);
 }
 
+TEST_F(ArrowCollectorTest, StringsThatRunLongerLaterInABatchAndBuffersOfTheirExactSize) {
+  // A batch reserves its strings' bytes from its first vector's mean length.
+  // Here the first vector of every 8 is short strings (some empty, some of
+  // exactly 12 bytes, DuckDB's inline limit, some null) and the next ones are
+  // 13 to 300 bytes: the buffer must grow and keep every byte.
+  DuckDbOptions options;
+  options.batch_bytes = 0;
+  ExpectSameAsDuckDb(
+      "SELECT i, CASE WHEN i % 16384 < 2048 THEN (CASE WHEN i % 5 = 0 THEN NULL WHEN i % 5 = 1 THEN '' "
+      "ELSE repeat('s', (i % 13)::INTEGER) END) "
+      "ELSE repeat(chr(97 + (i % 26)::INTEGER), (13 + i % 288)::INTEGER) END AS s FROM range(120000) t(i)",
+      options);
+  ASSERT_GT(batches_.size(), 1u);
+  for (const auto& batch : batches_) {
+    // Buffers are handed on at the size of what they hold: no unused
+    // capacity travels with a batch or counts against the memory budget.
+    const auto& data = *batch->column(1)->data();
+    const auto* offsets = data.GetValues<int32_t>(1);
+    EXPECT_EQ(data.buffers[2]->size(), offsets[batch->num_rows()]);
+    EXPECT_EQ(data.buffers[2]->capacity(), arrow::bit_util::RoundUpToMultipleOf64(data.buffers[2]->size()));
+    EXPECT_EQ(data.buffers[1]->size(), (batch->num_rows() + 1) * 4);
+    EXPECT_EQ(batch->column(0)->data()->buffers[1]->size(), batch->num_rows() * 8);
+  }
+}
+
 TEST_F(ArrowCollectorTest, EmptyResultsKeepTheirSchema) {
   ExpectSameAsDuckDb("SELECT * FROM big WHERE id < 0", DuckDbOptions{});
   EXPECT_TRUE(batches_.empty());

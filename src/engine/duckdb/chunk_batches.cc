@@ -101,12 +101,30 @@ const uint8_t* ValidityBits(const duckdb::ValidityMask& mask) {
 // i / 64, which on a little-endian machine is Arrow's LSB-first bitmap.
 static_assert(sizeof(duckdb::validity_t) == 8, "DuckDB validity words are 64 bits");
 
+// The bytes DuckDB keeps inside a string_t for a short string.
+constexpr duckdb::idx_t kInline = duckdb::string_t::INLINE_LENGTH;
+static_assert(kInline == 12, "DuckDB inlines strings of up to 12 bytes");
+
+// Copies a string's bytes to `out` and returns its size. Most strings of a
+// table are short: the whole inline part is copied with a fixed-size copy, a
+// couple of moves where a memcpy of `size` bytes is a call, so `out` must
+// have kInline bytes of room whatever the size.
+inline uint32_t CopyString(const duckdb::string_t& value, uint8_t* out) {
+  const uint32_t size = value.GetSize();
+  if (size <= kInline) {
+    std::memcpy(out, value.GetPrefix(), kInline);
+  } else {
+    std::memcpy(out, value.GetData(), size);
+  }
+  return size;
+}
+
 template <typename Offset>
 arrow::Status FillStrings(const std::vector<ChunkSlice>& slices, size_t column, int64_t rows, int64_t bytes,
                           arrow::MemoryPool* pool, std::shared_ptr<arrow::Buffer>* offsets_out,
                           std::shared_ptr<arrow::Buffer>* data_out) {
   ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer((rows + 1) * sizeof(Offset), pool));
-  ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateBuffer(bytes, pool));
+  ARROW_ASSIGN_OR_RAISE(auto data, arrow::AllocateResizableBuffer(bytes + kInline, pool));  // CopyString's room
   auto* out_offsets = reinterpret_cast<Offset*>(offsets->mutable_data());
   uint8_t* out = data->mutable_data();
   Offset position = 0;
@@ -118,14 +136,11 @@ arrow::Status FillStrings(const std::vector<ChunkSlice>& slices, size_t column, 
     const auto& validity = duckdb::FlatVector::Validity(vector);
     const bool all_valid = validity.AllValid();
     for (duckdb::idx_t i = slice.offset; i < slice.offset + slice.count; ++i) {
-      if (all_valid || validity.RowIsValid(i)) {
-        const auto size = values[i].GetSize();
-        std::memcpy(out + position, values[i].GetData(), size);
-        position += static_cast<Offset>(size);
-      }
+      if (all_valid || validity.RowIsValid(i)) position += static_cast<Offset>(CopyString(values[i], out + position));
       out_offsets[++row] = position;
     }
   }
+  ARROW_RETURN_NOT_OK(data->Resize(bytes, /*shrink_to_fit=*/false));
   *offsets_out = std::move(offsets);
   *data_out = std::move(data);
   return arrow::Status::OK();
@@ -403,15 +418,14 @@ arrow::Status AppendStrings(const duckdb::Vector& vector, int64_t offset, int64_
   const auto& validity = duckdb::FlatVector::Validity(vector);
   const bool all_valid = validity.AllValid();
   ARROW_RETURN_NOT_OK(offsets->Reserve(count * static_cast<int64_t>(sizeof(Offset))));
-  ARROW_RETURN_NOT_OK(data->Reserve(total));
+  ARROW_RETURN_NOT_OK(data->Reserve(total + kInline));  // CopyString's room
   auto* out_offsets = reinterpret_cast<Offset*>(offsets->mutable_data() + offsets->length());
   uint8_t* out = data->mutable_data() + data->length();
   Offset at = static_cast<Offset>(*position);
   for (int64_t i = 0; i < count; ++i) {
     const int64_t row = offset + i;
     if (all_valid || validity.RowIsValid(static_cast<duckdb::idx_t>(row))) {
-      const auto size = values[row].GetSize();
-      std::memcpy(out, values[row].GetData(), size);
+      const uint32_t size = CopyString(values[row], out);
       out += size;
       at += static_cast<Offset>(size);
     }
@@ -508,10 +522,11 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
       }
       const int64_t offset_width = narrow ? 4 : 8;
       if (empty) {
-        // Room for the expected rows at this chunk's mean length, and the
-        // leading zero offset.
+        // Room for the expected rows at this chunk's mean length and a
+        // quarter more, so that a batch whose later strings run longer is
+        // not copied to grow; and the leading zero offset.
         ARROW_RETURN_NOT_OK(column.offsets.Reserve((expected_rows + 1) * offset_width));
-        ARROW_RETURN_NOT_OK(column.data.Reserve(total * expected_rows / count));
+        ARROW_RETURN_NOT_OK(column.data.Reserve(total * expected_rows / count * 5 / 4 + kInline));
         const int64_t zero = 0;
         column.offsets.UnsafeAppend(&zero, offset_width);
       }
@@ -529,6 +544,10 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
   return arrow::Status::NotImplemented("column kind");
 }
 
+// Every buffer is finished shrunk to what it holds. Left at its reserved
+// capacity, Arrow zero-fills the unused rest (a string buffer that grew, by
+// doubling, is up to half empty), and the slack would travel with the batch
+// uncounted by the memory budget. Arrow's default pools shrink in place.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() {
   std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
   arrays.reserve(columns_.size());
@@ -537,7 +556,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
     const auto& type = schema_->field(static_cast<int>(c))->type();
     std::shared_ptr<arrow::Buffer> validity;
     if (column.validity != nullptr) {
-      ARROW_RETURN_NOT_OK(column.validity->Finish(&validity, /*shrink_to_fit=*/false));
+      ARROW_RETURN_NOT_OK(column.validity->Finish(&validity, /*shrink_to_fit=*/true));
       column.validity.reset();
     }
     const int64_t null_count = column.null_count;
@@ -545,7 +564,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
     std::shared_ptr<arrow::Buffer> data;
     switch (column.kind) {
       case ChunkColumnKind::kBoolean:
-        ARROW_RETURN_NOT_OK(column.bits.Finish(&data, /*shrink_to_fit=*/false));
+        ARROW_RETURN_NOT_OK(column.bits.Finish(&data, /*shrink_to_fit=*/true));
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
         break;
       case ChunkColumnKind::kString:
@@ -555,15 +574,15 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
           const int64_t zero = 0;
           ARROW_RETURN_NOT_OK(column.offsets.Append(&zero, column.kind == ChunkColumnKind::kString ? 4 : 8));
         }
-        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/false));
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/true));
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/true));
         column.string_bytes = 0;
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(offsets), std::move(data)},
                                                 null_count));
         break;
       }
       default:
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/true));
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
         break;
     }
