@@ -167,3 +167,25 @@ def test_closing_a_session_rolls_back_its_transactions(server):
     # ...and closing the owner's session rolls it back.
     raw.action("CloseSession", b"")
     assert Raw(server.uri).query("SELECT count(*) FROM session_tx").column(0).to_pylist() == [0]
+
+
+@pytest.mark.parametrize("last", ["update", "query"])
+def test_a_script_that_leaves_a_transaction_open_does_not_hold_its_rows(server, last):
+    # A statement that is a script opening a transaction ("BEGIN; UPDATE
+    # ...") leaves its connection mid-transaction: the server must not hand
+    # that connection to anyone else, and must roll the transaction back when
+    # it drops the connection, whatever the script ran last. Were the
+    # connection kept alive (it once was, by its last statement's result
+    # collector), the row would stay locked: the later update would fail with
+    # a write-write conflict.
+    raw = Raw(server.uri)
+    table = f"script_tx_{last}"
+    raw.update(f"CREATE TABLE {table} (id INTEGER, x INTEGER)")
+    raw.update(f"INSERT INTO {table} VALUES (1, 0), (2, 0)")
+    script = f"BEGIN; UPDATE {table} SET x = 1 WHERE id = 1"
+    if last == "update":
+        raw.update(script)
+    else:
+        raw.query(script + f"; SELECT x FROM {table} WHERE id = 2")
+    assert raw.update(f"UPDATE {table} SET x = 2 WHERE id = 1") == 1
+    assert raw.query(f"SELECT id, x FROM {table} ORDER BY id").to_pydict() == {"id": [1, 2], "x": [2, 0]}
