@@ -187,5 +187,8 @@ def test_a_script_that_leaves_a_transaction_open_does_not_hold_its_rows(server, 
         raw.update(script)
     else:
         raw.query(script + f"; SELECT x FROM {table} WHERE id = 2")
+    # Rolled back, and not on a connection the next statements get: were the
+    # connection pooled again mid-transaction, this would read its x = 1.
+    assert Raw(server.uri).query(f"SELECT x FROM {table} WHERE id = 1").column(0).to_pylist() == [0]
     assert raw.update(f"UPDATE {table} SET x = 2 WHERE id = 1") == 1
     assert raw.query(f"SELECT id, x FROM {table} ORDER BY id").to_pydict() == {"id": [1, 2], "x": [2, 0]}

@@ -209,17 +209,23 @@ TEST_F(ArrowCollectorTest, BatchBytesBoundEachBatch) {
 
 TEST_F(ArrowCollectorTest, StringsThatRunLongerLaterInABatchAndBuffersOfTheirExactSize) {
   // A batch reserves its strings' bytes from its first vector's mean length.
-  // Here the first vector of every 8 is short strings (some empty, some of
-  // exactly 12 bytes, DuckDB's inline limit, some null) and the next ones are
-  // 13 to 300 bytes: the buffer must grow and keep every byte.
+  // Here the batches are rows [0, 2048), [2048, 67584) and [67584, 133120)
+  // (one vector, then batch_rows each), and each begins with short strings
+  // (some empty, some of exactly 12 bytes, DuckDB's inline limit, some null)
+  // that give way to strings of 13 to 300 bytes: the buffer must grow several
+  // times over and keep every byte.
   DuckDbOptions options;
   options.batch_bytes = 0;
+  ASSERT_EQ(options.batch_rows, 65536);
   ExpectSameAsDuckDb(
-      "SELECT i, CASE WHEN i % 16384 < 2048 THEN (CASE WHEN i % 5 = 0 THEN NULL WHEN i % 5 = 1 THEN '' "
-      "ELSE repeat('s', (i % 13)::INTEGER) END) "
-      "ELSE repeat(chr(97 + (i % 26)::INTEGER), (13 + i % 288)::INTEGER) END AS s FROM range(120000) t(i)",
+      "SELECT i, CASE WHEN i < 4096 OR i BETWEEN 67584 AND 69631 THEN (CASE WHEN i % 5 = 0 THEN NULL "
+      "WHEN i % 5 = 1 THEN '' ELSE repeat('s', (i % 13)::INTEGER) END) "
+      "ELSE repeat(chr(97 + (i % 26)::INTEGER), (13 + i % 288)::INTEGER) END AS s FROM range(133120) t(i)",
       options);
-  ASSERT_GT(batches_.size(), 1u);
+  ASSERT_EQ(batches_.size(), 3u);
+  EXPECT_EQ(batches_[0]->num_rows(), 2048);
+  EXPECT_EQ(batches_[1]->num_rows(), 65536);
+  EXPECT_EQ(batches_[2]->num_rows(), 65536);
   for (const auto& batch : batches_) {
     // Buffers are handed on at the size of what they hold: no unused
     // capacity travels with a batch or counts against the memory budget.

@@ -547,7 +547,10 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
 // Every buffer is finished shrunk to what it holds. Left at its reserved
 // capacity, Arrow zero-fills the unused rest (a string buffer that grew, by
 // doubling, is up to half empty), and the slack would travel with the batch
-// uncounted by the memory budget. Arrow's default pools shrink in place.
+// uncounted by the memory budget. The usual shrink is by a fraction, which
+// mimalloc (the wheel's default pool) does in place; a batch cut well short
+// of its reservation (its sink ended) may be copied, which costs less than
+// zero-filling the rest did.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() {
   std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
   arrays.reserve(columns_.size());

@@ -79,8 +79,9 @@ struct ChunkSlice {
 
 /// Gathers rows of flat DuckDB chunks (QueryResult::Fetch) and copies them
 /// into one Arrow record batch of `schema`, the schema DuckDB's export gives
-/// those types. Every buffer is allocated once at its exact size and filled
-/// in one pass per column (memcpy for fixed-width values), where DuckDB's
+/// those types. Every buffer is allocated once at its exact size (string
+/// bytes with 12 more, see CopyString) and filled in one pass per column
+/// (memcpy for fixed-width values), where DuckDB's
 /// export converts value by value and grows its string buffers as it goes.
 ///
 /// Knows numbers, BOOLEAN, dates, times and timestamps, DECIMAL (as
