@@ -123,14 +123,27 @@ def goals(results):
     return out
 
 
-def fmt_goal_value(v, unit):
+def fmt_goal_value(v, unit, digits=2):
     if v is None:
         return "n/a"
     if unit == "q/s":
         return f"{v:,.0f}"
     if unit == "ms":
         return f"{v:.3f} ms"
-    return f"{v:.2f}x"
+    return f"{v:.{digits}f}x"
+
+
+def fmt_goal_measured(g):
+    """median (min–max), with as many more digits (up to 5) as it takes to
+    tell a missed goal's median from its target (1.0301x against ≤ 1.03x)."""
+    if g["median"] is None:
+        return "n/a"
+    digits = 2
+    while (g["met"] is False and digits < 5 and
+           fmt_goal_value(g["median"], g["unit"], digits) == fmt_goal_value(g["target"], g["unit"], digits)):
+        digits += 1
+    f = lambda v: fmt_goal_value(v, g["unit"], digits)  # noqa: E731
+    return f"{f(g['median'])} ({f(g['min'])}–{f(g['max'])})"
 
 
 def markdown(results, chart_name):
@@ -161,9 +174,7 @@ def markdown(results, chart_name):
     for g in results["goals"]:
         target = ("≥ " if g.get("higher_is_better") else "< " if g.get("strict") else "≤ ") + fmt_goal_value(
             g["target"], g["unit"])
-        measured = "n/a" if g["median"] is None else (
-            f"{fmt_goal_value(g['median'], g['unit'])} ({fmt_goal_value(g['min'], g['unit'])}–"
-            f"{fmt_goal_value(g['max'], g['unit'])})")
+        measured = fmt_goal_measured(g)
         met = "n/a" if g["met"] is None else ("yes" if g["met"] else "**no**")
         lines.append(f"| {g['goal']} | {target} | {measured} | {met} |")
     s = results["sections"]
