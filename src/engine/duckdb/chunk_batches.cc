@@ -544,13 +544,12 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
   return arrow::Status::NotImplemented("column kind");
 }
 
-// Every buffer is finished shrunk to what it holds. Left at its reserved
-// capacity, Arrow zero-fills the unused rest (a string buffer that grew, by
-// doubling, is up to half empty), and the slack would travel with the batch
-// uncounted by the memory budget. The usual shrink is by a fraction, which
-// mimalloc (the wheel's default pool) does in place; a batch cut well short
-// of its reservation (its sink ended) may be copied, which costs less than
-// zero-filling the rest did.
+// Buffers are finished at their reserved capacity, which Arrow zero-fills
+// past what they hold. Shrinking them instead (shrink_to_fit) saved that
+// fill, but the server then held far more memory: in the 20 s soak, peak RSS
+// 557-572 MiB against 371-379 MiB, and 457-499 MiB against 300-316 MiB ten
+// seconds after the load (2026-12-04). So the reservations are kept close:
+// exact for fixed-width columns, a quarter over for string bytes.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() {
   std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
   arrays.reserve(columns_.size());
@@ -559,7 +558,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
     const auto& type = schema_->field(static_cast<int>(c))->type();
     std::shared_ptr<arrow::Buffer> validity;
     if (column.validity != nullptr) {
-      ARROW_RETURN_NOT_OK(column.validity->Finish(&validity, /*shrink_to_fit=*/true));
+      ARROW_RETURN_NOT_OK(column.validity->Finish(&validity, /*shrink_to_fit=*/false));
       column.validity.reset();
     }
     const int64_t null_count = column.null_count;
@@ -567,7 +566,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
     std::shared_ptr<arrow::Buffer> data;
     switch (column.kind) {
       case ChunkColumnKind::kBoolean:
-        ARROW_RETURN_NOT_OK(column.bits.Finish(&data, /*shrink_to_fit=*/true));
+        ARROW_RETURN_NOT_OK(column.bits.Finish(&data, /*shrink_to_fit=*/false));
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
         break;
       case ChunkColumnKind::kString:
@@ -577,15 +576,15 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
           const int64_t zero = 0;
           ARROW_RETURN_NOT_OK(column.offsets.Append(&zero, column.kind == ChunkColumnKind::kString ? 4 : 8));
         }
-        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/true));
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/true));
+        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/false));
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
         column.string_bytes = 0;
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(offsets), std::move(data)},
                                                 null_count));
         break;
       }
       default:
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/true));
+        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
         break;
     }
