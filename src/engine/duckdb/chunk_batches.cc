@@ -404,6 +404,31 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> ChunkBatchBuilder::FinishColumn
   return arrow::Status::NotImplemented("column kind");
 }
 
+// --- ByteBuilder -------------------------------------------------------------
+
+arrow::Status ByteBuilder::Grow(int64_t needed) {
+  const int64_t capacity = std::max(needed, capacity_ * 2);
+  if (buffer_ == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateResizableBuffer(capacity));
+    buffer_ = std::move(buffer);
+  } else {
+    ARROW_RETURN_NOT_OK(buffer_->Resize(capacity, /*shrink_to_fit=*/false));
+  }
+  data_ = buffer_->mutable_data();
+  capacity_ = buffer_->size();
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Buffer>> ByteBuilder::Finish() {
+  if (buffer_ == nullptr) return arrow::AllocateBuffer(0);
+  ARROW_RETURN_NOT_OK(buffer_->Resize(size_, /*shrink_to_fit=*/false));  // keeps the capacity
+  std::shared_ptr<arrow::Buffer> out = std::move(buffer_);
+  buffer_ = nullptr;
+  data_ = nullptr;
+  size_ = capacity_ = 0;
+  return out;
+}
+
 // --- ChunkBatchAppender ------------------------------------------------------
 
 namespace {
@@ -413,7 +438,7 @@ namespace {
 template <typename Offset>
 arrow::Status AppendStrings(const duckdb::Vector& vector, int64_t offset, int64_t count, int64_t total,
                             int64_t* position,
-                            arrow::BufferBuilder* offsets, arrow::BufferBuilder* data) {
+                            ByteBuilder* offsets, ByteBuilder* data) {
   const auto* values = duckdb::FlatVector::GetData<duckdb::string_t>(vector);
   const auto& validity = duckdb::FlatVector::Validity(vector);
   const bool all_valid = validity.AllValid();
@@ -544,12 +569,12 @@ arrow::Status ChunkBatchAppender::AppendColumn(Column& column, duckdb::Vector& v
   return arrow::Status::NotImplemented("column kind");
 }
 
-// Buffers are finished at their reserved capacity, which Arrow zero-fills
-// past what they hold. Shrinking them instead (shrink_to_fit) saved that
-// fill, but the server then held far more memory: in the 20 s soak, peak RSS
-// 557-572 MiB against 371-379 MiB, and 457-499 MiB against 300-316 MiB ten
-// seconds after the load (2026-12-04). So the reservations are kept close:
-// exact for fixed-width columns, a quarter over for string bytes.
+// Buffers are finished at their reserved capacity, and ByteBuilder does not
+// zero-fill what they do not use. Shrinking them instead (shrink_to_fit)
+// held far more memory: in the 20 s soak, peak RSS 557-572 MiB against
+// 371-379 MiB, and 457-499 MiB against 300-316 MiB ten seconds after the load
+// (2026-12-04). So the reservations are kept close: exact for fixed-width
+// columns, a quarter over for string bytes.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() {
   std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
   arrays.reserve(columns_.size());
@@ -576,15 +601,15 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChunkBatchAppender::Finish() 
           const int64_t zero = 0;
           ARROW_RETURN_NOT_OK(column.offsets.Append(&zero, column.kind == ChunkColumnKind::kString ? 4 : 8));
         }
-        ARROW_RETURN_NOT_OK(column.offsets.Finish(&offsets, /*shrink_to_fit=*/false));
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        ARROW_ASSIGN_OR_RAISE(offsets, column.offsets.Finish());
+        ARROW_ASSIGN_OR_RAISE(data, column.data.Finish());
         column.string_bytes = 0;
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(offsets), std::move(data)},
                                                 null_count));
         break;
       }
       default:
-        ARROW_RETURN_NOT_OK(column.data.Finish(&data, /*shrink_to_fit=*/false));
+        ARROW_ASSIGN_OR_RAISE(data, column.data.Finish());
         arrays.push_back(arrow::ArrayData::Make(type, rows_, {std::move(validity), std::move(data)}, null_count));
         break;
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -130,6 +131,45 @@ class ChunkBatchBuilder {
   bool oversized_ = false;
 };
 
+/// The bytes of one buffer of a batch being built. Like arrow::BufferBuilder,
+/// but Finish hands the buffer over as it is: BufferBuilder zero-fills all of
+/// its unused capacity there, which for a batch's reserved string headroom
+/// was about 2.5 % of a wide scan's server CPU. Nothing reads past a buffer's
+/// size (the IPC writer pads with its own zeros), and a buffer keeps its
+/// capacity: shrinking finished buffers held far more memory (see
+/// ChunkBatchAppender::Finish).
+class ByteBuilder {
+ public:
+  /// Room for `additional` more bytes; at least doubles when it grows.
+  arrow::Status Reserve(int64_t additional) {
+    const int64_t needed = size_ + additional;
+    return needed <= capacity_ ? arrow::Status::OK() : Grow(needed);
+  }
+  arrow::Status Append(const void* bytes, int64_t length) {
+    ARROW_RETURN_NOT_OK(Reserve(length));
+    UnsafeAppend(bytes, length);
+    return arrow::Status::OK();
+  }
+  void UnsafeAppend(const void* bytes, int64_t length) {
+    std::memcpy(data_ + size_, bytes, static_cast<size_t>(length));
+    size_ += length;
+  }
+  void UnsafeAdvance(int64_t length) { size_ += length; }
+  uint8_t* mutable_data() { return data_; }
+  int64_t length() const { return size_; }
+
+  /// The bytes appended, as a buffer of that size; starts an empty one.
+  arrow::Result<std::shared_ptr<arrow::Buffer>> Finish();
+
+ private:
+  arrow::Status Grow(int64_t needed);
+
+  std::shared_ptr<arrow::ResizableBuffer> buffer_;
+  uint8_t* data_ = nullptr;
+  int64_t size_ = 0;
+  int64_t capacity_ = 0;
+};
+
 /// Copies flat DuckDB chunks into one Arrow record batch as they come, for
 /// the column types ChunkBatchBuilder knows. For sinks: a pipeline reuses its
 /// chunk once the sink returns, so nothing of it can wait for Finish. The
@@ -160,8 +200,8 @@ class ChunkBatchAppender {
     std::unique_ptr<arrow::TypedBufferBuilder<bool>> validity;  // from the first null on
     int64_t null_count = 0;
     arrow::TypedBufferBuilder<bool> bits;  // BOOLEAN values
-    arrow::BufferBuilder data;             // other values; string bytes
-    arrow::BufferBuilder offsets;          // strings
+    ByteBuilder data;                      // other values; string bytes
+    ByteBuilder offsets;                   // strings
     int64_t string_bytes = 0;
   };
   explicit ChunkBatchAppender(std::shared_ptr<arrow::Schema> schema) : schema_(std::move(schema)) {}
