@@ -5,6 +5,9 @@
 #include <arrow/util/byte_size.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+
 #include "engine/duckdb/duckdb_internal.h"
 
 namespace squadron::engine {
@@ -174,6 +177,35 @@ TEST_F(ChunkBatchesTest, ErrorsMidStreamSurface) {
   auto drained = Drain(**stream);
   ASSERT_FALSE(drained.ok());
   EXPECT_NE(drained.status().message().find("boom at 3000000"), std::string::npos) << drained.status();
+}
+
+// The bytes of a batch's buffer: kept across growth, handed over at their
+// size, and nothing of them left in the builder for the next batch.
+TEST(ByteBuilderTest, GrowsKeepsItsBytesAndStartsEmptyAfterFinish) {
+  ByteBuilder builder;
+  std::string expected;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string piece = std::to_string(i) + ",";
+    ASSERT_TRUE(builder.Append(piece.data(), static_cast<int64_t>(piece.size())).ok());
+    expected += piece;
+  }
+  ASSERT_TRUE(builder.Reserve(8).ok());
+  std::memcpy(builder.mutable_data() + builder.length(), "unsafe!!", 8);
+  builder.UnsafeAdvance(8);
+  expected += "unsafe!!";
+  auto buffer = builder.Finish();
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  EXPECT_EQ((*buffer)->ToString(), expected);
+  EXPECT_EQ(builder.length(), 0);
+
+  auto empty = builder.Finish();  // nothing appended since
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ((*empty)->size(), 0);
+  ASSERT_TRUE(builder.Append("next", 4).ok());
+  auto next = builder.Finish();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ((*next)->ToString(), "next");
+  EXPECT_EQ((*buffer)->ToString(), expected);  // the first buffer is its own
 }
 
 }  // namespace
