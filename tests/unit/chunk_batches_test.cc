@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "engine/duckdb/duckdb_internal.h"
 
@@ -206,6 +207,17 @@ TEST(ByteBuilderTest, GrowsKeepsItsBytesAndStartsEmptyAfterFinish) {
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ((*next)->ToString(), "next");
   EXPECT_EQ((*buffer)->ToString(), expected);  // the first buffer is its own
+
+  // A moved-from builder starts empty and does not write into the other's bytes.
+  ASSERT_TRUE(builder.Append("kept", 4).ok());
+  ByteBuilder moved(std::move(builder));
+  ASSERT_TRUE(builder.Append("", 0).ok());
+  ASSERT_TRUE(builder.Append("new", 3).ok());
+  auto kept = moved.Finish();
+  auto fresh = builder.Finish();
+  ASSERT_TRUE(kept.ok() && fresh.ok());
+  EXPECT_EQ((*kept)->ToString(), "kept");
+  EXPECT_EQ((*fresh)->ToString(), "new");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 #include <string>
 
@@ -140,6 +141,18 @@ class ChunkBatchBuilder {
 /// ChunkBatchAppender::Finish).
 class ByteBuilder {
  public:
+  ByteBuilder() = default;
+  ByteBuilder(const ByteBuilder&) = delete;  // two builders would write one buffer
+  ByteBuilder& operator=(const ByteBuilder&) = delete;
+  ByteBuilder(ByteBuilder&& other) noexcept { *this = std::move(other); }
+  ByteBuilder& operator=(ByteBuilder&& other) noexcept {
+    buffer_ = std::move(other.buffer_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
+
   /// Room for `additional` more bytes; at least doubles when it grows.
   arrow::Status Reserve(int64_t additional) {
     const int64_t needed = size_ + additional;
@@ -151,6 +164,7 @@ class ByteBuilder {
     return arrow::Status::OK();
   }
   void UnsafeAppend(const void* bytes, int64_t length) {
+    if (length == 0) return;  // data_ may still be null
     std::memcpy(data_ + size_, bytes, static_cast<size_t>(length));
     size_ += length;
   }
