@@ -174,7 +174,8 @@ void AddServeOptions(CLI::App* serve, RawServeOptions* raw) {
           "SQUADRON_TICKET_SECRET_FILE");
   WithEnv(serve->add_option("--shutdown-timeout", raw->shutdown_timeout,
                             "On SIGINT/SIGTERM, how long in-flight calls may finish before "
-                            "they are cancelled"),
+                            "they are cancelled; if any still runs 10s later, the process exits "
+                            "with code 3"),
           "SQUADRON_SHUTDOWN_TIMEOUT");
   WithEnv(serve->add_option("--statement-idle-timeout", raw->statement_idle_timeout,
                             "A prepared statement handle unused this long is closed"),

@@ -338,5 +338,7 @@ void FlightSqlServer::SetCluster(cluster::FlightManager* cluster) { impl_->SetCl
 
 int64_t FlightSqlServer::Load() const { return impl_->Load(); }
 
+std::string FlightSqlServer::DescribeInFlight() const { return impl_->DescribeInFlight(); }
+
 
 }  // namespace squadron::flight

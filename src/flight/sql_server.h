@@ -130,6 +130,11 @@ class FlightSqlServer : public arrow::flight::FlightServerBase {
   /// waiting for their fetch and streams being served.
   int64_t Load() const;
 
+  /// What is in progress, for the log when shutdown is stuck: queries being
+  /// started (GetFlightInfo), streams and uploads open (DoGet, DoPut), and
+  /// results waiting for their fetch.
+  std::string DescribeInFlight() const;
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

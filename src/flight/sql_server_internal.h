@@ -349,6 +349,10 @@ class FlightSqlServer::Impl {
   int64_t Load() const {
     return executing_.load() + static_cast<int64_t>(results_.size() + stream_slots_.open());
   }
+  std::string DescribeInFlight() const {
+    return Msg("queries_starting=", executing_.load(), " streams=", stream_slots_.open(),
+               " unread_results=", results_.size());
+  }
 
   ~Impl();
 

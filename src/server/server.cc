@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <arrow/flight/server_auth.h>
 #include <arrow/memory_pool.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include "common/malloc_tuning.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "common/watchdog.h"
 #include "auth/password_file.h"
 #include "engine/spark/spark_engine.h"
 #include "flight/auth_middleware.h"
@@ -24,6 +27,19 @@ std::string MachineName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
   return name;
+}
+
+// Ends a shutdown that cannot finish (see Server::Shutdown).
+[[noreturn]] void ExitStuck(std::chrono::steady_clock::time_point start, const char* phase,
+                            const std::string& in_flight) {
+  spdlog::error("event=shutdown_stuck phase={:?} ms={}{}{} note=\"still running after the calls were "
+                "cancelled; exiting without closing the engine\"",
+                phase,
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                    .count(),
+                in_flight.empty() ? "" : " ", in_flight);
+  spdlog::default_logger()->flush();
+  std::_Exit(kExitShutdownStuck);
 }
 
 }  // namespace
@@ -211,14 +227,30 @@ arrow::Status Server::Shutdown() {
   spdlog::info("event=shutdown_started timeout={}", FormatDuration(options_.shutdown_timeout));
   // 1. Other nodes of a cluster stop sending work here; then stop accepting
   // calls, and let in-flight streams drain until the deadline.
+  //
+  // gRPC cancels the calls still running at the deadline, but then waits for
+  // every handler to return. One that never did would hold the process
+  // forever: a grace period after the deadline, the watchdog logs what was
+  // still open and ends the process without closing the engine (exit code 3;
+  // docs/operations.md, Shutdown). The same holds for releasing what the
+  // calls left.
+  flight::FlightSqlServer* flight = flight_.get();
+  Watchdog draining(start + options_.shutdown_timeout + kShutdownGrace, [flight, start] {
+    ExitStuck(start, "draining calls", flight->DescribeInFlight());
+  });
   if (cluster_) cluster_->Drain();
   auto status = flight_->Shutdown(&deadline);
   if (status.ok()) status = flight_->Wait();
-  // 2. Release results nobody fetched, then the engine.
+  draining.Disarm();
+  // 2. Release results nobody fetched, leave the cluster (which may wait
+  // for ZooKeeper), then the engine.
+  Watchdog releasing(std::chrono::steady_clock::now() + kShutdownGrace + options_.cluster.session_timeout,
+                     [start] { ExitStuck(start, "releasing results", ""); });
   flight_->ReleaseResults();
   flight_->SetCluster(nullptr);
   cluster_.reset();  // leaves the cluster
   flight_.reset();
+  releasing.Disarm();
   release_memory_.Stop();
   engine_.reset();
   spdlog::info("event=shutdown_done ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(

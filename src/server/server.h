@@ -122,4 +122,10 @@ class Server {
 /// afterwards) and returns the set, for Server::WaitForSignal.
 sigset_t BlockShutdownSignals();
 
+/// How long after the shutdown timeout cancelled calls may take to return
+/// before the process ends without them.
+inline constexpr std::chrono::seconds kShutdownGrace{10};
+/// The exit code then (docs/operations.md, Shutdown).
+inline constexpr int kExitShutdownStuck = 3;
+
 }  // namespace squadron::server
