@@ -780,18 +780,41 @@ class Server:
         except (OSError, KeyError, IndexError, ValueError):
             return None
 
-    def stop(self, timeout):
-        """SIGTERM; (exit code, seconds to exit). Killed after `timeout` (exit code None then)."""
+    def stop(self, timeout, stacks_after=5.0):
+        """SIGTERM; (exit code, seconds to exit). Killed after `timeout` (exit code None then).
+
+        The load is over by then, so shutdown should take well under a second.
+        A server still running `stacks_after` seconds later has its threads'
+        stacks written to stacks.txt beside its log (with gdb, when installed),
+        so that a hang can be diagnosed from one run."""
         started = time.monotonic()
+        self.stacks_path = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            code = self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=stacks_after)
         except subprocess.TimeoutExpired:
-            self.kill()
-            code = None
+            self.dump_stacks()
+            try:
+                code = self.proc.wait(timeout=max(0.0, timeout - (time.monotonic() - started)))
+            except subprocess.TimeoutExpired:
+                self.kill()
+                code = None
         self._log.close()
         return code, time.monotonic() - started
+
+    def dump_stacks(self):
+        gdb = shutil.which("gdb")
+        if gdb is None or self.proc.poll() is not None:
+            return
+        path = self.workdir / "stacks.txt"
+        try:
+            with open(path, "w") as out:
+                subprocess.run([gdb, "-p", str(self.pid), "-batch", "-ex", "thread apply all bt 40"],
+                               stdout=out, stderr=subprocess.STDOUT, timeout=60)
+            self.stacks_path = path
+        except (OSError, subprocess.TimeoutExpired) as e:
+            print(f"soak: could not take the server's stacks: {e}", file=sys.stderr)
 
     def kill(self):
         if self.proc.poll() is None:
@@ -1163,7 +1186,11 @@ def main(argv=None):
     if died_early or exit_code != 0:
         report["server_exit"]["core_files"] = server.core_files()
         report["server_exit"]["log_tail"] = server.log_tail(3000).splitlines()[-15:]
+    if server.stacks_path is not None:
+        report["server_exit"]["stacks"] = str(server.stacks_path)
     print_summary(report)
+    if server.stacks_path is not None:
+        print_our_stacks(server.stacks_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {json_path}")
@@ -1172,6 +1199,21 @@ def main(argv=None):
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failures else 0
+
+
+def print_our_stacks(path, frames=14):
+    """Prints the stacks (from gdb) of the server's threads that are in
+    Squadron's own code: where a shutdown hangs."""
+    try:
+        text = pathlib.Path(path).read_text(errors="replace")
+    except OSError:
+        return
+    for block in text.split("\nThread ")[1:]:
+        lines = block.splitlines()
+        if any("squadron::" in line for line in lines):
+            print("  Thread " + lines[0])
+            for line in lines[1:1 + frames]:
+                print("    " + line[:160])
 
 
 def print_summary(r):
@@ -1207,6 +1249,8 @@ def print_summary(r):
           f"distinct ids {rows['distinct_ids']}; rolled back {rows['rolled_back']} (not counted), "
           f"uncertain {rows['uncertain']}; {rows['commits']} commits, {rows['rollbacks']} rollbacks")
     x = r["server_exit"]
+    if x.get("stacks"):
+        print(f"  stacks       the server was still running 5 s after SIGTERM: {x['stacks']}")
     if x["died_before_sigterm"]:
         print(f"  server       died before the SIGTERM, exit code {x['code']}; core files: "
               f"{', '.join(x.get('core_files') or []) or 'none'}")
