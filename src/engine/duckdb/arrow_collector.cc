@@ -60,12 +60,16 @@ void ArrowBatchQueue::Complete(duckdb::idx_t batch) {
 }
 
 void ArrowBatchQueue::SetMinBatch(duckdb::idx_t min_batch) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (min_batch <= min_batch_) return;
-  min_batch_ = min_batch;
-  MoveReadableLocked();
-  UnblockLocked(/*grant=*/false);
-  changed_.notify_all();
+  std::vector<duckdb::InterruptState> wake;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (min_batch <= min_batch_) return;
+    min_batch_ = min_batch;
+    MoveReadableLocked();
+    wake = UnblockLocked(/*grant=*/false);
+    changed_.notify_all();
+  }
+  WakeSinks(wake);
 }
 
 void ArrowBatchQueue::Finish() {
@@ -94,34 +98,45 @@ void ArrowBatchQueue::MoveReadableLocked() {
   }
 }
 
-void ArrowBatchQueue::UnblockLocked(bool grant) {
+std::vector<duckdb::InterruptState> ArrowBatchQueue::UnblockLocked(bool grant) {
+  std::vector<duckdb::InterruptState> wake;
   for (auto it = blocked_.begin(); it != blocked_.end();) {
     if (!grant && FullLocked(it->first)) {
       ++it;
       continue;
     }
     if (FullLocked(it->first)) granted_.insert(it->first);
-    it->second.Callback();
+    wake.push_back(std::move(it->second));
     it = blocked_.erase(it);
   }
+  return wake;
+}
+
+void ArrowBatchQueue::WakeSinks(const std::vector<duckdb::InterruptState>& sinks) {
+  for (const auto& sink : sinks) sink.Callback();
 }
 
 std::shared_ptr<arrow::RecordBatch> ArrowBatchQueue::Pop() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (ready_.empty()) {
-    // Nothing to read, and sinks wait for room: they wait on a batch index
-    // below theirs that DuckDB has not reported done (it reports the
-    // minimum as threads move on). Each may add one more chunk; that moves
-    // the query on, and its next batch reports the minimum.
-    if (!finished_ && !blocked_.empty() && sinks_ > 0 && blocked_.size() >= static_cast<size_t>(sinks_)) {
-      UnblockLocked(/*grant=*/true);
+  std::vector<duckdb::InterruptState> wake;
+  std::shared_ptr<arrow::RecordBatch> rows;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ready_.empty()) {
+      // Nothing to read, and sinks wait for room: they wait on a batch index
+      // below theirs that DuckDB has not reported done (it reports the
+      // minimum as threads move on). Each may add one more chunk; that moves
+      // the query on, and its next batch reports the minimum.
+      if (!finished_ && !blocked_.empty() && sinks_ > 0 && blocked_.size() >= static_cast<size_t>(sinks_)) {
+        wake = UnblockLocked(/*grant=*/true);
+      }
+    } else {
+      rows = std::move(ready_.front());
+      ready_.pop_front();
+      ready_bytes_ -= arrow::util::TotalBufferSize(*rows);
+      wake = UnblockLocked(/*grant=*/false);
     }
-    return nullptr;
   }
-  auto rows = std::move(ready_.front());
-  ready_.pop_front();
-  ready_bytes_ -= arrow::util::TotalBufferSize(*rows);
-  UnblockLocked(/*grant=*/false);
+  WakeSinks(wake);
   return rows;
 }
 

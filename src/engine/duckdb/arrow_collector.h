@@ -78,7 +78,12 @@ class ArrowBatchQueue {
   };
   bool FullLocked(duckdb::idx_t batch) const;
   void MoveReadableLocked();
-  void UnblockLocked(bool grant);
+  // Takes the waiting sinks that may go on out of blocked_. The caller
+  // calls them back (WakeSinks) once it has released mutex_: a callback
+  // takes DuckDB's executor lock, which DuckDB holds while it destroys a
+  // cancelled query's sinks, which take mutex_ (SinkEnded).
+  std::vector<duckdb::InterruptState> UnblockLocked(bool grant);
+  static void WakeSinks(const std::vector<duckdb::InterruptState>& sinks);
 
   const int64_t ready_capacity_;
   const int64_t pending_capacity_;
