@@ -810,9 +810,12 @@ class Server:
         path = self.workdir / "stacks.txt"
         try:
             with open(path, "w") as out:
-                subprocess.run([gdb, "-p", str(self.pid), "-batch", "-ex", "thread apply all bt 40"],
-                               stdout=out, stderr=subprocess.STDOUT, timeout=60)
-            self.stacks_path = path
+                done = subprocess.run([gdb, "-p", str(self.pid), "-batch", "-ex", "thread apply all bt 40"],
+                                      stdout=out, stderr=subprocess.STDOUT, timeout=60)
+            if done.returncode == 0 and "Thread " in path.read_text(errors="replace"):
+                self.stacks_path = path
+            else:
+                print(f"soak: gdb could not take the server's stacks (see {path})", file=sys.stderr)
         except (OSError, subprocess.TimeoutExpired) as e:
             print(f"soak: could not take the server's stacks: {e}", file=sys.stderr)
 

@@ -203,7 +203,7 @@ class PendingResultReader final : public arrow::RecordBatchReader {
   // `call` is the DoGet's context: it outlives this reader.
   PendingResultReader(std::unique_ptr<PendingResult> result, const fl::ServerCallContext& call,
                       std::string compression, StreamSlots::Slot slot)
-      : result_(std::move(result)), compression_(std::move(compression)), slot_(std::move(slot)),
+      : slot_(std::move(slot)), result_(std::move(result)), compression_(std::move(compression)),
         start_(Clock::now()) {
     if (result_->control) result_->control->SetCall(&call);
   }
@@ -246,9 +246,11 @@ class PendingResultReader final : public arrow::RecordBatchReader {
   }
 
  private:
+  // Declared first, so given back last: the stream counts as open (Load(),
+  // DescribeInFlight()) until its engine state is gone too.
+  const StreamSlots::Slot slot_;
   std::unique_ptr<PendingResult> result_;
   const std::string compression_;
-  const StreamSlots::Slot slot_;
   size_t next_prefetched_ = 0;
   const Clock::time_point start_;
   int64_t rows_ = 0;
