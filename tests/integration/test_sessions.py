@@ -201,3 +201,38 @@ def test_repeated_query_sees_what_other_clients_changed(start_server):
             with pytest.raises(Exception, match="does not exist"):
                 r.execute(query)
                 r.fetch_arrow_table()
+
+
+def test_a_plan_keeps_the_filters_the_data_it_was_planned_on_made_redundant(start_server):
+    """Squadron plans a query in one transaction and runs the plan in
+    another (and keeps plans to run again). DuckDB's statistics propagation
+    drops a filter that the table's statistics say every row passes: in the
+    soak, `id >= 7e12 AND id < 7e12 + 6` planned while the table held only
+    those ids returned 16 rows of ids 5e12 that another client committed
+    before the plan ran. DuckDB in-process shows the same with PREPARE and
+    EXECUTE. So the plan must still apply the filter."""
+    import adbc_driver_flightsql.dbapi as adbc
+    server = start_server("--port", "0")
+    query = "SELECT id FROM st WHERE id >= 7000000000000 AND id < 7000000000006"
+    # The DuckDB behaviour the server must not inherit.
+    local = duckdb.connect()
+    local.execute("CREATE TABLE st (id BIGINT)")
+    local.execute("INSERT INTO st SELECT 7000000000000 + i FROM range(6) r(i)")
+    local.execute(f"PREPARE q AS {query}")
+    local.cursor().execute("INSERT INTO st SELECT 5000000000000 + i FROM range(16) r(i)")
+    assert len(local.execute("EXECUTE q").fetchall()) == 22, "DuckDB now keeps the filter: revisit disabled_optimizers"
+    with adbc.connect(server.uri, autocommit=True) as a, adbc.connect(server.uri, autocommit=True) as b:
+        with a.cursor() as cur:
+            cur.execute("CREATE TABLE st (id BIGINT)")
+            cur.execute("INSERT INTO st SELECT 7000000000000 + i FROM range(6) r(i)")
+            cur.execute(f"EXPLAIN {query}")
+            plan = cur.fetch_arrow_table().column(1)[0].as_py()
+            assert "Filters" in plan and "id>=7000000000000" in plan, plan
+            cur.execute(query)
+            assert cur.fetch_arrow_table().num_rows == 6
+            cur.adbc_prepare(query)  # planned now ...
+            with b.cursor() as other:
+                other.execute("INSERT INTO st SELECT 5000000000000 + i FROM range(16) r(i)")
+            cur.execute(query)  # ... run after the insert
+            got = cur.fetch_arrow_table()
+            assert sorted(got.column("id").to_pylist()) == [7000000000000 + i for i in range(6)]

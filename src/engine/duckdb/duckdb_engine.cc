@@ -666,6 +666,15 @@ arrow::Result<std::unique_ptr<Engine>> OpenDuckDbEngine(const DuckDbOptions& opt
     // a query never waits on a task its reader holds while it sends rows.
     // Workers likewise take turns between queries.
     config.SetOptionByName("scheduler_process_partial", duckdb::Value::BOOLEAN(true));
+    // Squadron plans a statement (Prepare, for its schema) in one
+    // transaction and runs the plan in another, and keeps plans to run again
+    // (--plan-cache). DuckDB's statistics propagation removes a filter that
+    // the table's statistics say every row passes: `id >= 7e12` planned
+    // while the table held only such ids, then run after another session
+    // committed smaller ones, returned those too (DuckDB's own PREPARE and
+    // EXECUTE do the same). With it off, every filter is applied when the
+    // plan runs.
+    config.SetOptionByName("disabled_optimizers", duckdb::Value("statistics_propagation"));
     if (!options.memory_limit.empty()) {
       config.SetOptionByName("memory_limit", duckdb::Value(options.memory_limit));
     }
