@@ -210,10 +210,12 @@ arrow::Result<int64_t> FlightSqlServer::Impl::ExecuteUpdate(const fl::ServerCall
   if (transaction) {
     control->AttachEngine(InterruptOf(transaction));
     count = transaction->ExecuteUpdate(sql, parameters);
+  } else if (auto session = engine_->OpenSession(caller.session.settings); !session.ok()) {
+    count = session.status();  // the call is still let go below
   } else {
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-    control->AttachEngine([s = session.get()] { s->Interrupt(); });
-    count = session->ExecuteUpdate(sql, parameters);
+    control->AttachEngine([s = session->get()] { s->Interrupt(); });
+    count = (*session)->ExecuteUpdate(sql, parameters);
+    control->DetachEngine();  // before the session goes: a Stop() now must not reach it
   }
   control->DetachEngine();
   control->SetCall(nullptr);
@@ -244,10 +246,12 @@ arrow::Result<int64_t> FlightSqlServer::Impl::Ingest(const fl::ServerCallContext
   if (transaction) {
     control->AttachEngine(InterruptOf(transaction));
     rows = transaction->Ingest(request, std::move(data));
+  } else if (auto session = engine_->OpenSession(caller.session.settings); !session.ok()) {
+    rows = session.status();  // the call is still let go below
   } else {
-    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession(caller.session.settings));
-    control->AttachEngine([s = session.get()] { s->Interrupt(); });
-    rows = session->Ingest(request, std::move(data));
+    control->AttachEngine([s = session->get()] { s->Interrupt(); });
+    rows = (*session)->Ingest(request, std::move(data));
+    control->DetachEngine();  // before the session goes: a Stop() now must not reach it
   }
   control->DetachEngine();
   control->SetCall(nullptr);
